@@ -1,0 +1,92 @@
+// `fathom tokenize`: text to token ids, as a JSON array (or one array per line with --jsonl).
+// --time reports single-thread encode throughput on stderr (the benchmark in docs/PERFORMANCE.md).
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
+
+namespace {
+
+struct Options {
+  std::string model, text_file;
+  bool bos = false, jsonl = false, time = false;
+};
+
+std::string read_all(const std::string& path) {
+  if (path == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fathom::fail("cannot open {}", path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void print_ids(const std::vector<int32_t>& ids) {
+  std::string line = "[";
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (i) line += ',';
+    line += std::to_string(ids[i]);
+  }
+  line += "]\n";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+int run(const Options& o) {
+  auto tok = fathom::Tokenizer::load(o.model);
+  std::string text = read_all(o.text_file);
+  if (!o.jsonl) {
+    if (!fathom::tok::is_valid_utf8(text))
+      std::fprintf(stderr, "fathom: warning: %s is not valid UTF-8; invalid bytes are encoded as "
+                           "U+FFFD\n", o.text_file.c_str());
+    auto t0 = std::chrono::steady_clock::now();
+    auto ids = tok.encode(text, o.bos);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (o.time) {
+      std::fprintf(stderr, "encoded %zu bytes into %zu tokens in %.3f s: %.2f MB/s (1 thread)\n",
+                   text.size(), ids.size(), s, text.size() / s / 1e6);
+      return 0;
+    }
+    print_ids(ids);
+    return 0;
+  }
+  std::istringstream lines(text);
+  std::string line;
+  size_t n = 0;
+  while (std::getline(lines, line)) {
+    ++n;
+    if (line.empty()) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const std::exception& e) {
+      fathom::fail("{}:{}: not a JSON string: {}", o.text_file, n, e.what());
+    }
+    if (!j.is_string()) fathom::fail("{}:{}: expected a JSON string", o.text_file, n);
+    print_ids(tok.encode(j.get<std::string>(), o.bos));
+  }
+  return 0;
+}
+
+fathom::cli::Command reg("tokenize", "Encode text into token ids (JSON array)", [](CLI::App& sub) {
+  auto o = std::make_shared<Options>();
+  sub.add_option("model", o->model, "model directory or tokenizer.json")->required();
+  sub.add_option("--text-file", o->text_file, "text to encode ('-' for stdin)")->required();
+  sub.add_flag("--bos", o->bos, "add BOS/EOS as tokenizer_config.json says");
+  sub.add_flag("--jsonl", o->jsonl, "input has one JSON string per line; print one array per line");
+  sub.add_flag("--time", o->time, "print encode throughput to stderr instead of the ids");
+  return std::function<int()>([o] { return run(*o); });
+});
+
+}  // namespace

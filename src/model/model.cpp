@@ -1,0 +1,68 @@
+#include "model/model.h"
+
+#include <filesystem>
+
+#include "model/experts.h"
+#include "ops/reference.h"
+
+namespace fathom {
+
+std::unique_ptr<Model> Model::load(const std::string& dir) {
+  std::unique_ptr<Model> m(new Model());
+  m->ckpt_ = std::make_unique<io::Checkpoint>(dir);
+  m->cfg_ = ModelConfig::from_json(m->ckpt_->config_json(), (std::filesystem::path(dir) / "config.json").string());
+  m->w_ = load_weights(*m->ckpt_, m->cfg_);
+  m->rope_ = Rope(m->cfg_);
+  return m;
+}
+
+LatentCache Model::make_cache(int64_t capacity) const {
+  return LatentCache(cfg_.num_hidden_layers, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim);
+}
+
+LatentCache Model::make_mtp_cache(int64_t capacity) const {
+  return LatentCache(1, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim);
+}
+
+void Model::embed(const WeightMatrix& table, const int32_t* tokens, int64_t T, float* x) const {
+  for (int64_t t = 0; t < T; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= cfg_.vocab_size)
+      fail("token id {} is outside the vocabulary [0, {})", tokens[t], cfg_.vocab_size);
+    ops::dequant_row(table, tokens[t], x + t * cfg_.hidden_size);
+  }
+}
+
+void Model::decoder_layer(const Exec& ex, const LayerWeights& L, float* x, int64_t T, LatentCache& cache,
+                          int64_t slot, AttentionPath path) const {
+  const int64_t H = cfg_.hidden_size;
+  const float eps = float(cfg_.rms_norm_eps);
+  std::vector<float> normed(T * H), delta(T * H);
+  for (int64_t t = 0; t < T; ++t)
+    ops::ref::rmsnorm(x + t * H, L.input_layernorm.data(), H, eps, normed.data() + t * H);
+  mla_forward(ex, cfg_, L.attn, rope_, normed.data(), T, cache, slot, path, delta.data());
+  for (int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
+  for (int64_t t = 0; t < T; ++t)
+    ops::ref::rmsnorm(x + t * H, L.post_attention_layernorm.data(), H, eps, normed.data() + t * H);
+  if (L.is_moe)
+    moe_forward(ex, cfg_, L.moe, normed.data(), T, delta.data());
+  else
+    mlp_forward(ex, L.mlp, normed.data(), T, delta.data());
+  for (int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
+}
+
+void Model::forward(const Exec& ex, const int32_t* tokens, int64_t T, LatentCache& cache, AttentionPath path,
+                    float* logits, float* hidden) const {
+  const int64_t H = cfg_.hidden_size;
+  cache.check_room(T);
+  std::vector<float> x(T * H);
+  embed(w_.embed_tokens, tokens, T, x.data());
+  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i) decoder_layer(ex, w_.layers[i], x.data(), T, cache, i, path);
+  cache.advance(T);
+  std::vector<float> normed(T * H);
+  for (int64_t t = 0; t < T; ++t)
+    ops::ref::rmsnorm(x.data() + t * H, w_.norm.data(), H, float(cfg_.rms_norm_eps), normed.data() + t * H);
+  if (hidden) std::copy(normed.begin(), normed.end(), hidden);
+  if (logits) linear(ex, w_.lm_head, normed.data(), T, logits);
+}
+
+}  // namespace fathom

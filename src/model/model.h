@@ -1,0 +1,57 @@
+// The DeepSeek decoder: embedding -> N x [RMSNorm -> MLA -> residual -> RMSNorm -> MLP|MoE ->
+// residual] -> RMSNorm -> lm_head, plus the MTP modules (model/mtp.h). Owns the mapped checkpoint.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/checkpoint.h"
+#include "model/compute.h"
+#include "model/config.h"
+#include "model/kv_cache.h"
+#include "model/mla.h"
+#include "model/rope.h"
+#include "model/weights.h"
+
+namespace fathom {
+
+class Model {
+ public:
+  // Opens MODEL_DIR, parses config.json and validates every tensor.
+  static std::unique_ptr<Model> load(const std::string& dir);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ModelWeights& weights() const { return w_; }
+  const io::Checkpoint& checkpoint() const { return *ckpt_; }
+  const Rope& rope() const { return rope_; }
+
+  // A latent cache for the main layers; a one-layer cache for one MTP module.
+  LatentCache make_cache(int64_t capacity) const;
+  LatentCache make_mtp_cache(int64_t capacity) const;
+
+  // Runs T tokens at positions cache.length().. and appends them to the cache.
+  //   logits: [T, vocab] or null;  hidden: [T, hidden] final hidden states after model.norm, or null.
+  void forward(const Exec& ex, const int32_t* tokens, int64_t T, LatentCache& cache, AttentionPath path,
+               float* logits, float* hidden) const;
+
+  // One decoder layer in place on x: [T, hidden]. `slot` is the layer's index in `cache`.
+  void decoder_layer(const Exec& ex, const LayerWeights& L, float* x, int64_t T, LatentCache& cache, int64_t slot,
+                     AttentionPath path) const;
+
+  // x[T, hidden] = embed rows of tokens (from the given embedding matrix).
+  void embed(const WeightMatrix& table, const int32_t* tokens, int64_t T, float* x) const;
+
+ private:
+  Model() = default;
+  std::unique_ptr<io::Checkpoint> ckpt_;
+  ModelConfig cfg_;
+  ModelWeights w_;
+  Rope rope_{default_rope_config()};
+  static ModelConfig default_rope_config() {
+    ModelConfig c;
+    c.qk_rope_head_dim = 2;
+    return c;
+  }
+};
+
+}  // namespace fathom

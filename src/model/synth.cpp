@@ -1,0 +1,364 @@
+#include "model/synth.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+
+namespace fathom {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::vector<std::string> synth_presets() { return {"tiny-v2-lite", "tiny-v2", "tiny-v3", "v2-lite", "v3"}; }
+
+ModelConfig synth_preset_config(const std::string& name) {
+  ModelConfig c;
+  c.rms_norm_eps = 1e-6;
+  c.rope_theta = 10000;
+  c.bos_token_id = 0;
+  c.eos_token_id = 1;
+  if (name == "tiny-v2-lite" || name == "tiny-v2" || name == "tiny-v3") {
+    // Small, but every mechanism is live: YaRN ramps inside the rope dims (original context 16),
+    // fp8 edge blocks (vocab 300 and intermediate 200 are not multiples of 128), several groups.
+    c.vocab_size = 300;
+    c.hidden_size = 64;
+    c.intermediate_size = 200;
+    c.moe_intermediate_size = 32;
+    c.num_hidden_layers = 3;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 4;
+    c.kv_lora_rank = 32;
+    c.qk_nope_head_dim = 16;
+    c.qk_rope_head_dim = 8;
+    c.v_head_dim = 16;
+    c.first_k_dense_replace = 1;
+    c.moe_layer_freq = 1;
+    c.max_position_embeddings = 4096;
+    c.rope_scaling = RopeScaling{"yarn", 4.0, 16, 32.0, 1.0, 0.707, 0.707};
+    if (name == "tiny-v2-lite") {
+      c.model_type = "deepseek_v2";
+      c.q_lora_rank = 0;
+      c.n_routed_experts = 8;
+      c.n_shared_experts = 2;
+      c.num_experts_per_tok = 2;
+      c.scoring_func = "softmax";
+      c.topk_method = "greedy";
+      c.norm_topk_prob = false;
+      c.routed_scaling_factor = 1.0;
+    } else if (name == "tiny-v2") {
+      c.model_type = "deepseek_v2";
+      c.q_lora_rank = 48;
+      c.n_routed_experts = 8;
+      c.n_shared_experts = 2;
+      c.num_experts_per_tok = 3;
+      c.n_group = 4;
+      c.topk_group = 2;
+      c.scoring_func = "softmax";
+      c.topk_method = "group_limited_greedy";
+      c.norm_topk_prob = false;
+      c.routed_scaling_factor = 16.0;
+    } else {
+      c.model_type = "deepseek_v3";
+      c.q_lora_rank = 48;
+      c.n_routed_experts = 16;
+      c.n_shared_experts = 1;
+      c.num_experts_per_tok = 4;
+      c.n_group = 4;
+      c.topk_group = 2;
+      c.scoring_func = "sigmoid";
+      c.topk_method = "noaux_tc";
+      c.norm_topk_prob = true;
+      c.routed_scaling_factor = 2.5;
+      c.num_nextn_predict_layers = 1;
+      c.rope_scaling = RopeScaling{"yarn", 4.0, 16, 32.0, 1.0, 1.0, 1.0};
+    }
+    return c;
+  }
+  if (name == "v2-lite") {  // deepseek-ai/DeepSeek-V2-Lite
+    c.model_type = "deepseek_v2";
+    c.vocab_size = 102400;
+    c.hidden_size = 2048;
+    c.intermediate_size = 10944;
+    c.moe_intermediate_size = 1408;
+    c.num_hidden_layers = 27;
+    c.num_attention_heads = 16;
+    c.num_key_value_heads = 16;
+    c.q_lora_rank = 0;
+    c.kv_lora_rank = 512;
+    c.qk_nope_head_dim = 128;
+    c.qk_rope_head_dim = 64;
+    c.v_head_dim = 128;
+    c.n_routed_experts = 64;
+    c.n_shared_experts = 2;
+    c.num_experts_per_tok = 6;
+    c.first_k_dense_replace = 1;
+    c.scoring_func = "softmax";
+    c.topk_method = "greedy";
+    c.norm_topk_prob = false;
+    c.routed_scaling_factor = 1.0;
+    c.max_position_embeddings = 163840;
+    c.bos_token_id = 100000;
+    c.eos_token_id = 100001;
+    c.rope_scaling = RopeScaling{"yarn", 40.0, 4096, 32.0, 1.0, 0.707, 0.707};
+    return c;
+  }
+  if (name == "v3") {  // deepseek-ai/DeepSeek-V3
+    c.model_type = "deepseek_v3";
+    c.vocab_size = 129280;
+    c.hidden_size = 7168;
+    c.intermediate_size = 18432;
+    c.moe_intermediate_size = 2048;
+    c.num_hidden_layers = 61;
+    c.num_nextn_predict_layers = 1;
+    c.num_attention_heads = 128;
+    c.num_key_value_heads = 128;
+    c.q_lora_rank = 1536;
+    c.kv_lora_rank = 512;
+    c.qk_nope_head_dim = 128;
+    c.qk_rope_head_dim = 64;
+    c.v_head_dim = 128;
+    c.n_routed_experts = 256;
+    c.n_shared_experts = 1;
+    c.num_experts_per_tok = 8;
+    c.n_group = 8;
+    c.topk_group = 4;
+    c.first_k_dense_replace = 3;
+    c.scoring_func = "sigmoid";
+    c.topk_method = "noaux_tc";
+    c.norm_topk_prob = true;
+    c.routed_scaling_factor = 2.5;
+    c.max_position_embeddings = 163840;
+    c.bos_token_id = 0;
+    c.eos_token_id = 1;
+    c.rope_scaling = RopeScaling{"yarn", 40.0, 4096, 32.0, 1.0, 1.0, 1.0};
+    return c;
+  }
+  fail("unknown preset '{}' (choose one of tiny-v2-lite, tiny-v2, tiny-v3, v2-lite, v3)", name);
+}
+
+namespace {
+
+// Counter-based RNG: each tensor gets its own stream from (seed, name), so values do not depend
+// on write order and any tensor can be regenerated alone.
+struct Rng {
+  uint64_t s;
+  Rng(uint64_t seed, const std::string& name) : s(seed * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(name)) {}
+  uint64_t next() {  // splitmix64
+    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  float uniform() { return float(double(next() >> 11) * 0x1.0p-53 * 2.0 - 1.0); }  // [-1, 1)
+};
+
+enum class Kind { Linear, Embedding, Norm, Bias };
+
+struct Spec {
+  std::string name;
+  std::vector<int64_t> shape;
+  Kind kind;
+  bool fp8;  // stored as F8_E4M3 + weight_scale_inv (only when writing fp8)
+};
+
+void add_mlp(std::vector<Spec>& v, const std::string& p, int64_t hidden, int64_t inter) {
+  v.push_back({p + "gate_proj.weight", {inter, hidden}, Kind::Linear, true});
+  v.push_back({p + "up_proj.weight", {inter, hidden}, Kind::Linear, true});
+  v.push_back({p + "down_proj.weight", {hidden, inter}, Kind::Linear, true});
+}
+
+void add_layer(std::vector<Spec>& v, const ModelConfig& c, int64_t i) {
+  const std::string p = "model.layers." + std::to_string(i) + ".";
+  const int64_t H = c.hidden_size, nh = c.num_attention_heads;
+  v.push_back({p + "input_layernorm.weight", {H}, Kind::Norm, false});
+  if (c.q_lora_rank > 0) {
+    v.push_back({p + "self_attn.q_a_proj.weight", {c.q_lora_rank, H}, Kind::Linear, true});
+    v.push_back({p + "self_attn.q_a_layernorm.weight", {c.q_lora_rank}, Kind::Norm, false});
+    v.push_back({p + "self_attn.q_b_proj.weight", {nh * c.qk_head_dim(), c.q_lora_rank}, Kind::Linear, true});
+  } else {
+    v.push_back({p + "self_attn.q_proj.weight", {nh * c.qk_head_dim(), H}, Kind::Linear, true});
+  }
+  v.push_back({p + "self_attn.kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.qk_rope_head_dim, H}, Kind::Linear, true});
+  v.push_back({p + "self_attn.kv_a_layernorm.weight", {c.kv_lora_rank}, Kind::Norm, false});
+  v.push_back({p + "self_attn.kv_b_proj.weight", {nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank},
+               Kind::Linear, true});
+  v.push_back({p + "self_attn.o_proj.weight", {H, nh * c.v_head_dim}, Kind::Linear, true});
+  v.push_back({p + "post_attention_layernorm.weight", {H}, Kind::Norm, false});
+  if (!c.is_moe_layer(i)) {
+    add_mlp(v, p + "mlp.", H, c.intermediate_size);
+    return;
+  }
+  v.push_back({p + "mlp.gate.weight", {c.n_routed_experts, H}, Kind::Linear, false});
+  if (c.topk_method == "noaux_tc")
+    v.push_back({p + "mlp.gate.e_score_correction_bias", {c.n_routed_experts}, Kind::Bias, false});
+  for (int64_t e = 0; e < c.n_routed_experts; ++e)
+    add_mlp(v, p + "mlp.experts." + std::to_string(e) + ".", H, c.moe_intermediate_size);
+  if (c.n_shared_experts > 0) add_mlp(v, p + "mlp.shared_experts.", H, c.moe_intermediate_size * c.n_shared_experts);
+}
+
+std::vector<Spec> tensor_specs(const ModelConfig& c) {
+  std::vector<Spec> v;
+  const int64_t H = c.hidden_size;
+  v.push_back({"model.embed_tokens.weight", {c.vocab_size, H}, Kind::Embedding, false});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) add_layer(v, c, i);
+  v.push_back({"model.norm.weight", {H}, Kind::Norm, false});
+  v.push_back({"lm_head.weight", {c.vocab_size, H}, Kind::Linear, false});
+  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {  // as in the V3 checkpoint (layer 61)
+    const int64_t i = c.num_hidden_layers + k;
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    v.push_back({p + "embed_tokens.weight", {c.vocab_size, H}, Kind::Embedding, false});
+    v.push_back({p + "enorm.weight", {H}, Kind::Norm, false});
+    v.push_back({p + "hnorm.weight", {H}, Kind::Norm, false});
+    v.push_back({p + "eh_proj.weight", {H, 2 * H}, Kind::Linear, false});
+    add_layer(v, c, i);
+    v.push_back({p + "shared_head.norm.weight", {H}, Kind::Norm, false});
+    v.push_back({p + "shared_head.head.weight", {c.vocab_size, H}, Kind::Linear, false});
+  }
+  return v;
+}
+
+// Fills rows [r0, r0+n) of a tensor with its random values (row-major, cols per row).
+void generate_rows(Rng& rng, const Spec& s, int64_t cols, int64_t n, float* out) {
+  const float lin = std::sqrt(3.0f / float(cols));  // unit-variance outputs for unit-variance inputs
+  for (int64_t i = 0; i < n * cols; ++i) {
+    float u = rng.uniform();
+    switch (s.kind) {
+      case Kind::Linear: out[i] = u * lin; break;
+      case Kind::Embedding: out[i] = u; break;
+      case Kind::Norm: out[i] = 1.0f + 0.25f * u; break;
+      case Kind::Bias: out[i] = 0.05f * u; break;
+    }
+  }
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(bool on, uint64_t total) : on_(on && isatty(2)), total_(total) {}
+  void add(uint64_t n) {
+    done_ += n;
+    if (!on_) return;
+    int pct = total_ ? int(100.0 * double(done_) / double(total_)) : 100;
+    if (pct == last_) return;
+    last_ = pct;
+    int bars = pct * 30 / 100;
+    std::fprintf(stderr, "\r[%.*s%*s] %3d%% %.2f / %.2f GB", bars, "==============================", 30 - bars,
+                 "", pct, double(done_) / 1e9, double(total_) / 1e9);
+    if (done_ >= total_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool on_;
+  uint64_t total_, done_ = 0;
+  int last_ = -1;
+};
+
+}  // namespace
+
+uint64_t synth_write(const SynthOptions& opt) {
+  ModelConfig c = synth_preset_config(opt.preset);
+  if (opt.layers >= 0) {
+    if (opt.layers < 1) fail("--layers must be at least 1");
+    c.num_hidden_layers = opt.layers;
+    c.first_k_dense_replace = std::min(c.first_k_dense_replace, std::max<int64_t>(opt.layers - 1, 0));
+  }
+  const bool fp8 = opt.dtype == SynthDType::FP8;
+  const DType plain = opt.dtype == SynthDType::F32 ? DType::F32 : DType::BF16;
+  c.torch_dtype = opt.dtype == SynthDType::F32 ? "float32" : "bfloat16";
+  if (fp8) c.quantization_config = QuantizationConfig{"fp8", "e4m3", "dynamic", {128, 128}};
+
+  fs::create_directories(opt.out_dir);
+  std::vector<Spec> specs = tensor_specs(c);
+
+  // Shards: at most ~4 GB each, and at least two so the index is always exercised.
+  auto tensor_bytes = [&](const Spec& s) {
+    int64_t n = 1;
+    for (int64_t d : s.shape) n *= d;
+    if (fp8 && s.fp8) return uint64_t(n) + uint64_t(((s.shape[0] + 127) / 128) * ((s.shape[1] + 127) / 128) * 4);
+    if (s.kind == Kind::Bias) return uint64_t(n) * 4;
+    return uint64_t(n) * dtype_size(plain);
+  };
+  uint64_t total = 0;
+  for (auto& s : specs) total += tensor_bytes(s);
+  const uint64_t cap = std::max<uint64_t>(std::min<uint64_t>(uint64_t(4) << 30, total / 2 + 1), 1);
+  std::vector<std::vector<const Spec*>> shards(1);
+  uint64_t in_shard = 0;
+  for (auto& s : specs) {
+    if (in_shard > 0 && in_shard + tensor_bytes(s) > cap) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(&s);
+    in_shard += tensor_bytes(s);
+  }
+
+  ProgressBar bar(opt.progress, total);
+  json weight_map = json::object();
+  const int nshards = int(shards.size());
+  for (int si = 0; si < nshards; ++si) {
+    const std::string fname = fmt::format("model-{:05d}-of-{:05d}.safetensors", si + 1, nshards);
+    io::SafetensorsWriter w((fs::path(opt.out_dir) / fname).string());
+    w.set_metadata("format", "pt");
+    for (const Spec* s : shards[si]) {
+      if (fp8 && s->fp8) {
+        w.add(s->name, DType::F8_E4M3, s->shape);
+        w.add(s->name + "_scale_inv", DType::F32, {(s->shape[0] + 127) / 128, (s->shape[1] + 127) / 128});
+        weight_map[s->name + "_scale_inv"] = fname;
+      } else {
+        w.add(s->name, s->kind == Kind::Bias ? DType::F32 : plain, s->shape);
+      }
+      weight_map[s->name] = fname;
+    }
+    w.begin();
+    for (const Spec* s : shards[si]) {
+      Rng rng(opt.seed, s->name);
+      const int64_t rows = s->shape[0], cols = s->shape.size() > 1 ? s->shape[1] : 1;
+      const int64_t chunk = 128;  // one fp8 block row at a time: never the whole tensor in RAM
+      std::vector<float> buf;
+      std::vector<float> scales;
+      for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+        const int64_t n = std::min(chunk, rows - r0);
+        buf.resize(n * cols);
+        generate_rows(rng, *s, cols, n, buf.data());
+        if (fp8 && s->fp8) {
+          // Per 128x128 block: scale_inv = amax / 448, stored value = e4m3(w / scale_inv).
+          const int64_t bc = (cols + 127) / 128;
+          std::vector<uint8_t> q(n * cols);
+          for (int64_t b = 0; b < bc; ++b) {
+            float amax = 0;
+            for (int64_t r = 0; r < n; ++r)
+              for (int64_t j = b * 128; j < std::min(cols, (b + 1) * 128); ++j) amax = std::max(amax, std::fabs(buf[r * cols + j]));
+            const float sinv = amax > 0 ? amax / 448.0f : 1.0f;
+            scales.push_back(sinv);
+            for (int64_t r = 0; r < n; ++r)
+              for (int64_t j = b * 128; j < std::min(cols, (b + 1) * 128); ++j) q[r * cols + j] = f32_to_e4m3(buf[r * cols + j] / sinv);
+          }
+          w.write(s->name, q.data(), q.size());
+        } else if (s->kind == Kind::Bias || plain == DType::F32) {
+          w.write(s->name, buf.data(), buf.size() * 4);
+        } else {
+          std::vector<uint16_t> h(buf.size());
+          for (size_t i = 0; i < buf.size(); ++i) h[i] = f32_to_bf16(buf[i]);
+          w.write(s->name, h.data(), h.size() * 2);
+        }
+        bar.add(tensor_bytes(*s) * uint64_t(n) / uint64_t(rows));
+      }
+      if (fp8 && s->fp8) w.write(s->name + "_scale_inv", scales.data(), scales.size() * 4);
+    }
+    w.finish();
+  }
+
+  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  std::ofstream(fs::path(opt.out_dir) / "model.safetensors.index.json") << index.dump(2) << "\n";
+  std::ofstream(fs::path(opt.out_dir) / "config.json") << c.to_json().dump(2) << "\n";
+  json gen = {{"_from_model_config", true}, {"bos_token_id", c.bos_token_id}, {"eos_token_id", c.eos_token_id}};
+  std::ofstream(fs::path(opt.out_dir) / "generation_config.json") << gen.dump(2) << "\n";
+  return total;
+}
+
+}  // namespace fathom

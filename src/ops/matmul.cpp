@@ -1,0 +1,134 @@
+// Dispatch for ops::matmul: picks the kernel table for the ISA, prepares each job's activations, and
+// splits rows across the pool. Also holds the scalar kernels, which are the reference ops themselves.
+#include "ops/matmul.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+#include "core/error.h"
+#include "ops/matmul_kernels.h"
+#include "ops/reference.h"
+
+namespace fathom::ops {
+namespace detail {
+namespace {
+
+size_t scalar_prep_bytes(const WeightMatrix&, int64_t) { return 0; }
+void scalar_prepare(const WeightMatrix&, const float*, int64_t, void*) {}
+
+// Exactly ref::matmul restricted to rows [r0, r1).
+void scalar_rows(const WeightMatrix& W, const float* X, const void*, int64_t n, float* Y, int64_t r0,
+                 int64_t r1) {
+  std::vector<float> row(W.cols);
+  for (int64_t r = r0; r < r1; ++r) {
+    dequant_row(W, r, row.data());
+    for (int64_t t = 0; t < n; ++t) Y[t * W.rows + r] = ref::dot(row.data(), X + t * W.cols, W.cols);
+  }
+}
+
+}  // namespace
+
+const MatmulKernels& scalar_kernels() {
+  static const MatmulKernels k{scalar_prep_bytes, scalar_prepare, scalar_rows};
+  return k;
+}
+
+}  // namespace detail
+
+namespace {
+
+const detail::MatmulKernels& kernels_for(cpu::Isa isa) {
+  if (!cpu::isa_supported(isa)) fail("matmul: this CPU does not support {}", cpu::isa_name(isa));
+  switch (isa) {
+    case cpu::Isa::Scalar: return detail::scalar_kernels();
+    case cpu::Isa::Avx2: return detail::avx2_kernels();
+    case cpu::Isa::Avx512:
+      return detail::avx512_kernels();
+    case cpu::Isa::Amx: {
+      // No AMX kernels yet: the AVX-512 ones serve (AMX implies AVX-512). Said once, not silently.
+      static const bool logged = [] {
+        std::fprintf(stderr, "fathom: matmul: no AMX kernels yet, using the AVX-512 ones\n");
+        return true;
+      }();
+      (void)logged;
+      return detail::avx512_kernels();
+    }
+  }
+  fail("matmul: unknown ISA");
+}
+
+// Scratch for prepared activations, reused across calls (grows to the largest seen).
+struct Scratch {
+  std::unique_ptr<uint8_t[]> buf;
+  size_t cap = 0;
+  uint8_t* get(size_t bytes) {
+    if (bytes > cap) {
+      buf.reset(new (std::align_val_t(64)) uint8_t[bytes]);
+      cap = bytes;
+    }
+    return buf.get();
+  }
+};
+
+}  // namespace
+
+void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool* pool) {
+  const detail::MatmulKernels& k = kernels_for(isa);
+  thread_local Scratch scratch;
+  // Activations are prepared once per job on the calling thread (cheap: O(n * cols)).
+  // thread_local: no allocation once warm. Worker threads reach them through these references.
+  thread_local std::vector<size_t> offset_storage;
+  std::vector<size_t>& offset = offset_storage;
+  offset.assign(jobs.size() + 1, 0);
+  for (size_t j = 0; j < jobs.size(); ++j)
+    offset[j + 1] = offset[j] + (k.prep_bytes(*jobs[j].W, jobs[j].n) + 63) / 64 * 64;
+  uint8_t* prep = scratch.get(std::max<size_t>(offset.back(), 64));
+  for (size_t j = 0; j < jobs.size(); ++j)
+    if (offset[j + 1] > offset[j]) k.prepare(*jobs[j].W, jobs[j].X, jobs[j].n, prep + offset[j]);
+
+  // Each job's rows are cut into a few aligned chunks per thread: enough to balance a thread that
+  // the (shared) machine delays, few enough that each chunk streams a long contiguous range.
+  const int threads = pool ? pool->size() : 1;
+  struct Chunk {
+    int job;
+    int64_t r0, r1;
+  };
+  thread_local std::vector<Chunk> chunk_storage;
+  std::vector<Chunk>& chunks = chunk_storage;
+  chunks.clear();
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const int64_t rows = jobs[j].W->rows;
+    if (rows == 0 || jobs[j].n == 0) continue;
+    const int64_t want = threads == 1 ? 1 : 4 * threads;
+    int64_t step = (rows + want - 1) / want;
+    step = (step + detail::kRowAlign - 1) / detail::kRowAlign * detail::kRowAlign;
+    for (int64_t r = 0; r < rows; r += step) chunks.push_back({int(j), r, std::min(rows, r + step)});
+  }
+  auto run_chunk = [&](int64_t c, int) {
+    const Chunk& ch = chunks[c];
+    const MatmulJob& job = jobs[ch.job];
+    k.rows(*job.W, job.X, prep + offset[ch.job], job.n, job.Y, ch.r0, ch.r1);
+  };
+  if (pool && threads > 1)
+    pool->parallel_for(int64_t(chunks.size()), run_chunk);
+  else
+    for (size_t c = 0; c < chunks.size(); ++c) run_chunk(int64_t(c), 0);
+}
+
+void matmul_batch(std::span<const MatmulJob> jobs, cpu::ThreadPool* pool) {
+  matmul_batch(cpu::active_isa(), jobs, pool);
+}
+
+void matmul(cpu::Isa isa, const WeightMatrix& W, const float* X, int64_t n, float* Y,
+            cpu::ThreadPool* pool) {
+  const MatmulJob job{&W, X, n, Y};
+  matmul_batch(isa, std::span<const MatmulJob>(&job, 1), pool);
+}
+
+void matmul(const WeightMatrix& W, const float* X, int64_t n, float* Y, cpu::ThreadPool* pool) {
+  matmul(cpu::active_isa(), W, X, n, Y, pool);
+}
+
+}  // namespace fathom::ops

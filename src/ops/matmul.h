@@ -1,0 +1,44 @@
+// Fast matrix products Y = X · Wᵀ over every weight format, dispatched at run time to the best kernel
+// family this CPU has (cpu::active_isa(); FATHOM_ISA caps it). Semantics are exactly ops::ref::matmul;
+// the fast paths differ only by rounding, within the tolerances stated below and held by
+// tests/ops_matmul_test.cpp:
+//   float formats (F32/F16/BF16/F8_*), every path: weights decoded exactly to f32, f32 FMA
+//                                          accumulation: relative L2 error of Y < 1e-5.
+//   Q8_0/Q4_0, n <= kGemvMaxTokens:      activations quantized per 32-block to int8 (amax/127),
+//                                          int8 dot products: relative L2 error < 1e-2 against
+//                                          the reference on the same (already quantized) weights.
+//   Q8_0/Q4_0, n > kGemvMaxTokens:       weights decoded to f32 panels: < 1e-5.
+// Decode (n <= kGemvMaxTokens) streams each weight row once (GEMV); prefill tiles over rows, columns
+// and tokens so each decoded weight panel serves all tokens (GEMM).
+#pragma once
+#include <cstdint>
+#include <span>
+
+#include "cpu/cpu_features.h"
+#include "cpu/thread_pool.h"
+#include "ops/weight.h"
+
+namespace fathom::ops {
+
+constexpr int64_t kGemvMaxTokens = 8;
+
+// Y[n, W.rows] = X[n, W.cols] · Wᵀ. Rows are split across pool's threads (pool == nullptr: the
+// calling thread alone).
+void matmul(const WeightMatrix& W, const float* X, int64_t n, float* Y, cpu::ThreadPool* pool);
+
+// Independent products run in one parallel region, threads splitting the union of their rows:
+// the experts of a MoE layer (each with its own token group), or the gate and up projections.
+struct MatmulJob {
+  const WeightMatrix* W;
+  const float* X;  // [n, W->cols]
+  int64_t n;
+  float* Y;        // [n, W->rows]
+};
+void matmul_batch(std::span<const MatmulJob> jobs, cpu::ThreadPool* pool);
+
+// The same on an explicit kernel family (tests, benchmarks). Fails if this CPU lacks it.
+void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool* pool);
+void matmul(cpu::Isa isa, const WeightMatrix& W, const float* X, int64_t n, float* Y,
+            cpu::ThreadPool* pool);
+
+}  // namespace fathom::ops

@@ -1,0 +1,428 @@
+// AVX2 + FMA + F16C kernels for ops::matmul (the baseline flags of the tree, x86-64-v3).
+// Same structure as matmul_avx512.cpp at 8 lanes:
+//   GEMV: float formats decoded exactly to f32 + FMA; Q8_0/Q4_0 dot int8 activations with
+//     maddubs (Q8_0 through the sign trick |w| * sign(x, w), which is why Q8_0 never stores -128).
+//   GEMM: 16-row x KC panel decoded and transposed to [k][16], 6 tokens x 16 rows of accumulators.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "ops/matmul.h"
+#include "ops/matmul_kernels.h"
+#include "ops/quant/q4_0.h"
+#include "ops/quant/q8_0.h"
+
+namespace fathom::ops::detail {
+namespace {
+
+// ---- Decoders: 8 consecutive weights of one row as exact f32 ------------------------------------
+// load(k): weights k..k+7, k a multiple of 8 and k + 8 <= cols (Q formats: <= padded cols).
+// load_tail(k, valid): the same for the last, partial chunk (zeros past cols).
+template <WFormat F>
+struct Dec;
+
+template <typename Self, typename Elem>
+struct TailFromCopy {
+  // Copies the valid source elements to a zeroed buffer and decodes from there.
+  __m256 load_tail(int64_t k, int64_t valid) const {
+    const Self& self = static_cast<const Self&>(*this);
+    Elem buf[8] = {};
+    std::memcpy(buf, self.p + k, size_t(valid) * sizeof(Elem));
+    Self tmp = self;
+    tmp.p = buf - k;  // so tmp.load(k) reads buf
+    return tmp.load(k);
+  }
+};
+
+template <>
+struct Dec<WFormat::F32> : TailFromCopy<Dec<WFormat::F32>, float> {
+  const float* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const float*>(W.data) + r * W.cols) {}
+  __m256 load(int64_t k) const { return _mm256_loadu_ps(p + k); }
+};
+
+template <>
+struct Dec<WFormat::F16> : TailFromCopy<Dec<WFormat::F16>, uint16_t> {
+  const uint16_t* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const uint16_t*>(W.data) + r * W.cols) {}
+  __m256 load(int64_t k) const { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k))); }
+};
+
+template <>
+struct Dec<WFormat::BF16> : TailFromCopy<Dec<WFormat::BF16>, uint16_t> {
+  const uint16_t* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const uint16_t*>(W.data) + r * W.cols) {}
+  __m256 load(int64_t k) const {
+    const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + k)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+  }
+};
+
+template <>
+struct Dec<WFormat::F8_E5M2> : TailFromCopy<Dec<WFormat::F8_E5M2>, uint8_t> {
+  const uint8_t* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const uint8_t*>(W.data) + r * W.cols) {}
+  __m256 load(int64_t k) const {
+    const __m128i b = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + k));
+    return _mm256_cvtph_ps(_mm_slli_epi16(_mm_cvtepu8_epi16(b), 8));
+  }
+};
+
+// E4M3 -> f16 bits exactly (see matmul_avx512.cpp); 2^8 folded into the block scale.
+template <>
+struct Dec<WFormat::F8_E4M3> : TailFromCopy<Dec<WFormat::F8_E4M3>, uint8_t> {
+  const uint8_t* p;
+  const float* scales;
+  int64_t block_cols;
+  Dec(const WeightMatrix& W, int64_t r)
+      : p(static_cast<const uint8_t*>(W.data) + r * W.cols),
+        scales(W.scale_inv + (r / W.block_rows) * ((W.cols + W.block_cols - 1) / W.block_cols)),
+        block_cols(W.block_cols) {}
+  __m256 load(int64_t k) const {
+    __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + k)));
+    h = _mm_and_si128(_mm_srai_epi16(_mm_slli_epi16(h, 8), 1), _mm_set1_epi16(int16_t(0xBF80)));
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(scales[k / block_cols] * 256.0f));
+  }
+};
+
+template <>
+struct Dec<WFormat::Q8_0> {
+  const uint16_t* s;
+  const int8_t* q;
+  Dec(const WeightMatrix& W, int64_t r) {
+    s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q8_0_row_bytes(W.cols));
+    q = reinterpret_cast<const int8_t*>(s + quant::q8_0_blocks(W.cols));
+  }
+  __m256 load(int64_t k) const {
+    const __m256i i = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + k)));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[k >> 5])));
+  }
+  __m256 load_tail(int64_t k, int64_t) const { return load(k); }  // rows are padded blocks
+};
+
+template <>
+struct Dec<WFormat::Q4_0> {
+  const uint16_t* s;
+  const uint8_t* q;
+  Dec(const WeightMatrix& W, int64_t r) {
+    s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q4_0_row_bytes(W.cols));
+    q = reinterpret_cast<const uint8_t*>(s + quant::q4_0_blocks(W.cols));
+  }
+  __m256 load(int64_t k) const {
+    const int64_t pos = k & 31;  // 0, 8, 16 or 24 within the block
+    __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + (k >> 5) * 16 + (pos & 15)));
+    if (pos >= 16) v = _mm_srli_epi16(v, 4);
+    v = _mm_and_si128(v, _mm_set1_epi8(0x0f));
+    const __m256i i = _mm256_sub_epi32(_mm256_cvtepu8_epi32(v), _mm256_set1_epi32(8));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[k >> 5])));
+  }
+  __m256 load_tail(int64_t k, int64_t) const { return load(k); }
+};
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline __m256 load_x_tail(const float* x, int64_t valid) {
+  float buf[8] = {};
+  std::memcpy(buf, x, size_t(valid) * sizeof(float));
+  return _mm256_loadu_ps(buf);
+}
+
+// ---- GEMV, float formats ----------------------------------------------------------------------
+template <WFormat F, int NT>
+void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const int64_t K = W.cols;
+  const float* x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = X + (t0 + t) * K;
+  for (int64_t r = r0; r < r1; ++r) {
+    const Dec<F> d(W, r);
+    __m256 a0[NT], a1[NT];
+    for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+      const __m256 w0 = d.load(k), w1 = d.load(k + 8);
+      for (int t = 0; t < NT; ++t) {
+        a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), a0[t]);
+        a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[t] + k + 8), a1[t]);
+      }
+    }
+    for (; k < K; k += 8) {
+      const int64_t valid = std::min<int64_t>(8, K - k);
+      const __m256 w = valid == 8 ? d.load(k) : d.load_tail(k, valid);
+      for (int t = 0; t < NT; ++t) {
+        const __m256 xv = valid == 8 ? _mm256_loadu_ps(x[t] + k) : load_x_tail(x[t] + k, valid);
+        a0[t] = _mm256_fmadd_ps(w, xv, a0[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(_mm256_add_ps(a0[t], a1[t]));
+  }
+}
+
+// ---- GEMV, Q8_0 / Q4_0 with int8 activations ----------------------------------------------------
+// prepare() quantizes each token per 32-block (q = round(x / dx), dx = amax / 127), natural order.
+// Per token: q int8 [nb * 32] | dx f32 [nb] | cx f32 [nb], cx = -8 * sum(q) * dx (Q4_0's offset).
+struct QActLayout {
+  int64_t nb, token_bytes;
+  explicit QActLayout(const WeightMatrix& W) {
+    nb = (W.cols + 31) / 32;
+    token_bytes = (nb * 32 + nb * 8 + 63) / 64 * 64;
+  }
+  int8_t* q(void* prep, int64_t t) const { return static_cast<int8_t*>(prep) + t * token_bytes; }
+  float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nb * 32); }
+  float* cx(void* prep, int64_t t) const { return dx(prep, t) + nb; }
+};
+
+bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
+
+size_t prep_bytes(const WeightMatrix& W, int64_t n) {
+  if (W.format == WFormat::F8_E4M3 && W.block_cols % 8 != 0)
+    fail("matmul (avx2): F8_E4M3 block_cols {} must be a multiple of 8", W.block_cols);
+  if (!is_q(W.format) || n > kGemvMaxTokens) return 0;
+  return size_t(QActLayout(W).token_bytes * n);
+}
+
+void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
+  if (!is_q(W.format) || n > kGemvMaxTokens) return;
+  const QActLayout L(W);
+  const int64_t K = W.cols;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* x = X + t * K;
+    int8_t* q = L.q(prep, t);
+    float* dx = L.dx(prep, t);
+    float* cx = L.cx(prep, t);
+    for (int64_t b = 0; b < L.nb; ++b) {
+      float v[32] = {};
+      const int64_t len = std::min<int64_t>(32, K - b * 32);
+      std::memcpy(v, x + b * 32, size_t(len) * sizeof(float));
+      __m256 m = _mm256_setzero_ps();
+      const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+      for (int i = 0; i < 32; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(v + i), abs_mask));
+      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+      const float amax = _mm_cvtss_f32(m4);
+      const __m256 inv = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+      __m256i i[4];
+      for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * j), inv));
+      int32_t tmp[32];
+      for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp + 8 * j), i[j]);
+      int32_t sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        q[b * 32 + j] = int8_t(tmp[j]);
+        sum += tmp[j];
+      }
+      dx[b] = amax / 127.0f;
+      cx[b] = -8.0f * float(sum) * dx[b];
+    }
+  }
+}
+
+// Q8_0: sum over the block of w * x = maddubs(|w|, sign(x, w)) (pairs fit int16: 2*127*127).
+template <int NT>
+void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const QActLayout L(W);
+  const int64_t nb = L.nb, row_bytes = quant::q8_0_row_bytes(W.cols);
+  void* p = const_cast<void*>(prep);
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = L.q(p, t0 + t);
+    xd[t] = L.dx(p, t0 + t);
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
+    const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 32));
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      const float dw = _cvtsh_ss(ws[b]);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * xd[t][b]), acc[t]);
+      }
+    }
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]);
+  }
+}
+
+// Q4_0: maddubs(nibble, x) with nibble in 0..15 unsigned; the -8 offset comes back through cx.
+template <int NT>
+void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const QActLayout L(W);
+  const int64_t nb = L.nb, row_bytes = quant::q4_0_row_bytes(W.cols);
+  void* p = const_cast<void*>(prep);
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  const float* xc[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = L.q(p, t0 + t);
+    xd[t] = L.dx(p, t0 + t);
+    xc[t] = L.cx(p, t0 + t);
+  }
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m128i low4 = _mm_set1_epi8(0x0f);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
+    const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
+    __m256 acc[NT];
+    float corr[NT];
+    for (int t = 0; t < NT; ++t) {
+      acc[t] = _mm256_setzero_ps();
+      corr[t] = 0;
+    }
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wq + b * 16));
+      const __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
+      const float dw = _cvtsh_ss(ws[b]);
+      for (int t = 0; t < NT; ++t) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * xd[t][b]), acc[t]);
+        corr[t] += dw * xc[t][b];
+      }
+    }
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]) + corr[t];
+  }
+}
+
+// ---- GEMM -------------------------------------------------------------------------------------
+constexpr int64_t KC = 256;
+constexpr int64_t MR = 16;  // panel height = 2 ymm of rows
+constexpr int NR = 6;
+
+// panel[k * MR + i] = W[rb + i, k0 + k] for k < round_up(kc, 8); rows at or past r_end are zero.
+template <WFormat F>
+void pack_panel(const WeightMatrix& W, int64_t rb, int64_t r_end, int64_t k0, int64_t kc, float* panel) {
+  const int64_t valid = std::clamp<int64_t>(r_end - rb, 0, MR);
+  const int64_t kc8 = (kc + 7) / 8 * 8;
+  for (int64_t i = 0; i < MR; ++i) {
+    if (i >= valid) {
+      for (int64_t k = 0; k < kc8; ++k) panel[k * MR + i] = 0;
+      continue;
+    }
+    const Dec<F> d(W, rb + i);
+    for (int64_t kk = 0; kk < kc8; kk += 8) {
+      const int64_t left = W.cols - (k0 + kk);
+      alignas(32) float v[8];
+      _mm256_store_ps(v, left >= 8 ? d.load(k0 + kk) : d.load_tail(k0 + kk, left));
+      for (int j = 0; j < 8; ++j) panel[(kk + j) * MR + i] = v[j];
+    }
+  }
+}
+
+template <int NT>
+void micro(const float* panel, int64_t kc, const float* X, int64_t ldx, float* Y, int64_t ldy,
+           int64_t valid_rows, bool accumulate) {
+  __m256 c[NT][2];
+  for (int t = 0; t < NT; ++t) c[t][0] = c[t][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 w0 = _mm256_load_ps(panel + k * MR), w1 = _mm256_load_ps(panel + k * MR + 8);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 xb = _mm256_broadcast_ss(X + t * ldx + k);
+      c[t][0] = _mm256_fmadd_ps(w0, xb, c[t][0]);
+      c[t][1] = _mm256_fmadd_ps(w1, xb, c[t][1]);
+    }
+  }
+  for (int t = 0; t < NT; ++t) {
+    float* y = Y + t * ldy;
+    if (valid_rows == MR) {
+      for (int j = 0; j < 2; ++j) {
+        __m256 v = c[t][j];
+        if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(y + 8 * j));
+        _mm256_storeu_ps(y + 8 * j, v);
+      }
+    } else {
+      alignas(32) float v[MR];
+      _mm256_store_ps(v, c[t][0]);
+      _mm256_store_ps(v + 8, c[t][1]);
+      for (int64_t i = 0; i < valid_rows; ++i) y[i] = accumulate ? y[i] + v[i] : v[i];
+    }
+  }
+}
+
+template <WFormat F>
+void gemm_rows(const WeightMatrix& W, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  alignas(64) thread_local float panel[KC * MR];
+  const int64_t K = W.cols;
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    for (int64_t rb = r0; rb < r1; rb += MR) {
+      pack_panel<F>(W, rb, r1, k0, kc, panel);
+      const int64_t valid = std::min(MR, r1 - rb);
+      for (int64_t t0 = 0; t0 < n; t0 += NR) {
+        const float* x = X + t0 * K + k0;
+        float* y = Y + t0 * W.rows + rb;
+        switch (std::min<int64_t>(NR, n - t0)) {
+          case 1: micro<1>(panel, kc, x, K, y, W.rows, valid, k0 > 0); break;
+          case 2: micro<2>(panel, kc, x, K, y, W.rows, valid, k0 > 0); break;
+          case 3: micro<3>(panel, kc, x, K, y, W.rows, valid, k0 > 0); break;
+          case 4: micro<4>(panel, kc, x, K, y, W.rows, valid, k0 > 0); break;
+          case 5: micro<5>(panel, kc, x, K, y, W.rows, valid, k0 > 0); break;
+          default: micro<6>(panel, kc, x, K, y, W.rows, valid, k0 > 0); break;
+        }
+      }
+    }
+  }
+}
+
+// ---- Entry ------------------------------------------------------------------------------------
+template <WFormat F>
+void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  if (n > kGemvMaxTokens) return gemm_rows<F>(W, X, n, Y, r0, r1);
+  for (int64_t t0 = 0; t0 < n; t0 += 4) {
+    const int64_t nt = std::min<int64_t>(4, n - t0);
+    if constexpr (F == WFormat::Q8_0) {
+      switch (nt) {
+        case 1: gemv_q8<1>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q8<2>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q8<3>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q8<4>(W, prep, Y, t0, r0, r1); break;
+      }
+    } else if constexpr (F == WFormat::Q4_0) {
+      switch (nt) {
+        case 1: gemv_q4<1>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q4<2>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q4<3>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q4<4>(W, prep, Y, t0, r0, r1); break;
+      }
+    } else {
+      switch (nt) {
+        case 1: gemv_float<F, 1>(W, X, Y, t0, r0, r1); break;
+        case 2: gemv_float<F, 2>(W, X, Y, t0, r0, r1); break;
+        case 3: gemv_float<F, 3>(W, X, Y, t0, r0, r1); break;
+        default: gemv_float<F, 4>(W, X, Y, t0, r0, r1); break;
+      }
+    }
+  }
+}
+
+void rows(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  switch (W.format) {
+    case WFormat::F32: return rows_fmt<WFormat::F32>(W, X, prep, n, Y, r0, r1);
+    case WFormat::F16: return rows_fmt<WFormat::F16>(W, X, prep, n, Y, r0, r1);
+    case WFormat::BF16: return rows_fmt<WFormat::BF16>(W, X, prep, n, Y, r0, r1);
+    case WFormat::F8_E4M3: return rows_fmt<WFormat::F8_E4M3>(W, X, prep, n, Y, r0, r1);
+    case WFormat::F8_E5M2: return rows_fmt<WFormat::F8_E5M2>(W, X, prep, n, Y, r0, r1);
+    case WFormat::Q8_0: return rows_fmt<WFormat::Q8_0>(W, X, prep, n, Y, r0, r1);
+    case WFormat::Q4_0: return rows_fmt<WFormat::Q4_0>(W, X, prep, n, Y, r0, r1);
+  }
+}
+
+}  // namespace
+
+const MatmulKernels& avx2_kernels() {
+  static const MatmulKernels k{prep_bytes, prepare, rows};
+  return k;
+}
+
+}  // namespace fathom::ops::detail

@@ -1,0 +1,465 @@
+// AVX-512 kernels for ops::matmul (F/BW/VL/DQ + VNNI; this file gets AVX-512 compile flags and is
+// only entered when cpu::isa_supported(Isa::Avx512)).
+//   decode, n <= kGemvMaxTokens: GEMV streaming each weight row once; float formats are decoded
+//     exactly to f32 and FMA'd; Q8_0/Q4_0 dot int8 activations (quantized in prepare()) with
+//     vpdpbusd, per-block scales applied lane-wise in f32.
+//   prefill, n > kGemvMaxTokens: GEMM. A 64-row x KC-column weight panel is decoded to f32 and
+//     transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of accumulators
+//     (24 zmm), one broadcast of X per token and k.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "ops/matmul.h"
+#include "ops/matmul_kernels.h"
+#include "ops/quant/q4_0.h"
+#include "ops/quant/q8_0.h"
+
+namespace fathom::ops::detail {
+namespace {
+
+inline __mmask16 tail_mask16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
+
+// ---- Decoders: 16 consecutive weights of one row, as exact f32 -------------------------------
+// load(k, m): weights k..k+15 (lanes outside m are zero; Q formats ignore m: their rows are padded
+// to whole blocks with zeros). k is a multiple of 16.
+template <WFormat F>
+struct Dec;
+
+template <>
+struct Dec<WFormat::F32> {
+  const float* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const float*>(W.data) + r * W.cols) {}
+  __m512 load(int64_t k, __mmask16 m) const { return _mm512_maskz_loadu_ps(m, p + k); }
+};
+
+template <>
+struct Dec<WFormat::F16> {
+  const uint16_t* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const uint16_t*>(W.data) + r * W.cols) {}
+  __m512 load(int64_t k, __mmask16 m) const { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p + k)); }
+};
+
+template <>
+struct Dec<WFormat::BF16> {
+  const uint16_t* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const uint16_t*>(W.data) + r * W.cols) {}
+  __m512 load(int64_t k, __mmask16 m) const {
+    const __m512i u = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p + k));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+  }
+};
+
+// E5M2 is the top byte of an f16.
+template <>
+struct Dec<WFormat::F8_E5M2> {
+  const uint8_t* p;
+  Dec(const WeightMatrix& W, int64_t r) : p(static_cast<const uint8_t*>(W.data) + r * W.cols) {}
+  __m512 load(int64_t k, __mmask16 m) const {
+    const __m256i h = _mm256_slli_epi16(_mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, p + k)), 8);
+    return _mm512_cvtph_ps(h);
+  }
+};
+
+// E4M3 (bias 7) -> f16 (bias 15) bit for bit: sign to bit 15, exponent+mantissa to bits 13..7;
+// subnormals land on f16 subnormals. The value is then 2^-8 of the e4m3 one, so 256 is folded
+// into the block scale. (The e4m3 NaN pattern decodes to 480, not NaN; checkpoints hold none.)
+template <>
+struct Dec<WFormat::F8_E4M3> {
+  const uint8_t* p;
+  const float* scales;  // this row's block-row of scale_inv
+  int64_t block_cols;
+  Dec(const WeightMatrix& W, int64_t r)
+      : p(static_cast<const uint8_t*>(W.data) + r * W.cols),
+        scales(W.scale_inv + (r / W.block_rows) * ((W.cols + W.block_cols - 1) / W.block_cols)),
+        block_cols(W.block_cols) {}
+  __m512 load(int64_t k, __mmask16 m) const {
+    __m256i h = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(m, p + k));
+    h = _mm256_and_si256(_mm256_srai_epi16(_mm256_slli_epi16(h, 8), 1), _mm256_set1_epi16(int16_t(0xBF80)));
+    return _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(scales[k / block_cols] * 256.0f));
+  }
+};
+
+template <>
+struct Dec<WFormat::Q8_0> {
+  const uint16_t* s;
+  const int8_t* q;
+  Dec(const WeightMatrix& W, int64_t r) {
+    const int64_t nb = quant::q8_0_blocks(W.cols);
+    s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q8_0_row_bytes(W.cols));
+    q = reinterpret_cast<const int8_t*>(s + nb);
+  }
+  __m512 load(int64_t k, __mmask16) const {
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k))));
+    return _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(s[k >> 5])));
+  }
+};
+
+template <>
+struct Dec<WFormat::Q4_0> {
+  const uint16_t* s;
+  const uint8_t* q;
+  Dec(const WeightMatrix& W, int64_t r) {
+    const int64_t nb = quant::q4_0_blocks(W.cols);
+    s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q4_0_row_bytes(W.cols));
+    q = reinterpret_cast<const uint8_t*>(s + nb);
+  }
+  __m512 load(int64_t k, __mmask16) const {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + (k >> 5) * 16));
+    if (k & 16) v = _mm_srli_epi16(v, 4);  // second half of the block: high nibbles
+    v = _mm_and_si128(v, _mm_set1_epi8(0x0f));
+    const __m512i i = _mm512_sub_epi32(_mm512_cvtepu8_epi32(v), _mm512_set1_epi32(8));
+    return _mm512_mul_ps(_mm512_cvtepi32_ps(i), _mm512_set1_ps(_cvtsh_ss(s[k >> 5])));
+  }
+};
+
+// ---- GEMV, float formats ------------------------------------------------------------------------
+// Tokens t0..t0+NT of X against rows r0..r1; two accumulator sets hide FMA latency at NT = 1.
+template <WFormat F, int NT>
+void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const int64_t K = W.cols;
+  const float* x[NT];
+  for (int t = 0; t < NT; ++t) x[t] = X + (t0 + t) * K;
+  for (int64_t r = r0; r < r1; ++r) {
+    const Dec<F> d(W, r);
+    __m512 a0[NT], a1[NT];
+    for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      const __m512 w0 = d.load(k, 0xffff), w1 = d.load(k + 16, 0xffff);
+      for (int t = 0; t < NT; ++t) {
+        a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + k), a0[t]);
+        a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + k + 16), a1[t]);
+      }
+    }
+    for (; k < K; k += 16) {
+      const __mmask16 m = tail_mask16(K - k);
+      const __m512 w = d.load(k, m);
+      for (int t = 0; t < NT; ++t) a0[t] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x[t] + k), a0[t]);
+    }
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
+  }
+}
+
+// ---- GEMV, Q8_0 / Q4_0 with int8 activations ----------------------------------------------------
+// prepare() quantizes each token per 32-block: q = round(x / dx), dx = amax / 127. Per token:
+//   q  int8 [nbp * 32]   Q8_0: natural order. Q4_0: per group of 4 blocks (128 bytes), the 4 low
+//                        halves (elements 0..15 of each block) then the 4 high halves, matching
+//                        the low / high nibbles of a 64-byte load of 4 Q4_0 blocks.
+//   dx f32  [nbp]
+//   c  i32  [nbp / G * 16]  vpdpbusd start values per group of G blocks (Q8_0: G = 2, Q4_0: G = 4)
+//                        undoing the unsigned offset of the weight operand: Q8_0 feeds w + 128, so
+//                        -128 * sum(q); Q4_0 feeds the raw nibble, so -8 * sum(q). Put in the first
+//                        lane of the block's lanes (lanes 16/G * j .. of block j in the group).
+// nbp = nb rounded up to 16 (one f16 scale load covers 16 blocks); pad blocks are all zero.
+struct QActLayout {
+  int64_t nb, nbp, group, token_bytes;
+  QActLayout(const WeightMatrix& W) {
+    nb = (W.cols + 31) / 32;
+    nbp = (nb + 15) / 16 * 16;
+    group = W.format == WFormat::Q8_0 ? 2 : 4;
+    token_bytes = nbp * 32 + nbp * 4 + nbp / group * 64;
+  }
+  int8_t* q(void* prep, int64_t t) const { return static_cast<int8_t*>(prep) + t * token_bytes; }
+  float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nbp * 32); }
+  int32_t* c(void* prep, int64_t t) const { return reinterpret_cast<int32_t*>(dx(prep, t) + nbp); }
+};
+
+bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
+
+size_t prep_bytes(const WeightMatrix& W, int64_t n) {
+  if (W.format == WFormat::F8_E4M3 && W.block_cols % 16 != 0)
+    fail("matmul (avx512): F8_E4M3 block_cols {} must be a multiple of 16", W.block_cols);
+  if (!is_q(W.format) || n > kGemvMaxTokens) return 0;
+  return size_t(QActLayout(W).token_bytes * n);
+}
+
+void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
+  if (!is_q(W.format) || n > kGemvMaxTokens) return;
+  const QActLayout L(W);
+  const int64_t K = W.cols;
+  const bool q4 = W.format == WFormat::Q4_0;
+  std::memset(prep, 0, size_t(L.token_bytes * n));
+  for (int64_t t = 0; t < n; ++t) {
+    const float* x = X + t * K;
+    int8_t* q = L.q(prep, t);
+    float* dx = L.dx(prep, t);
+    int32_t* c = L.c(prep, t);
+    for (int64_t b = 0; b < L.nb; ++b) {
+      const int64_t k = b * 32;
+      const __m512 v0 = _mm512_maskz_loadu_ps(tail_mask16(K - k), x + k);
+      const __m512 v1 = _mm512_maskz_loadu_ps(K - k > 16 ? tail_mask16(K - k - 16) : 0, x + k + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+      const float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+      const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));  // nearest-even
+      const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
+      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+      dx[b] = d;
+      int8_t *lo, *hi;
+      if (q4) {
+        const int64_t g = b / 4, j = b % 4;
+        lo = q + g * 128 + j * 16;
+        hi = lo + 64;
+        c[g * 16 + j * 4] = -8 * sum;
+      } else {
+        lo = q + k;
+        hi = lo + 16;
+        c[(b / 2) * 16 + (b % 2) * 8] = -128 * sum;
+      }
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(lo), _mm512_cvtepi32_epi8(i0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(hi), _mm512_cvtepi32_epi8(i1));
+    }
+  }
+}
+
+template <int NT>
+void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const QActLayout L(W);
+  const int64_t nb = L.nb, row_bytes = quant::q8_0_row_bytes(W.cols);
+  void* p = const_cast<void*>(prep);
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  const int32_t* xc[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = L.q(p, t0 + t);
+    xd[t] = L.dx(p, t0 + t);
+    xc[t] = L.c(p, t0 + t);
+  }
+  // Lanes 0..7 of a 64-byte group hold block 2g's sums, lanes 8..15 block 2g+1's.
+  const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
+    const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
+    const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+      const int64_t nblk = std::min<int64_t>(16, nb - b0);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask16(nblk), ws + b0));
+      __m512 sc[NT];
+      for (int t = 0; t < NT; ++t) sc[t] = _mm512_mul_ps(dw, _mm512_load_ps(xd[t] + b0));
+#pragma GCC unroll 8
+      for (int g = 0; g < 8; ++g) {
+        if (2 * g >= nblk) break;
+        const int8_t* wp = wq + (b0 + 2 * g) * 32;
+        const __m512i w = 2 * g + 2 <= nblk ? _mm512_loadu_si512(wp) : _mm512_maskz_loadu_epi8(0xffffffffull, wp);
+        const __m512i wu = _mm512_xor_si512(w, flip);  // w + 128 as u8
+        const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(2 * g));
+        for (int t = 0; t < NT; ++t) {
+          const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(xc[t] + (b0 / 2 + g) * 16), wu,
+                                                _mm512_load_si512(xq[t] + (b0 + 2 * g) * 32));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sc[t]), acc[t]);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
+  }
+}
+
+template <int NT>
+void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const QActLayout L(W);
+  const int64_t nb = L.nb, row_bytes = quant::q4_0_row_bytes(W.cols);
+  void* p = const_cast<void*>(prep);
+  const int8_t* xq[NT];
+  const float* xd[NT];
+  const int32_t* xc[NT];
+  for (int t = 0; t < NT; ++t) {
+    xq[t] = L.q(p, t0 + t);
+    xd[t] = L.dx(p, t0 + t);
+    xc[t] = L.c(p, t0 + t);
+  }
+  // Lanes 4j..4j+3 of a 4-block group hold block j's sums.
+  const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
+    const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
+    const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
+    __m512 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
+      const int64_t nblk = std::min<int64_t>(16, nb - b0);
+      const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask16(nblk), ws + b0));
+      __m512 sc[NT];
+      for (int t = 0; t < NT; ++t) sc[t] = _mm512_mul_ps(dw, _mm512_load_ps(xd[t] + b0));
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        const int64_t have = nblk - 4 * g;
+        if (have <= 0) break;
+        const uint8_t* wp = wq + (b0 + 4 * g) * 16;
+        const __m512i v = have >= 4 ? _mm512_loadu_si512(wp)
+                                    : _mm512_maskz_loadu_epi8((1ull << (have * 16)) - 1, wp);
+        const __m512i lo = _mm512_and_si512(v, low4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+        const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(4 * g));
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xg = xq[t] + (b0 + 4 * g) * 32;
+          __m512i s = _mm512_load_si512(xc[t] + (b0 / 4 + g) * 16);
+          s = _mm512_dpbusd_epi32(s, lo, _mm512_load_si512(xg));
+          s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(xg + 64));
+          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sc[t]), acc[t]);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
+  }
+}
+
+// ---- GEMM -------------------------------------------------------------------------------------
+constexpr int64_t KC = 256;  // panel depth: 64 rows x 256 x 4 B = 64 KiB, X chunk n x 1 KiB in L2
+constexpr int64_t MR = 64;   // panel height = 4 zmm of rows
+constexpr int NR = 6;        // tokens per micro-kernel call
+
+// In-register transpose of a 16x16 f32 tile: r[i] lane j -> r[j] lane i.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4q + c], 128-bit lane L: column 4L + c of rows 4q..4q+3.
+  for (int q = 0; q < 4; ++q) {
+    u[4 * q + 0] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0x44);
+    u[4 * q + 1] = _mm512_shuffle_ps(t[4 * q], t[4 * q + 2], 0xEE);
+    u[4 * q + 2] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0x44);
+    u[4 * q + 3] = _mm512_shuffle_ps(t[4 * q + 1], t[4 * q + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512 x0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    const __m512 x1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+    const __m512 y0 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    const __m512 y1 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    r[c] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+    r[8 + c] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+    r[4 + c] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+    r[12 + c] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+  }
+}
+
+// panel[k * MR + i] = W[rb + i, k0 + k] for k < round_up(kc, 16); rows at or past r_end are zero.
+template <WFormat F>
+void pack_panel(const WeightMatrix& W, int64_t rb, int64_t r_end, int64_t k0, int64_t kc, float* panel) {
+  for (int64_t rg = 0; rg < MR; rg += 16) {
+    const int64_t valid = std::clamp<int64_t>(r_end - (rb + rg), 0, 16);
+    alignas(Dec<F>) unsigned char store[16 * sizeof(Dec<F>)];
+    Dec<F>* dec = reinterpret_cast<Dec<F>*>(store);
+    for (int64_t i = 0; i < valid; ++i) new (&dec[i]) Dec<F>(W, rb + rg + i);
+    for (int64_t kk = 0; kk < kc; kk += 16) {
+      const __mmask16 m = tail_mask16(W.cols - (k0 + kk));
+      __m512 z[16];
+      for (int64_t i = 0; i < 16; ++i) z[i] = i < valid ? dec[i].load(k0 + kk, m) : _mm512_setzero_ps();
+      transpose16(z);
+      for (int j = 0; j < 16; ++j) _mm512_store_ps(panel + (kk + j) * MR + rg, z[j]);
+    }
+  }
+}
+
+// Y[t, 0..64) (+)= sum_k X[t, k] * panel[k, 0..64) for t < NT; m[j] masks rows of zmm j.
+template <int NT>
+void micro(const float* panel, int64_t kc, const float* X, int64_t ldx, float* Y, int64_t ldy,
+           const __mmask16 m[4], bool accumulate) {
+  __m512 c[NT][4];
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < 4; ++j) c[t][j] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* pk = panel + k * MR;
+    const __m512 w0 = _mm512_load_ps(pk), w1 = _mm512_load_ps(pk + 16);
+    const __m512 w2 = _mm512_load_ps(pk + 32), w3 = _mm512_load_ps(pk + 48);
+    for (int t = 0; t < NT; ++t) {
+      const __m512 xb = _mm512_set1_ps(X[t * ldx + k]);
+      c[t][0] = _mm512_fmadd_ps(w0, xb, c[t][0]);
+      c[t][1] = _mm512_fmadd_ps(w1, xb, c[t][1]);
+      c[t][2] = _mm512_fmadd_ps(w2, xb, c[t][2]);
+      c[t][3] = _mm512_fmadd_ps(w3, xb, c[t][3]);
+    }
+  }
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < 4; ++j) {
+      float* y = Y + t * ldy + 16 * j;
+      __m512 v = c[t][j];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m[j], y));
+      _mm512_mask_storeu_ps(y, m[j], v);
+    }
+}
+
+template <WFormat F>
+void gemm_rows(const WeightMatrix& W, const float* X, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  alignas(64) thread_local float panel[KC * MR];
+  const int64_t K = W.cols;
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    for (int64_t rb = r0; rb < r1; rb += MR) {
+      pack_panel<F>(W, rb, r1, k0, kc, panel);
+      __mmask16 m[4];
+      for (int j = 0; j < 4; ++j) m[j] = tail_mask16(std::max<int64_t>(0, r1 - rb - 16 * j));
+      for (int64_t t0 = 0; t0 < n; t0 += NR) {
+        const float* x = X + t0 * K + k0;
+        float* y = Y + t0 * W.rows + rb;
+        switch (std::min<int64_t>(NR, n - t0)) {
+          case 1: micro<1>(panel, kc, x, K, y, W.rows, m, k0 > 0); break;
+          case 2: micro<2>(panel, kc, x, K, y, W.rows, m, k0 > 0); break;
+          case 3: micro<3>(panel, kc, x, K, y, W.rows, m, k0 > 0); break;
+          case 4: micro<4>(panel, kc, x, K, y, W.rows, m, k0 > 0); break;
+          case 5: micro<5>(panel, kc, x, K, y, W.rows, m, k0 > 0); break;
+          default: micro<6>(panel, kc, x, K, y, W.rows, m, k0 > 0); break;
+        }
+      }
+    }
+  }
+}
+
+// ---- Entry ------------------------------------------------------------------------------------
+template <WFormat F>
+void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  if (n > kGemvMaxTokens) return gemm_rows<F>(W, X, n, Y, r0, r1);
+  for (int64_t t0 = 0; t0 < n; t0 += 4) {
+    const int64_t nt = std::min<int64_t>(4, n - t0);
+    if constexpr (F == WFormat::Q8_0) {
+      switch (nt) {
+        case 1: gemv_q8<1>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q8<2>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q8<3>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q8<4>(W, prep, Y, t0, r0, r1); break;
+      }
+    } else if constexpr (F == WFormat::Q4_0) {
+      switch (nt) {
+        case 1: gemv_q4<1>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q4<2>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q4<3>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q4<4>(W, prep, Y, t0, r0, r1); break;
+      }
+    } else {
+      switch (nt) {
+        case 1: gemv_float<F, 1>(W, X, Y, t0, r0, r1); break;
+        case 2: gemv_float<F, 2>(W, X, Y, t0, r0, r1); break;
+        case 3: gemv_float<F, 3>(W, X, Y, t0, r0, r1); break;
+        default: gemv_float<F, 4>(W, X, Y, t0, r0, r1); break;
+      }
+    }
+  }
+}
+
+void rows(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
+  switch (W.format) {
+    case WFormat::F32: return rows_fmt<WFormat::F32>(W, X, prep, n, Y, r0, r1);
+    case WFormat::F16: return rows_fmt<WFormat::F16>(W, X, prep, n, Y, r0, r1);
+    case WFormat::BF16: return rows_fmt<WFormat::BF16>(W, X, prep, n, Y, r0, r1);
+    case WFormat::F8_E4M3: return rows_fmt<WFormat::F8_E4M3>(W, X, prep, n, Y, r0, r1);
+    case WFormat::F8_E5M2: return rows_fmt<WFormat::F8_E5M2>(W, X, prep, n, Y, r0, r1);
+    case WFormat::Q8_0: return rows_fmt<WFormat::Q8_0>(W, X, prep, n, Y, r0, r1);
+    case WFormat::Q4_0: return rows_fmt<WFormat::Q4_0>(W, X, prep, n, Y, r0, r1);
+  }
+}
+
+}  // namespace
+
+const MatmulKernels& avx512_kernels() {
+  static const MatmulKernels k{prep_bytes, prepare, rows};
+  return k;
+}
+
+}  // namespace fathom::ops::detail

@@ -1,0 +1,308 @@
+// Loading tokenizer.json / tokenizer_config.json and the encode / decode pipelines:
+//   encode: repair UTF-8 -> cut out added tokens -> normalize -> cut out normalized added tokens
+//           -> pre-tokenize -> BPE (+ BOS/EOS when asked)
+//   decode: per-token bytes (ByteLevel decoder) -> concatenate -> replace invalid UTF-8
+#include "tokenizer/tokenizer.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/bpe.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/pipeline.h"
+#include "tokenizer/unicode.h"
+
+namespace fathom::tok {
+
+using nlohmann::json;
+
+struct Tokenizer::Impl {
+  std::unique_ptr<Normalizer> normalizer;
+  PreTokenizerInfo pre;
+  std::unique_ptr<Bpe> bpe;
+  std::vector<AddedToken> added;
+  std::unique_ptr<AddedTokenMatcher> raw_matcher, normalized_matcher;
+
+  std::vector<std::string> text;    // per id: vocab text or added-token content
+  std::vector<std::string> bytes;   // per id: what the decoder makes of it
+  std::vector<bool> special, valid;
+  std::unordered_map<std::string, int32_t> added_ids;
+
+  int32_t bos = -1, eos = -1, pad = -1;
+  std::string bos_text, eos_text;
+  bool add_bos = false, add_eos = false;
+  std::vector<int32_t> template_prefix, template_suffix;  // post-processor, when no config
+  std::vector<std::pair<std::string, std::string>> templates;  // (name, source)
+
+  void encode_text(std::string_view s, std::vector<int32_t>& out) const;
+};
+
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  if (!f) fail("cannot open {}", p.string());
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+json parse_json(std::string_view s, const char* what) {
+  try {
+    return json::parse(s);
+  } catch (const json::exception& e) {
+    fail("{} is not valid JSON: {}", what, e.what());
+  }
+}
+
+// tokenizer_config.json spells special tokens as a string or as {"content": ...}.
+std::string token_content(const json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_object() && j.contains("content")) return j["content"].get<std::string>();
+  return {};
+}
+
+// The ids a TemplateProcessing post-processor puts around a single sequence.
+void read_template(const json& pp, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix) {
+  if (pp.is_null()) return;
+  std::string type = pp.value("type", "");
+  if (type == "Sequence") {
+    for (auto& p : pp["processors"]) read_template(p, prefix, suffix);
+    return;
+  }
+  if (type != "TemplateProcessing") return;  // ByteLevel and friends add no ids
+  bool seen_sequence = false;
+  for (auto& item : pp["single"]) {
+    if (item.contains("Sequence")) { seen_sequence = true; continue; }
+    std::string name = item["SpecialToken"]["id"].get<std::string>();
+    for (auto& id : pp["special_tokens"][name]["ids"])
+      (seen_sequence ? suffix : prefix).push_back(id.get<int32_t>());
+  }
+}
+
+}  // namespace
+
+void Tokenizer::Impl::encode_text(std::string_view s, std::vector<int32_t>& out) const {
+  PieceList list;
+  auto model = [&](std::string_view piece) {
+    if (piece.empty()) return;
+    list.pieces.assign(1, piece);
+    list.storage.clear();
+    if (pre.stage) pre.stage->apply(list);
+    bpe->encode(list.pieces, out);
+  };
+  auto normalized_part = [&](std::string_view part) {
+    if (part.empty()) return;
+    std::string norm = normalizer ? normalizer->apply(part) : std::string(part);
+    if (normalized_matcher->empty()) { model(norm); return; }
+    std::vector<Span> spans;
+    normalized_matcher->split(norm, spans);
+    for (auto& sp : spans) {
+      if (sp.id >= 0) out.push_back(sp.id);
+      else model(std::string_view(norm).substr(sp.begin, sp.end - sp.begin));
+    }
+  };
+  if (raw_matcher->empty()) { normalized_part(s); return; }
+  std::vector<Span> spans;
+  raw_matcher->split(s, spans);
+  for (auto& sp : spans) {
+    if (sp.id >= 0) out.push_back(sp.id);
+    else normalized_part(s.substr(sp.begin, sp.end - sp.begin));
+  }
+}
+
+Tokenizer Tokenizer::load(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  if (!fs::exists(path)) fail("{} does not exist", path.string());
+  fs::path dir = fs::is_directory(path) ? path : path.parent_path();
+  fs::path tj = fs::is_directory(path) ? path / "tokenizer.json" : path;
+  if (!fs::exists(tj)) fail("{} has no tokenizer.json", path.string());
+  std::string config;
+  if (fs::exists(dir / "tokenizer_config.json")) config = read_file(dir / "tokenizer_config.json");
+  Tokenizer t = from_json(read_file(tj), config);
+  // Newer transformers save the template beside the config; it takes precedence there too.
+  if (fs::exists(dir / "chat_template.jinja")) {
+    auto impl = std::const_pointer_cast<Impl>(t.impl_);
+    std::string src = read_file(dir / "chat_template.jinja");
+    bool replaced = false;
+    for (auto& [name, s] : impl->templates)
+      if (name == "default") { s = src; replaced = true; }
+    if (!replaced) impl->templates.insert(impl->templates.begin(), {"default", src});
+  }
+  return t;
+}
+
+Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config_json) {
+  auto impl = std::make_shared<Impl>();
+  json j = parse_json(tokenizer_json, "tokenizer.json");
+  impl->normalizer = make_normalizer(j.value("normalizer", json()));
+  impl->pre = make_pre_tokenizer(j.value("pre_tokenizer", json()));
+  impl->bpe = std::make_unique<Bpe>(j.at("model"), impl->pre.byte_level);
+
+  for (auto& a : j.value("added_tokens", json::array())) {
+    AddedToken t;
+    t.id = a.at("id").get<int32_t>();
+    t.content = a.at("content").get<std::string>();
+    t.single_word = a.value("single_word", false);
+    t.lstrip = a.value("lstrip", false);
+    t.rstrip = a.value("rstrip", false);
+    t.normalized = a.value("normalized", false);
+    t.special = a.value("special", false);
+    impl->added.push_back(t);
+  }
+  std::vector<const AddedToken*> raw, normed;
+  std::vector<std::string> raw_pat, normed_pat;
+  for (auto& t : impl->added) {
+    impl->added_ids.emplace(t.content, t.id);
+    if (t.normalized) {
+      normed.push_back(&t);
+      normed_pat.push_back(impl->normalizer ? impl->normalizer->apply(t.content) : t.content);
+    } else {
+      raw.push_back(&t);
+      raw_pat.push_back(t.content);
+    }
+  }
+  impl->raw_matcher = std::make_unique<AddedTokenMatcher>(raw, raw_pat);
+  impl->normalized_matcher = std::make_unique<AddedTokenMatcher>(normed, normed_pat);
+
+  // Per-id text and decoded bytes.
+  int32_t n = impl->bpe->max_id() + 1;
+  for (auto& t : impl->added) n = std::max(n, t.id + 1);
+  impl->text.resize(n);
+  impl->bytes.resize(n);
+  impl->special.assign(n, false);
+  impl->valid.assign(n, false);
+  for (int32_t id = 0; id <= impl->bpe->max_id(); ++id)
+    if (auto* s = impl->bpe->id_to_token(id)) { impl->text[id] = *s; impl->valid[id] = true; }
+  for (auto& t : impl->added) {
+    impl->text[t.id] = t.content;
+    impl->valid[t.id] = true;
+    impl->special[t.id] = t.special;
+  }
+  const json& dec = j.value("decoder", json());
+  std::string dec_type = dec.is_null() ? "" : dec.value("type", "");
+  if (dec_type != "" && dec_type != "ByteLevel")
+    fail("tokenizer.json: decoder type '{}' is not supported (only ByteLevel)", dec_type);
+  const auto& bl = byte_level_map();
+  for (int32_t id = 0; id < n; ++id) {
+    const std::string& s = impl->text[id];
+    if (dec_type != "ByteLevel") { impl->bytes[id] = s; continue; }
+    // A token whose characters are all in the byte map decodes to those bytes; any other
+    // (an added token such as "<｜User｜>") passes through as its own UTF-8.
+    std::string out;
+    bool mapped = true;
+    for (size_t i = 0; i < s.size() && mapped;) {
+      int32_t c = next_code_point(s, i);
+      int b = c < 0 ? -1 : bl.char_to_byte(c);
+      if (b < 0) mapped = false;
+      else out += static_cast<char>(b);
+    }
+    impl->bytes[id] = mapped ? out : s;
+  }
+  read_template(j.value("post_processor", json()), impl->template_prefix, impl->template_suffix);
+
+  if (!config_json.empty()) {
+    json c = parse_json(config_json, "tokenizer_config.json");
+    impl->bos_text = token_content(c.value("bos_token", json()));
+    impl->eos_text = token_content(c.value("eos_token", json()));
+    std::string pad_text = token_content(c.value("pad_token", json()));
+    Tokenizer tmp(impl);
+    impl->bos = impl->bos_text.empty() ? -1 : tmp.token_to_id(impl->bos_text);
+    impl->eos = impl->eos_text.empty() ? -1 : tmp.token_to_id(impl->eos_text);
+    impl->pad = pad_text.empty() ? -1 : tmp.token_to_id(pad_text);
+    bool has_flags = c.contains("add_bos_token") || c.contains("add_eos_token");
+    impl->add_bos = c.value("add_bos_token", false);
+    impl->add_eos = c.value("add_eos_token", false);
+    if (has_flags) impl->template_prefix.clear(), impl->template_suffix.clear();
+    if (impl->add_bos && impl->bos >= 0) impl->template_prefix = {impl->bos};
+    if (impl->add_eos && impl->eos >= 0) impl->template_suffix = {impl->eos};
+    const json& ct = c.value("chat_template", json());
+    if (ct.is_string()) {
+      impl->templates.push_back({"default", ct.get<std::string>()});
+    } else if (ct.is_array()) {
+      for (auto& e : ct) impl->templates.push_back({e.at("name"), e.at("template")});
+    }
+  }
+  return Tokenizer(impl);
+}
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 4);
+  if (add_special) out = impl_->template_prefix;
+  if (is_valid_utf8(text)) {
+    impl_->encode_text(text, out);
+  } else {
+    impl_->encode_text(to_valid_utf8(text), out);
+  }
+  if (add_special) out.insert(out.end(), impl_->template_suffix.begin(), impl_->template_suffix.end());
+  return out;
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
+  std::string out;
+  for (int32_t id : ids) {
+    if (!is_valid_id(id)) continue;  // Hugging Face skips unknown ids silently as well
+    if (skip_special && impl_->special[id]) continue;
+    out += impl_->bytes[id];
+  }
+  return to_valid_utf8(out);
+}
+
+const std::string& Tokenizer::token_bytes(int32_t id) const {
+  if (!is_valid_id(id)) fail("token id {} is not in the vocabulary (size {})", id, vocab_size());
+  return impl_->bytes[id];
+}
+
+const std::string& Tokenizer::token_text(int32_t id) const {
+  if (!is_valid_id(id)) fail("token id {} is not in the vocabulary (size {})", id, vocab_size());
+  return impl_->text[id];
+}
+
+int32_t Tokenizer::token_to_id(std::string_view token) const {
+  if (auto it = impl_->added_ids.find(std::string(token)); it != impl_->added_ids.end())
+    return it->second;
+  return impl_->bpe->token_to_id(token);
+}
+
+bool Tokenizer::is_special(int32_t id) const { return is_valid_id(id) && impl_->special[id]; }
+bool Tokenizer::is_valid_id(int32_t id) const {
+  return id >= 0 && static_cast<size_t>(id) < impl_->valid.size() && impl_->valid[id];
+}
+size_t Tokenizer::vocab_size() const { return impl_->text.size(); }
+int32_t Tokenizer::bos_id() const { return impl_->bos; }
+int32_t Tokenizer::eos_id() const { return impl_->eos; }
+int32_t Tokenizer::pad_id() const { return impl_->pad; }
+const std::string& Tokenizer::bos_token() const { return impl_->bos_text; }
+const std::string& Tokenizer::eos_token() const { return impl_->eos_text; }
+bool Tokenizer::add_bos() const { return impl_->add_bos; }
+bool Tokenizer::add_eos() const { return impl_->add_eos; }
+
+const std::string& Tokenizer::chat_template(std::string_view name) const {
+  static const std::string none;
+  if (name.empty()) name = "default";
+  for (auto& [n, s] : impl_->templates)
+    if (n == name) return s;
+  return none;
+}
+
+std::string StreamDecoder::put(int32_t id) {
+  if (!tok_->is_valid_id(id) || (skip_special_ && tok_->is_special(id))) return {};
+  pending_ += tok_->token_bytes(id);
+  size_t n = complete_utf8_prefix(pending_);
+  std::string out = to_valid_utf8(std::string_view(pending_).substr(0, n));
+  pending_.erase(0, n);
+  return out;
+}
+
+std::string StreamDecoder::finish() {
+  std::string out = to_valid_utf8(pending_);
+  pending_.clear();
+  return out;
+}
+
+}  // namespace fathom::tok

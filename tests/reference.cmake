@@ -1,0 +1,67 @@
+# Whole-model tests against the independent NumPy reference (tests/reference/, docs/REFERENCE.md).
+# Included by the top-level CMakeLists.txt (tests/*.cmake). Needs python3 with numpy (python3-numpy).
+#
+#   ref_selftest                 the reference's own consistency checks (no fathom)
+#   ref_goldens_reference        the reference still reproduces tests/goldens (no fathom)
+#   ref_ckpt_<family>_<dtype>    fathom vs reference on checkpoints written by make_checkpoint.py
+#   ref_synth_<preset>_<dtype>   fathom vs reference on checkpoints written by `fathom synth`
+#   ref_golden_<case>            fathom vs the stored golden logits
+# Each compares `fathom logits` in prefill and decode mode (and --mtp-out where the model has MTP)
+# with relative L2 error <= 1e-4.
+
+set(FATHOM_REF_PYTHON /usr/bin/python3 CACHE FILEPATH "python3 with numpy, for the reference tests")
+if(NOT EXISTS ${FATHOM_REF_PYTHON})
+  find_program(FATHOM_REF_PYTHON_FOUND python3)
+  if(FATHOM_REF_PYTHON_FOUND)
+    set(FATHOM_REF_PYTHON ${FATHOM_REF_PYTHON_FOUND})
+  endif()
+endif()
+
+set(FATHOM_REF_DIR ${CMAKE_SOURCE_DIR}/tests/reference)
+set(FATHOM_REF_TMP ${CMAKE_BINARY_DIR}/test-tmp/reference)
+
+function(fathom_ref_test name)
+  add_test(NAME ${name} COMMAND ${FATHOM_REF_PYTHON} ${ARGN})
+  set_tests_properties(${name} PROPERTIES LABELS "reference" TIMEOUT 120)
+endfunction()
+
+fathom_ref_test(ref_selftest ${FATHOM_REF_DIR}/selftest.py --tmp ${FATHOM_REF_TMP}/selftest)
+fathom_ref_test(ref_goldens_reference ${FATHOM_REF_DIR}/check_goldens.py --reference
+                --tmp ${FATHOM_REF_TMP}/goldens_reference)
+
+if(TARGET fathom)
+  set(_fathom_ref_dtypes f32 bf16 fp8)
+
+  # Checkpoints fathom did not write (its loader on foreign files).
+  set(_seed 11)
+  foreach(family v2-lite v2 v3)
+    foreach(dtype ${_fathom_ref_dtypes})
+      set(_n ref_ckpt_${family}_${dtype})
+      fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom>
+                      --family ${family} --dtype ${dtype} --seed ${_seed} --tmp ${FATHOM_REF_TMP}/${_n})
+    endforeach()
+    math(EXPR _seed "${_seed} + 1")
+  endforeach()
+  # The MTP layer without its own embed_tokens falls back to model.embed_tokens.
+  fathom_ref_test(ref_ckpt_v3_fp8_no_mtp_embed ${FATHOM_REF_DIR}/check_logits.py
+                  --fathom $<TARGET_FILE:fathom> --family v3 --dtype fp8 --seed 21 --no-mtp-embed
+                  --tmp ${FATHOM_REF_TMP}/ref_ckpt_v3_fp8_no_mtp_embed)
+
+  # Checkpoints written by fathom synth.
+  foreach(preset tiny-v2-lite tiny-v2 tiny-v3)
+    foreach(dtype ${_fathom_ref_dtypes})
+      set(_n ref_synth_${preset}_${dtype})
+      fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom>
+                      --synth ${preset} --dtype ${dtype} --seed 5 --tmp ${FATHOM_REF_TMP}/${_n})
+    endforeach()
+  endforeach()
+
+  # Stored goldens: catch a regression of fathom even if the reference were broken too.
+  foreach(family v2-lite v2 v3)
+    foreach(dtype ${_fathom_ref_dtypes})
+      set(_n ref_golden_${family}_${dtype})
+      fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_goldens.py --fathom $<TARGET_FILE:fathom>
+                      --case ${family}-${dtype} --tmp ${FATHOM_REF_TMP}/${_n})
+    endforeach()
+  endforeach()
+endif()
