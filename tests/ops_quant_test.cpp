@@ -64,7 +64,7 @@ TEST(QuantFormats, ErrorBudget) {
 // Values already on a block's grid survive exactly; zero blocks stay zero; the block's extreme is exact.
 TEST(QuantFormats, ExactCases) {
   std::vector<float> w(64, 0.0f);
-  for (int i = 0; i < 32; ++i) w[i] = float(i - 16) * 0.25f;  // on the Q8 grid of d = 4/127? no: use amax
+  for (int i = 0; i < 32; ++i) w[i] = float(i - 16) * 0.25f;  // amax 4 at i = 0
   // Q8: amax = 4.0 -> d = 4/127 (rounded to f16); the extreme -4 must come back exactly.
   std::vector<uint8_t> q8(size_t(q8_0_row_bytes(64)));
   q8_0_quantize_row(w.data(), 64, q8.data());

@@ -1,6 +1,9 @@
-// `fathom detokenize`: token ids back to text, printed as-is (no newline is added).
+// `fathom detokenize`: token ids back to text, printed as-is (no newline is added). With --jsonl,
+// reads one JSON array of ids per line and prints one JSON string per line.
 #include <cstdio>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/command.h"
 #include "core/error.h"
@@ -9,7 +12,7 @@
 namespace {
 
 struct Options {
-  std::string model, ids;
+  std::string model, ids, jsonl;
   bool skip_special = false;
 };
 
@@ -34,6 +37,19 @@ std::vector<int32_t> parse_ids(const std::string& s) {
 
 int run(const Options& o) {
   auto tok = fathom::Tokenizer::load(o.model);
+  if (!o.jsonl.empty()) {
+    std::ifstream f(o.jsonl);
+    if (!f) fathom::fail("cannot open {}", o.jsonl);
+    std::string line;
+    while (std::getline(f, line)) {
+      if (line.empty()) continue;
+      auto ids = nlohmann::json::parse(line).get<std::vector<int32_t>>();
+      std::string out = nlohmann::json(tok.decode(ids, o.skip_special)).dump() + "\n";
+      std::fwrite(out.data(), 1, out.size(), stdout);
+    }
+    return 0;
+  }
+  if (o.ids.empty()) fathom::fail("detokenize needs --ids or --jsonl");
   auto ids = parse_ids(o.ids);
   for (int32_t id : ids)
     if (!tok.is_valid_id(id))
@@ -46,7 +62,9 @@ int run(const Options& o) {
 fathom::cli::Command reg("detokenize", "Decode token ids into text", [](CLI::App& sub) {
   auto o = std::make_shared<Options>();
   sub.add_option("model", o->model, "model directory or tokenizer.json")->required();
-  sub.add_option("--ids", o->ids, "ids, e.g. 1,2,3 or [1,2,3]")->required();
+  auto* ids = sub.add_option("--ids", o->ids, "ids, e.g. 1,2,3 or [1,2,3]");
+  auto* jsonl = sub.add_option("--jsonl", o->jsonl, "file with one JSON array of ids per line");
+  ids->excludes(jsonl);
   sub.add_flag("--skip-special", o->skip_special, "leave out special tokens");
   return std::function<int()>([o] { return run(*o); });
 });

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace fathom::cpu {
@@ -28,8 +29,9 @@ class ThreadPool {
   // (use it to pick per-thread scratch). Must not be called from inside fn (runs serially if it is).
   template <typename Fn>
   void parallel_for(int64_t n_tasks, Fn&& fn) {
-    run(n_tasks, [](void* ctx, int64_t task, int thread) { (*static_cast<Fn*>(ctx))(task, thread); },
-        &fn);
+    using F = std::remove_reference_t<Fn>;
+    run(n_tasks, [](void* ctx, int64_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
  private:

@@ -6,6 +6,8 @@
 //   prefill, n > kGemvMaxTokens: GEMM. A 64-row x KC-column weight panel is decoded to f32 and
 //     transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of accumulators
 //     (24 zmm), one broadcast of X per token and k.
+// GCC 12 warns inside its own _mm512_reduce_* / masked-load headers (undefined-vector idiom).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>

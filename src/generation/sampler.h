@@ -1,0 +1,75 @@
+// Token sampling: turns one position's logits into the next token id.
+//
+// Order of operations (the Hugging Face / vLLM order, so the server's OpenAI parameters mean what
+// clients expect): penalties -> temperature -> top-k -> top-p -> min-p -> draw.
+//   repeat_penalty     llama.cpp semantics: every distinct token among the last repeat_last_n tokens
+//                      of the context (prompt and generated) has its logit divided by the penalty
+//                      when positive, multiplied when negative.
+//   presence/frequency OpenAI semantics over the generated tokens only:
+//                      logit -= presence * [count > 0] + frequency * count.
+//   temperature 0      greedy: the argmax after penalties; ties go to the lowest id.
+// Every step is deterministic for a given seed: candidates are ordered by (probability desc, id asc),
+// so ties and cut-offs never depend on sort stability, and the draw uses the top 53 bits of
+// mt19937_64 (whose output the C++ standard fixes), not std::uniform_real_distribution (whose
+// algorithm is left to the library).
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <span>
+#include <unordered_map>
+#include <vector>
+
+namespace fathom {
+
+struct SamplerParams {
+  float temperature = 0.8f;  // 0 = greedy
+  int32_t top_k = 40;        // <= 0: off
+  float top_p = 0.95f;       // >= 1: off
+  float min_p = 0.05f;       // <= 0: off; keep p >= min_p * p_max
+  float repeat_penalty = 1.0f;  // 1: off
+  int32_t repeat_last_n = 64;   // window of the repeat penalty (0: off, -1: whole context)
+  float presence_penalty = 0.0f, frequency_penalty = 0.0f;
+  uint64_t seed = 0;
+
+  // Throws fathom::Error naming the field when a value is out of range.
+  void validate() const;
+};
+
+// A token and its probability after all filters (what a caller reporting logprobs would want).
+struct Candidate {
+  int32_t id;
+  float p;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplerParams& params);
+
+  // Context tokens that are not generated (the prompt): they count for the repeat penalty only.
+  void accept_prompt(std::span<const int32_t> tokens);
+  // A generated token: counts for all penalties.
+  void accept(int32_t token);
+  void reset();  // forget all accepted tokens (the seed's stream continues)
+
+  // Picks the next token from logits [vocab]. Does not accept it.
+  int32_t sample(std::span<const float> logits);
+
+  // The candidates left after penalties, temperature and the filters, in draw order (probability
+  // descending, id ascending), probabilities renormalised to sum to 1. Greedy gives one candidate.
+  std::vector<Candidate> distribution(std::span<const float> logits);
+
+  const SamplerParams& params() const { return params_; }
+
+ private:
+  void apply_penalties(std::vector<float>& logits) const;
+  void remember(int32_t token);
+  double uniform();  // [0, 1)
+
+  SamplerParams params_;
+  std::mt19937_64 rng_;
+  std::deque<int32_t> recent_;                      // last repeat_last_n context tokens
+  std::unordered_map<int32_t, int32_t> generated_;  // generated token -> count
+};
+
+}  // namespace fathom

@@ -1,0 +1,215 @@
+// Model-level properties on synthesized checkpoints and hand-worked router/rope cases.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "model/model.h"
+#include "model/mtp.h"
+#include "model/router.h"
+#include "model/rope.h"
+#include "model/synth.h"
+#include "ops/reference.h"
+#include "test_util.h"
+
+using namespace fathom;
+
+namespace {
+double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += double(a[i] - b[i]) * (a[i] - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
+}
+
+ModelConfig router_config(const std::string& method, const std::string& scoring, int64_t groups, int64_t keep,
+                          int64_t k, bool norm, double scale) {
+  ModelConfig c;
+  c.n_routed_experts = 8;
+  c.topk_method = method;
+  c.scoring_func = scoring;
+  c.n_group = groups;
+  c.topk_group = keep;
+  c.num_experts_per_tok = k;
+  c.norm_topk_prob = norm;
+  c.routed_scaling_factor = scale;
+  return c;
+}
+}  // namespace
+
+TEST(Router, GreedyPicksTopScoresAndScales) {
+  auto c = router_config("greedy", "softmax", 1, 1, 2, false, 2.0);
+  Routing r = select_experts(c, {0.1f, 0.3f, 0.05f, 0.2f, 0.15f, 0.1f, 0.05f, 0.05f}, {});
+  EXPECT_EQ(r.experts, (std::vector<int32_t>{1, 3}));
+  EXPECT_FLOAT_EQ(r.weights[0], 0.6f);
+  EXPECT_FLOAT_EQ(r.weights[1], 0.4f);
+}
+
+TEST(Router, GroupLimitedUsesGroupMax) {
+  // Groups of 2: {0,1} max .30, {2,3} max .25, {4,5} max .26, {6,7} max .05. Keep 2 groups: 0 and 2.
+  // Greedy would take expert 3 (.25) second; group-limited must skip it for expert 4 (.26)... and then 5.
+  auto c = router_config("group_limited_greedy", "softmax", 4, 2, 3, false, 1.0);
+  Routing r = select_experts(c, {0.30f, 0.01f, 0.24f, 0.25f, 0.26f, 0.2f, 0.05f, 0.0f}, {});
+  EXPECT_EQ(r.experts, (std::vector<int32_t>{0, 4, 5}));
+}
+
+TEST(Router, NoauxBiasSelectsButDoesNotWeigh) {
+  // Groups of 2 ranked by the sum of their top-2 biased scores.
+  auto c = router_config("noaux_tc", "sigmoid", 4, 2, 2, true, 2.5);
+  std::vector<float> s = {0.9f, 0.1f, 0.5f, 0.5f, 0.6f, 0.6f, 0.2f, 0.2f};
+  std::vector<float> bias = {0, 0, 0, 0, 0, 0, 1.0f, 0};  // lifts group 3 (sum 1.4) above group 0 (1.0)
+  Routing r = select_experts(c, s, bias);
+  // Kept groups: 3 (1.4) and 2 (1.2). Choice: expert 6 (1.2) then 4 (0.6; tie with 5 -> lower index).
+  EXPECT_EQ(r.experts, (std::vector<int32_t>{6, 4}));
+  // Weights come from the unbiased scores: 0.2 and 0.6, normalised, times 2.5.
+  EXPECT_NEAR(r.weights[0], 2.5 * 0.2 / 0.8, 1e-6);
+  EXPECT_NEAR(r.weights[1], 2.5 * 0.6 / 0.8, 1e-6);
+}
+
+TEST(Router, MaskedGroupsNeverWinEvenWithNegativeScores) {
+  // With a strongly negative bias every kept expert can score below 0; masked experts must still lose.
+  auto c = router_config("noaux_tc", "sigmoid", 4, 1, 2, true, 1.0);
+  std::vector<float> s(8, 0.5f);
+  std::vector<float> bias = {-2, -2.1f, -3, -3, -3, -3, -3, -3};
+  Routing r = select_experts(c, s, bias);
+  EXPECT_EQ(r.experts, (std::vector<int32_t>{0, 1}));
+}
+
+TEST(Rope, PlainFrequenciesAndRotation) {
+  ModelConfig c;
+  c.qk_rope_head_dim = 4;
+  c.rope_theta = 10000;
+  Rope r(c);
+  EXPECT_DOUBLE_EQ(r.inv_freq()[0], 1.0);
+  EXPECT_DOUBLE_EQ(r.inv_freq()[1], 0.01);
+  float x[4] = {1, 0, 1, 0};
+  r.apply(x, 3);  // pairs rotate by 3 and 0.03 radians
+  EXPECT_NEAR(x[0], std::cos(3.0), 1e-6);
+  EXPECT_NEAR(x[1], std::sin(3.0), 1e-6);
+  EXPECT_NEAR(x[2], std::cos(0.03), 1e-6);
+  EXPECT_NEAR(x[3], std::sin(0.03), 1e-6);
+}
+
+TEST(Rope, YarnInterpolatesLowFrequenciesOnly) {
+  ModelConfig c;
+  c.qk_rope_head_dim = 64;
+  c.rope_theta = 10000;
+  c.rope_scaling = RopeScaling{"yarn", 40.0, 4096, 32.0, 1.0, 1.0, 1.0};
+  Rope y(c);
+  ModelConfig plain = c;
+  plain.rope_scaling.reset();
+  Rope p(plain);
+  // correction dims: beta_fast 32 -> floor(10.39) = 10, beta_slow 1 -> ceil(22.95) = 23 (over dim 64).
+  for (int i = 0; i <= 10; ++i) EXPECT_DOUBLE_EQ(y.inv_freq()[i], p.inv_freq()[i]) << i;
+  for (int i = 23; i < 32; ++i) EXPECT_NEAR(y.inv_freq()[i], p.inv_freq()[i] / 40.0, 1e-18) << i;
+  double ramp = (16.0 - 10.0) / (23.0 - 10.0);
+  EXPECT_NEAR(y.inv_freq()[16], p.inv_freq()[16] * (ramp / 40.0 + (1 - ramp)), 1e-15);
+  // mscale = 0.1 * 1.0 * ln(40) + 1; softmax scale = mscale^2 / sqrt(192)
+  c.qk_nope_head_dim = 128;
+  double m = 0.1 * std::log(40.0) + 1.0;
+  EXPECT_NEAR(c.softmax_scale(), m * m / std::sqrt(192.0), 1e-12);
+}
+
+TEST(KVCache, BytesPerTokenOfRealShapes) {
+  ModelConfig v3 = synth_preset_config("v3");
+  EXPECT_EQ(v3.kv_cache_bytes_per_token(2), 61 * 576 * 2);  // bf16 latent: 70,272 bytes
+  EXPECT_EQ(v3.mha_cache_bytes_per_token(2), 61 * 128 * (192 + 128) * 2);
+  ModelConfig lite = synth_preset_config("v2-lite");
+  EXPECT_EQ(lite.kv_cache_bytes_per_token(2), 27 * 576 * 2);
+}
+
+class TinyModels : public ::testing::TestWithParam<std::tuple<std::string, SynthDType>> {};
+
+TEST_P(TinyModels, DecodeEqualsPrefillAndIsCausal) {
+  auto [preset, dtype] = GetParam();
+  auto m = Model::load(test::synth_model(preset, dtype));
+  const int64_t V = m->config().vocab_size, H = m->config().hidden_size;
+  std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7};
+  const int64_t T = ids.size();
+  Exec ex;
+  std::vector<float> prefill(T * V), decode(T * V), hp(T * H), hd(T * H);
+  LatentCache c1 = m->make_cache(T), c2 = m->make_cache(T);
+  m->forward(ex, ids.data(), T, c1, AttentionPath::Expanded, prefill.data(), hp.data());
+  for (int64_t t = 0; t < T; ++t) m->forward(ex, &ids[t], 1, c2, AttentionPath::Absorbed, decode.data() + t * V, hd.data() + t * H);
+  EXPECT_LT(rel_l2(decode, prefill), 1e-5);
+  EXPECT_EQ(c1.length(), T);
+
+  // Changing the last token must not change earlier positions' logits (causality)...
+  std::vector<int32_t> ids2 = ids;
+  ids2.back() = 5;
+  std::vector<float> other(T * V);
+  LatentCache c3 = m->make_cache(T);
+  m->forward(ex, ids2.data(), T, c3, AttentionPath::Expanded, other.data(), nullptr);
+  std::vector<float> a(prefill.begin(), prefill.end() - V), b(other.begin(), other.end() - V);
+  EXPECT_LT(rel_l2(a, b), 1e-6);
+  // ...but must change the last position's.
+  std::vector<float> la(prefill.end() - V, prefill.end()), lb(other.end() - V, other.end());
+  EXPECT_GT(rel_l2(la, lb), 1e-3);
+
+  // Chunked prefill (4 + 5 tokens) equals one-shot prefill.
+  std::vector<float> chunked(T * V);
+  LatentCache c4 = m->make_cache(T);
+  m->forward(ex, ids.data(), 4, c4, AttentionPath::Expanded, chunked.data(), nullptr);
+  m->forward(ex, ids.data() + 4, T - 4, c4, AttentionPath::Expanded, chunked.data() + 4 * V, nullptr);
+  EXPECT_LT(rel_l2(chunked, prefill), 1e-5);
+
+  if (m->config().num_nextn_predict_layers > 0) {
+    std::vector<float> mp((T - 1) * V), md((T - 1) * V);
+    LatentCache k1 = m->make_mtp_cache(T), k2 = m->make_mtp_cache(T);
+    mtp_forward(ex, *m, 0, hp.data(), ids.data() + 1, T - 1, k1, AttentionPath::Expanded, mp.data());
+    for (int64_t t = 0; t < T - 1; ++t)
+      mtp_forward(ex, *m, 0, hd.data() + t * H, &ids[t + 1], 1, k2, AttentionPath::Absorbed, md.data() + t * V);
+    EXPECT_LT(rel_l2(md, mp), 1e-5);
+  }
+}
+
+TEST_P(TinyModels, ContextFullIsAnError) {
+  auto [preset, dtype] = GetParam();
+  auto m = Model::load(test::synth_model(preset, dtype));
+  LatentCache c = m->make_cache(2);
+  std::vector<int32_t> ids = {1, 2, 3};
+  std::vector<float> logits(3 * m->config().vocab_size);
+  EXPECT_THROW(m->forward(Exec{}, ids.data(), 3, c, AttentionPath::Expanded, logits.data(), nullptr), Error);
+  EXPECT_EQ(c.length(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFamilies, TinyModels,
+                         ::testing::Combine(::testing::Values("tiny-v2-lite", "tiny-v2", "tiny-v3"),
+                                            ::testing::Values(SynthDType::F32, SynthDType::BF16, SynthDType::FP8)),
+                         [](const auto& info) {
+                           std::string n = std::get<0>(info.param);
+                           for (auto& ch : n) if (ch == '-') ch = '_';
+                           auto d = std::get<1>(info.param);
+                           return n + (d == SynthDType::F32 ? "_f32" : d == SynthDType::BF16 ? "_bf16" : "_fp8");
+                         });
+
+TEST(ReferenceOps, RmsnormSoftmaxSilu) {
+  float x[4] = {1, -2, 3, -4}, w[4] = {1, 1, 2, 0.5f}, y[4];
+  ops::ref::rmsnorm(x, w, 4, 0.0f, y);
+  const float rms = std::sqrt((1 + 4 + 9 + 16) / 4.0f);
+  EXPECT_NEAR(y[2], 3 / rms * 2, 1e-6);
+  EXPECT_NEAR(y[3], -4 / rms * 0.5f, 1e-6);
+  float s[3] = {10, 10, 10 - std::log(2.0f)};  // shifted inputs must not overflow exp
+  ops::ref::softmax(s, 3);
+  EXPECT_NEAR(s[0], 0.4f, 1e-6);
+  EXPECT_NEAR(s[2], 0.2f, 1e-6);
+  EXPECT_NEAR(ops::ref::silu(2.0f), 2.0f / (1 + std::exp(-2.0f)), 1e-7);
+}
+
+TEST(ReferenceOps, Fp8BlockDequantUsesTheBlockScale) {
+  // 130 x 3 fp8 matrix: rows 0..127 in block row 0, rows 128..129 in the partial edge block row 1.
+  std::vector<uint8_t> q(130 * 3, 0x38);  // every value 1.0
+  float scales[2] = {0.5f, 4.0f};
+  ops::WeightMatrix w;
+  w.format = ops::WFormat::F8_E4M3;
+  w.rows = 130;
+  w.cols = 3;
+  w.data = q.data();
+  w.scale_inv = scales;
+  float row[3];
+  ops::dequant_row(w, 127, row);
+  EXPECT_EQ(row[0], 0.5f);
+  ops::dequant_row(w, 129, row);
+  EXPECT_EQ(row[2], 4.0f);
+}

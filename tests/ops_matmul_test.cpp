@@ -1,0 +1,148 @@
+// ops::matmul on every kernel family this CPU has, every weight format, odd shapes and tails,
+// against the scalar reference ops::ref::matmul (relative L2 error of Y, tolerance per path as
+// stated in ops/matmul.h).
+#include "ops/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "ops/quant/q4_0.h"
+#include "ops/quant/q8_0.h"
+#include "ops/reference.h"
+
+namespace fathom::ops {
+namespace {
+
+// A weight matrix with its own storage.
+struct OwnedWeight {
+  WeightMatrix W;
+  std::vector<uint8_t> bytes;
+  std::vector<float> scales;
+};
+
+OwnedWeight make_weight(WFormat f, int64_t rows, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, 0.05f);
+  std::vector<float> w(size_t(rows * cols));
+  for (auto& v : w) v = g(rng);
+  OwnedWeight o;
+  o.W.format = f;
+  o.W.rows = rows;
+  o.W.cols = cols;
+  o.bytes.resize(size_t(rows * weight_row_bytes(f, cols)));
+  switch (f) {
+    case WFormat::F32: std::memcpy(o.bytes.data(), w.data(), o.bytes.size()); break;
+    case WFormat::F16:
+      for (size_t i = 0; i < w.size(); ++i) reinterpret_cast<uint16_t*>(o.bytes.data())[i] = f32_to_f16(w[i]);
+      break;
+    case WFormat::BF16:
+      for (size_t i = 0; i < w.size(); ++i) reinterpret_cast<uint16_t*>(o.bytes.data())[i] = f32_to_bf16(w[i]);
+      break;
+    case WFormat::F8_E5M2:
+      for (size_t i = 0; i < w.size(); ++i) o.bytes[i] = f32_to_e5m2(w[i] * 100.0f);
+      break;
+    case WFormat::F8_E4M3: {
+      // Random e4m3 codes over the whole range (subnormals included, NaN excluded), random block scales.
+      std::uniform_int_distribution<int> code(0, 255);
+      for (auto& b : o.bytes) {
+        do b = uint8_t(code(rng)); while ((b & 0x7f) == 0x7f);
+      }
+      o.W.block_rows = o.W.block_cols = 128;
+      const int64_t sr = (rows + 127) / 128, sc = (cols + 127) / 128;
+      std::uniform_real_distribution<float> s(1e-4f, 2e-3f);
+      o.scales.resize(size_t(sr * sc));
+      for (auto& v : o.scales) v = s(rng);
+      o.W.scale_inv = o.scales.data();
+      break;
+    }
+    case WFormat::Q8_0: quant::q8_0_quantize(w.data(), rows, cols, o.bytes.data()); break;
+    case WFormat::Q4_0: quant::q4_0_quantize(w.data(), rows, cols, o.bytes.data()); break;
+  }
+  o.W.data = o.bytes.data();
+  return o;
+}
+
+double rel_l2(const std::vector<float>& y, const std::vector<float>& ref) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < y.size(); ++i) {
+    num += (double(y[i]) - ref[i]) * (double(y[i]) - ref[i]);
+    den += double(ref[i]) * ref[i];
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+double tolerance(WFormat f, int64_t n) {
+  const bool int8_activations = (f == WFormat::Q8_0 || f == WFormat::Q4_0) && n <= kGemvMaxTokens;
+  return int8_activations ? 1e-2 : 1e-5;
+}
+
+std::vector<cpu::Isa> isas() {
+  std::vector<cpu::Isa> v;
+  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Amx})
+    if (cpu::isa_supported(i)) v.push_back(i);
+  return v;
+}
+
+class MatmulTest : public ::testing::TestWithParam<WFormat> {};
+
+TEST_P(MatmulTest, MatchesReference) {
+  const WFormat f = GetParam();
+  cpu::ThreadPool pool(3);  // more threads than this machine's cores: exercises the split
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {
+      {1, 1}, {7, 33}, {67, 129}, {130, 300}, {64, 256}, {200, 1000}, {3, 2049}};
+  uint32_t seed = 1;
+  for (auto [rows, cols] : shapes) {
+    const OwnedWeight o = make_weight(f, rows, cols, seed++);
+    for (int64_t n : {1, 3, 8, 17, 64}) {
+      std::mt19937 rng(seed++);
+      std::normal_distribution<float> g(0.0f, 1.0f);
+      std::vector<float> X(size_t(n * cols));
+      for (auto& v : X) v = g(rng);
+      std::vector<float> ref(size_t(n * rows));
+      ref::matmul(o.W, X.data(), n, ref.data());
+      for (cpu::Isa isa : isas()) {
+        for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &pool}) {
+          std::vector<float> Y(size_t(n * rows), NAN);
+          matmul(isa, o.W, X.data(), n, Y.data(), p);
+          const double err = rel_l2(Y, ref);
+          EXPECT_LT(err, tolerance(f, n)) << "isa " << cpu::isa_name(isa) << " rows " << rows << " cols "
+                                          << cols << " n " << n << (p ? " pool" : "");
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllFormats, MatmulTest,
+                         ::testing::Values(WFormat::F32, WFormat::F16, WFormat::BF16, WFormat::F8_E4M3,
+                                           WFormat::F8_E5M2, WFormat::Q8_0, WFormat::Q4_0),
+                         [](const ::testing::TestParamInfo<WFormat>& info) {
+                           const char* names[] = {"F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "Q8_0", "Q4_0"};
+                           return std::string(names[int(info.param)]);
+                         });
+
+// The batched entry: several jobs with different shapes and token counts in one parallel region
+// give exactly what separate calls give.
+TEST(MatmulBatch, SameAsSeparateCalls) {
+  cpu::ThreadPool pool(2);
+  const OwnedWeight a = make_weight(WFormat::Q4_0, 150, 256, 11), b = make_weight(WFormat::BF16, 70, 96, 12);
+  std::vector<float> Xa(3 * 256), Xb(40 * 96);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> g;
+  for (auto& v : Xa) v = g(rng);
+  for (auto& v : Xb) v = g(rng);
+  std::vector<float> Ya(3 * 150), Yb(40 * 70), Ya1(3 * 150), Yb1(40 * 70);
+  const MatmulJob jobs[] = {{&a.W, Xa.data(), 3, Ya.data()}, {&b.W, Xb.data(), 40, Yb.data()}};
+  matmul_batch(jobs, &pool);
+  matmul(a.W, Xa.data(), 3, Ya1.data(), nullptr);
+  matmul(b.W, Xb.data(), 40, Yb1.data(), nullptr);
+  EXPECT_EQ(Ya, Ya1);
+  EXPECT_EQ(Yb, Yb1);
+}
+
+}  // namespace
+}  // namespace fathom::ops
