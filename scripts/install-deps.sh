@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev
-  python3 python3-numpy nodejs npm)
+  python3 python3-numpy nodejs npm tmux)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

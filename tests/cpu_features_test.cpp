@@ -7,7 +7,9 @@ namespace fathom::cpu {
 TEST(CpuFeatures, LevelsAreConsistent) {
   const Features& f = features();
   EXPECT_TRUE(isa_supported(Isa::Scalar));
-  if (isa_supported(Isa::Avx2)) EXPECT_TRUE(f.avx2 && f.fma && f.f16c && f.os_ymm);
+  if (isa_supported(Isa::Avx2)) {
+    EXPECT_TRUE(f.avx2 && f.fma && f.f16c && f.os_ymm);
+  }
   if (isa_supported(Isa::Avx512)) {
     EXPECT_TRUE(isa_supported(Isa::Avx2));
     EXPECT_TRUE(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_zmm);

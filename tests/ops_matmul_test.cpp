@@ -117,13 +117,15 @@ TEST_P(MatmulTest, MatchesReference) {
   }
 }
 
+std::string format_name(const ::testing::TestParamInfo<WFormat>& info) {
+  static const char* const names[] = {"F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "Q8_0", "Q4_0"};
+  return names[int(info.param)];
+}
+
 INSTANTIATE_TEST_SUITE_P(AllFormats, MatmulTest,
                          ::testing::Values(WFormat::F32, WFormat::F16, WFormat::BF16, WFormat::F8_E4M3,
                                            WFormat::F8_E5M2, WFormat::Q8_0, WFormat::Q4_0),
-                         [](const ::testing::TestParamInfo<WFormat>& info) {
-                           const char* names[] = {"F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "Q8_0", "Q4_0"};
-                           return std::string(names[int(info.param)]);
-                         });
+                         format_name);
 
 // The batched entry: several jobs with different shapes and token counts in one parallel region
 // give exactly what separate calls give.

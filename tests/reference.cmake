@@ -47,6 +47,10 @@ if(TARGET fathom)
                   --fathom $<TARGET_FILE:fathom> --family v3 --dtype fp8 --seed 21 --no-mtp-embed
                   --tmp ${FATHOM_REF_TMP}/ref_ckpt_v3_fp8_no_mtp_embed)
 
+  # A longer sequence (positions well past YaRN's original_max_position_embeddings of 16).
+  fathom_ref_test(ref_ckpt_v3_bf16_long ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom>
+                  --family v3 --dtype bf16 --seed 22 --len 48 --tmp ${FATHOM_REF_TMP}/ref_ckpt_v3_bf16_long)
+
   # Checkpoints written by fathom synth.
   foreach(preset tiny-v2-lite tiny-v2 tiny-v3)
     foreach(dtype ${_fathom_ref_dtypes})

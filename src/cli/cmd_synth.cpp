@@ -10,7 +10,7 @@
 namespace {
 
 struct Opts {
-  std::string preset, out, dtype = "bf16";
+  std::string preset, out, dtype = "bf16", tokenizer;
   int64_t layers = -1;
   uint64_t seed = 0;
 };
@@ -24,6 +24,9 @@ fathom::cli::Command reg("synth", "Write a random-weight checkpoint (Hugging Fac
       ->check(CLI::IsMember({"f32", "bf16", "fp8"}));
   sub.add_option("--layers", o->layers, "override num_hidden_layers (same per-layer shape)");
   sub.add_option("--seed", o->seed, "random seed");
+  sub.add_option("--tokenizer", o->tokenizer,
+                 "copy tokenizer.json / tokenizer_config.json from this directory (tiny presets get a "
+                 "synthesized tokenizer otherwise)");
   return std::function<int()>([o] {
     fathom::SynthOptions s;
     s.preset = o->preset;
@@ -33,6 +36,7 @@ fathom::cli::Command reg("synth", "Write a random-weight checkpoint (Hugging Fac
     s.layers = o->layers;
     s.seed = o->seed;
     s.progress = true;
+    s.tokenizer_dir = o->tokenizer;
     uint64_t bytes = fathom::synth_write(s);
     std::fprintf(stderr, "wrote %s (%s, %.3f GB of weights)\n", o->out.c_str(), o->preset.c_str(), double(bytes) / 1e9);
     return 0;

@@ -82,6 +82,11 @@ std::vector<ReasoningPiece> ReasoningParser::flush() {
   return out;
 }
 
+bool prompt_opens_reasoning(std::string_view prompt, std::string_view open) {
+  while (!prompt.empty() && is_space(prompt.back())) prompt.remove_suffix(1);
+  return prompt.size() >= open.size() && prompt.substr(prompt.size() - open.size()) == open;
+}
+
 ReasoningSplit split_reasoning(std::string_view text, bool starts_in_reasoning) {
   ReasoningParser p(starts_in_reasoning);
   ReasoningSplit r;

@@ -40,6 +40,10 @@ class ReasoningParser {
 struct ReasoningSplit {
   std::string reasoning, content;
 };
+// True when a rendered prompt ends inside an opened reasoning block (R1's generation prompt ends
+// with "<think>\n"): the output then starts in the reasoning.
+bool prompt_opens_reasoning(std::string_view prompt, std::string_view open = "<think>");
+
 // The whole-text form, for non-streaming callers.
 ReasoningSplit split_reasoning(std::string_view text, bool starts_in_reasoning = false);
 

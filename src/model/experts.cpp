@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "model/router.h"
+#include "ops/matmul.h"
 
 namespace fathom {
 
@@ -18,28 +19,59 @@ void mlp_forward(const Exec& ex, const MlpWeights& w, const float* x, int64_t T,
 void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, const float* x, int64_t T, float* out) {
   const int64_t H = c.hidden_size, E = c.n_routed_experts;
   // Route every token, then invert: for each expert, the tokens (and weights) that chose it.
+  std::vector<Routing> routes = route_tokens(ex, c, w.gate, x, T);
   std::vector<std::vector<std::pair<int64_t, float>>> by_expert(E);
-  for (int64_t t = 0; t < T; ++t) {
-    Routing r = route_token(c, w.gate, x + t * H);
-    for (size_t k = 0; k < r.experts.size(); ++k) by_expert[r.experts[k]].push_back({t, r.weights[k]});
-  }
-  if (w.has_shared)
-    mlp_forward(ex, w.shared_experts, x, T, out);
-  else
-    std::fill(out, out + T * H, 0.0f);
-  std::vector<float> xs, ys;
+  for (int64_t t = 0; t < T; ++t)
+    for (size_t k = 0; k < routes[t].experts.size(); ++k) by_expert[routes[t].experts[k]].push_back({t, routes[t].weights[k]});
+
+  // Every active expert (and the shared experts) as one group of jobs, so that the gate/up products
+  // of all experts run in one parallel region, then all down products in another.
+  struct Group {
+    const MlpWeights* mlp;
+    int64_t n, inter;
+    std::vector<float> xs, g, u, y;
+  };
+  std::vector<Group> groups;
+  std::vector<int64_t> expert_of;
   for (int64_t e = 0; e < E; ++e) {
-    const auto& toks = by_expert[e];
-    if (toks.empty()) continue;
-    const int64_t n = int64_t(toks.size());
-    xs.resize(n * H);
-    ys.resize(n * H);
-    for (int64_t i = 0; i < n; ++i) std::copy(x + toks[i].first * H, x + (toks[i].first + 1) * H, xs.begin() + i * H);
-    mlp_forward(ex, w.experts[e], xs.data(), n, ys.data());
-    for (int64_t i = 0; i < n; ++i) {
-      float* o = out + toks[i].first * H;
-      const float wt = toks[i].second;
-      for (int64_t d = 0; d < H; ++d) o[d] += wt * ys[i * H + d];
+    if (by_expert[e].empty()) continue;
+    const int64_t n = int64_t(by_expert[e].size());
+    Group g{&w.experts[e], n, w.experts[e].gate_proj.rows, std::vector<float>(n * H), {}, {}, {}};
+    for (int64_t i = 0; i < n; ++i)
+      std::copy(x + by_expert[e][i].first * H, x + (by_expert[e][i].first + 1) * H, g.xs.begin() + i * H);
+    groups.push_back(std::move(g));
+    expert_of.push_back(e);
+  }
+  if (w.has_shared) {
+    groups.push_back(Group{&w.shared_experts, T, w.shared_experts.gate_proj.rows, std::vector<float>(x, x + T * H), {}, {}, {}});
+    expert_of.push_back(-1);
+  }
+  std::vector<ops::MatmulJob> jobs;
+  for (auto& g : groups) {
+    g.g.resize(g.n * g.inter);
+    g.u.resize(g.n * g.inter);
+    g.y.resize(g.n * H);
+    jobs.push_back({&g.mlp->gate_proj, g.xs.data(), g.n, g.g.data()});
+    jobs.push_back({&g.mlp->up_proj, g.xs.data(), g.n, g.u.data()});
+  }
+  linear_batch(ex, jobs);
+  jobs.clear();
+  for (auto& g : groups) {
+    ops::ref::silu_mul(g.g.data(), g.u.data(), g.n * g.inter, g.g.data());
+    jobs.push_back({&g.mlp->down_proj, g.g.data(), g.n, g.y.data()});
+  }
+  linear_batch(ex, jobs);
+
+  std::fill(out, out + T * H, 0.0f);
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    const Group& g = groups[gi];
+    const int64_t e = expert_of[gi];
+    for (int64_t i = 0; i < g.n; ++i) {
+      const int64_t t = e < 0 ? i : by_expert[e][i].first;
+      const float wt = e < 0 ? 1.0f : by_expert[e][i].second;
+      float* o = out + t * H;
+      const float* y = g.y.data() + i * H;
+      for (int64_t d = 0; d < H; ++d) o[d] += wt * y[d];
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "model/mla_fast.h"
 #include "ops/reference.h"
 
 namespace fathom {
@@ -124,10 +125,19 @@ void mla_forward(const Exec& ex, const ModelConfig& c, const AttentionWeights& w
   std::vector<float> q = project_queries(ex, c, w, rope, x, T, pos0);
   write_latents(ex, c, w, rope, x, T, pos0, cache, layer);
   std::vector<float> attn(T * c.num_attention_heads * c.v_head_dim);
-  if (path == AttentionPath::Expanded)
-    attend_expanded(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
-  else
-    attend_absorbed(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
+  if (ex.reference) {
+    if (path == AttentionPath::Expanded)
+      attend_expanded(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
+    else
+      attend_absorbed(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
+  } else {
+    if (path == AttentionPath::Absorbed && !w.absorbed)
+      fail("absorbed MLA on the fast path needs Model::prepare_fast() first");
+    if (path == AttentionPath::Expanded)
+      attend_expanded_fast(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
+    else
+      attend_absorbed_fast(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
+  }
   linear(ex, w.o_proj, attn.data(), T, out);
 }
 

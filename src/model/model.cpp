@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "model/experts.h"
+#include "model/mla_fast.h"
 #include "ops/reference.h"
 
 namespace fathom {
@@ -14,6 +15,13 @@ std::unique_ptr<Model> Model::load(const std::string& dir) {
   m->w_ = load_weights(*m->ckpt_, m->cfg_);
   m->rope_ = Rope(m->cfg_);
   return m;
+}
+
+void Model::prepare_fast() {
+  for (auto& L : w_.layers)
+    if (!L.attn.absorbed) L.attn.absorbed = make_absorbed_kv_b(cfg_, L.attn.kv_b_proj);
+  for (auto& m : w_.mtp)
+    if (!m.layer.attn.absorbed) m.layer.attn.absorbed = make_absorbed_kv_b(cfg_, m.layer.attn.kv_b_proj);
 }
 
 LatentCache Model::make_cache(int64_t capacity) const {

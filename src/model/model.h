@@ -25,6 +25,10 @@ class Model {
   const io::Checkpoint& checkpoint() const { return *ckpt_; }
   const Rope& rope() const { return rope_; }
 
+  // Derives what the fast path needs (per-head absorbed kv_b). Idempotent; call before using a fast
+  // Exec with the absorbed path.
+  void prepare_fast();
+
   // A latent cache for the main layers; a one-layer cache for one MTP module.
   LatentCache make_cache(int64_t capacity) const;
   LatentCache make_mtp_cache(int64_t capacity) const;

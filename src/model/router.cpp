@@ -54,16 +54,28 @@ Routing select_experts(const ModelConfig& c, const std::vector<float>& scores, c
   return r;
 }
 
-Routing route_token(const ModelConfig& c, const RouterWeights& gate, const float* x) {
+std::vector<Routing> route_tokens(const Exec& ex, const ModelConfig& c, const RouterWeights& gate, const float* x,
+                                  int64_t T) {
   const int64_t E = c.n_routed_experts, H = c.hidden_size;
+  ops::WeightMatrix W;
+  W.format = ops::WFormat::F32;
+  W.rows = E;
+  W.cols = H;
+  W.data = gate.weight.data();
+  std::vector<float> logits(T * E);
+  linear(ex, W, x, T, logits.data());
+  std::vector<Routing> out(T);
   std::vector<float> scores(E);
-  for (int64_t e = 0; e < E; ++e) scores[e] = ops::ref::dot(gate.weight.data() + e * H, x, H);
-  if (c.scoring_func == "softmax") {
-    ops::ref::softmax(scores.data(), E);
-  } else {
-    for (float& s : scores) s = float(1.0 / (1.0 + std::exp(-double(s))));
+  for (int64_t t = 0; t < T; ++t) {
+    std::copy(logits.begin() + t * E, logits.begin() + (t + 1) * E, scores.begin());
+    if (c.scoring_func == "softmax") {
+      ops::ref::softmax(scores.data(), E);
+    } else {
+      for (float& s : scores) s = float(1.0 / (1.0 + std::exp(-double(s))));
+    }
+    out[t] = select_experts(c, scores, gate.e_score_correction_bias);
   }
-  return select_experts(c, scores, gate.e_score_correction_bias);
+  return out;
 }
 
 }  // namespace fathom

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/compute.h"
 #include "model/config.h"
 #include "model/weights.h"
 
@@ -19,8 +20,10 @@ struct Routing {
   std::vector<float> weights;    // [k]
 };
 
-// x: [hidden] (the post-attention-normalised token). Scores are computed in f32 from f32 weights.
-Routing route_token(const ModelConfig& cfg, const RouterWeights& gate, const float* x);
+// x: [T, hidden] post-attention-normalised tokens; the router logits x·Wᵀ are one matmul over f32
+// router weights (the same on both paths up to summation order).
+std::vector<Routing> route_tokens(const Exec& ex, const ModelConfig& cfg, const RouterWeights& gate, const float* x,
+                                  int64_t T);
 
 // The selection step alone, exposed for tests: scores [E] (after scoring_func), bias may be empty.
 Routing select_experts(const ModelConfig& cfg, const std::vector<float>& scores, const std::vector<float>& bias);

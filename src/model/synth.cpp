@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "model/synth_tokenizer.h"
 
 namespace fathom {
 
@@ -273,6 +274,7 @@ uint64_t synth_write(const SynthOptions& opt) {
   if (fp8) c.quantization_config = QuantizationConfig{"fp8", "e4m3", "dynamic", {128, 128}};
 
   fs::create_directories(opt.out_dir);
+  synth_write_tokenizer(c, opt.out_dir, opt.tokenizer_dir);  // first: a bad --tokenizer fails fast
   std::vector<Spec> specs = tensor_specs(c);
 
   // Shards: at most ~4 GB each, and at least two so the index is always exercised.

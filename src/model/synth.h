@@ -19,6 +19,9 @@ struct SynthOptions {
   int64_t layers = -1;  // override num_hidden_layers (keeps first_k_dense_replace <= layers)
   uint64_t seed = 0;
   bool progress = false;  // progress bar on stderr
+  // A directory whose tokenizer.json / tokenizer_config.json are copied beside the weights; when
+  // empty the tiny presets get a synthesized tokenizer (model/synth_tokenizer.h).
+  std::string tokenizer_dir;
 };
 
 // Preset names: tiny-v2-lite, tiny-v2, tiny-v3 (test-sized families), v2-lite, v3 (real shapes).

@@ -143,16 +143,30 @@ void Bpe::initial_symbols(std::string_view word, std::vector<int32_t>& syms) con
 }
 
 void Bpe::merge_small(std::vector<int32_t>& syms) const {
-  while (syms.size() > 1) {
-    int32_t best_rank = INT32_MAX, best_id = 0;
+  // rank[i] belongs to the pair (syms[i], syms[i + 1]); a merge changes only its two neighbours'.
+  thread_local std::vector<int32_t> rank, merged;
+  size_t n = syms.size();
+  if (n < 2) return;
+  rank.resize(n - 1);
+  merged.resize(n - 1);
+  auto look = [&](size_t i) {
+    const MergeSlot* m = find_merge(syms[i], syms[i + 1]);
+    rank[i] = m ? m->rank : INT32_MAX;
+    merged[i] = m ? m->id : -1;
+  };
+  for (size_t i = 0; i + 1 < n; ++i) look(i);
+  while (n > 1) {
     size_t best = 0;
-    for (size_t i = 0; i + 1 < syms.size(); ++i) {
-      const MergeSlot* m = find_merge(syms[i], syms[i + 1]);
-      if (m && m->rank < best_rank) { best_rank = m->rank; best_id = m->id; best = i; }
-    }
-    if (best_rank == INT32_MAX) return;
-    syms[best] = best_id;
+    for (size_t i = 1; i + 1 < n; ++i)
+      if (rank[i] < rank[best]) best = i;
+    if (rank[best] == INT32_MAX) break;
+    syms[best] = merged[best];
     syms.erase(syms.begin() + best + 1);
+    rank.erase(rank.begin() + best);
+    merged.erase(merged.begin() + best);
+    --n;
+    if (best + 1 < n) look(best);
+    if (best > 0) look(best - 1);
   }
 }
 

@@ -143,10 +143,25 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
   impl->pre = make_pre_tokenizer(j.value("pre_tokenizer", json()));
   impl->bpe = std::make_unique<Bpe>(j.at("model"), impl->pre.byte_level);
 
+  // Hugging Face ignores the "id" written beside each added token and numbers them itself: a
+  // token already in the vocab keeps its vocab id, the others count up from the vocab size.
+  // Real files agree with that numbering; hand-made ones may not, and then the library wins.
+  std::unordered_map<std::string, int32_t> assigned;
+  int32_t max_added = -1;
   for (auto& a : j.value("added_tokens", json::array())) {
     AddedToken t;
-    t.id = a.at("id").get<int32_t>();
     t.content = a.at("content").get<std::string>();
+    if (t.content.empty()) continue;
+    if (auto it = assigned.find(t.content); it != assigned.end()) {
+      t.id = it->second;
+    } else if (int32_t vid = impl->bpe->token_to_id(t.content); vid >= 0) {
+      t.id = vid;
+    } else {
+      int32_t vs = static_cast<int32_t>(impl->bpe->size());
+      t.id = max_added >= vs ? max_added + 1 : vs;
+    }
+    max_added = std::max(max_added, t.id);
+    assigned[t.content] = t.id;
     t.single_word = a.value("single_word", false);
     t.lstrip = a.value("lstrip", false);
     t.rstrip = a.value("rstrip", false);

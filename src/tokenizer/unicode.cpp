@@ -15,7 +15,7 @@ namespace {
 struct CccEntry { char32_t cp; uint8_t ccc; };
 struct DecompEntry { char32_t cp; uint16_t canon_off, canon_len, compat_off, compat_len; };
 struct ComposeEntry { char32_t a, b, c; };
-struct LowerEntry { char32_t cp; uint16_t off, len; };
+struct CaseEntry { char32_t cp; uint16_t off, len; };
 #include "tokenizer/unicode_tables.inc"
 
 // Hangul syllables decompose and compose arithmetically (Unicode 3.12), so the tables omit them.
@@ -218,15 +218,17 @@ std::string normalize(std::string_view s, NormalForm form) {
   return out;
 }
 
-std::string to_lower(std::string_view s) {
+namespace {
+template <size_t N>
+std::string map_case(std::string_view s, const CaseEntry (&table)[N], char a, char z, int delta) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
     unsigned char b = s[i];
-    if (b < 0x80) { out += static_cast<char>(b >= 'A' && b <= 'Z' ? b + 32 : b); ++i; continue; }
+    if (b < 0x80) { out += static_cast<char>(b >= a && b <= z ? b + delta : b); ++i; continue; }
     int32_t cp = next_code_point(s, i);
     if (cp < 0) { out += "\xEF\xBF\xBD"; continue; }
-    if (auto* e = find_cp(kLower, cp)) {
+    if (auto* e = find_cp(table, cp)) {
       for (int k = 0; k < e->len; ++k) append_utf8(out, kData[e->off + k]);
     } else {
       append_utf8(out, cp);
@@ -234,6 +236,10 @@ std::string to_lower(std::string_view s) {
   }
   return out;
 }
+}  // namespace
+
+std::string to_lower(std::string_view s) { return map_case(s, kLower, 'A', 'Z', 32); }
+std::string to_upper(std::string_view s) { return map_case(s, kUpper, 'a', 'z', -32); }
 
 bool is_whitespace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||

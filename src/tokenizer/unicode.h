@@ -26,7 +26,8 @@ size_t complete_utf8_prefix(std::string_view s);
 
 enum class NormalForm { NFC, NFD, NFKC, NFKD };
 std::string normalize(std::string_view s, NormalForm form);
-std::string to_lower(std::string_view s);
+std::string to_lower(std::string_view s);  // full Unicode mappings (no final-sigma rule)
+std::string to_upper(std::string_view s);
 
 // The Rust std predicates (Unicode White_Space, Alphabetic or N*, N*) used by added-token matching
 // and the Digits pre-tokenizer.

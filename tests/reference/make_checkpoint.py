@@ -312,6 +312,9 @@ def nbytes(dtype, arr):
 
 def write_checkpoint(out_dir, cfg, tensors, n_shards):
     os.makedirs(out_dir, exist_ok=True)
+    for stale in os.listdir(out_dir):  # shards of an earlier checkpoint written here
+        if stale.startswith("model") and (stale.endswith(".safetensors") or stale.endswith(".index.json")):
+            os.remove(os.path.join(out_dir, stale))
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")

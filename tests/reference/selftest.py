@@ -10,15 +10,16 @@
   config implies exactly the tensors written.
 - the forward: causality (logits at i do not depend on later tokens, for the model and MTP), shapes,
   the interleaved RoPE equals HF's de-interleave + rotate_half form, YaRN really changes the
-  frequencies, the router bias changes selections but not the weights' source, every family's paths
-  matter (MoE routing differs by token).
+  frequencies, the router bias changes selections, routing is far from ties, prefix runs match.
+- sensitivity: each plausible misreading (RoPE layout, YaRN parts, router options, MTP input, fp8
+  scales) moves the logits by far more than the 1e-4 tolerance, so the fathom comparison would catch it.
 """
 
 import argparse
-import hashlib
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 
@@ -319,13 +320,80 @@ def test_mtp_embed_fallback(tmp):
     check(np.array_equal(ref.mtp_forward(W.md.config, W, ids, h), bm), "without it, MTP falls back to model.embed_tokens")
 
 
+def test_sensitivity(dirs_by_family, tol=1e-4):
+    """The whole-model comparison would catch each plausible misreading of the architecture: every
+    mutation below must move the logits (or MTP logits) of some family by >> the 1e-4 tolerance."""
+    ids = [5, 17, 88, 3, 140, 22, 9, 61, 200, 7, 45, 101]
+    base = {f: ref.reference(d, ids, f == "v3") for f, d in dirs_by_family.items()}
+    saved = {k: getattr(ref, k) for k in ("apply_rope", "rope_frequencies", "softmax_scale", "route", "mtp_forward", "forward")}
+    saved_dq = st.dequantize_blocks
+
+    def half_split_rope(x, pos, inv, scale):  # rotate_half on the checkpoint layout, without de-interleaving
+        d = x.shape[-1]
+        emb = np.concatenate([np.outer(pos, inv)] * 2, -1)
+        sh = (x.shape[0],) + (1,) * (x.ndim - 2) + (d,)
+        rot = np.concatenate([-x[..., d // 2 :], x[..., : d // 2]], -1)
+        return x * (np.cos(emb) * scale).reshape(sh) + rot * (np.sin(emb) * scale).reshape(sh)
+
+    def biased_weights(c, logits, bias):
+        idx, w = saved["route"](c, logits, bias)
+        if bias is None:
+            return idx, w
+        s = ref.sigmoid(logits) + bias
+        return idx, s[idx] / s[idx].sum() * c["routed_scaling_factor"]
+
+    def mtp_hidden_first(cfg, W, ids, h):
+        L = cfg["num_hidden_layers"]
+        p, eps, n = f"model.layers.{L}.", cfg["rms_norm_eps"], len(ids) - 1
+        e = ref.rms_norm(W(p + "embed_tokens.weight")[np.asarray(ids)[1:]], W(p + "enorm.weight"), eps)
+        hh = ref.rms_norm(h[:n], W(p + "hnorm.weight"), eps)
+        x = ref.decoder_layer(cfg, W, L, ref.linear(np.concatenate([hh, e], -1), W(p + "eh_proj.weight")), np.arange(n))
+        return ref.linear(ref.rms_norm(x, W(p + "shared_head.norm.weight"), eps), W(p + "shared_head.head.weight"))
+
+    def forward_prenorm_hidden(cfg, W, ids):  # hands MTP the hidden state before model.norm
+        logits, h = saved["forward"](cfg, W, ids)
+        return logits, h / W("model.norm.weight")
+
+    mutations = {
+        "RoPE on halves instead of interleaved pairs": ("apply_rope", half_split_rope),
+        "no YaRN cos/sin magnitude scale": ("rope_frequencies", lambda c: (saved["rope_frequencies"](c)[0], 1.0)),
+        "no YaRN frequencies": ("rope_frequencies", lambda c: saved["rope_frequencies"]({**c, "rope_scaling": None})),
+        "no YaRN softmax mscale": ("softmax_scale", lambda c: saved["softmax_scale"]({**c, "rope_scaling": None})),
+        "norm_topk_prob ignored": ("route", lambda c, l, b: saved["route"]({**c, "norm_topk_prob": False}, l, b)),
+        "routed_scaling_factor ignored": ("route", lambda c, l, b: saved["route"]({**c, "routed_scaling_factor": 1.0}, l, b)),
+        "expert groups ignored": ("route", lambda c, l, b: saved["route"]({**c, "n_group": 1, "topk_group": 1}, l, b)),
+        "router bias in the weights": ("route", biased_weights),
+        "MTP concat hidden first": ("mtp_forward", mtp_hidden_first),
+        "MTP fed the hidden state before model.norm": ("forward", forward_prenorm_hidden),
+        "fp8 scale_inv divides": ("dequantize_blocks", lambda w, sc, block=128: saved_dq(w, 1.0 / sc, block)),
+        "fp8 first block's scale for all": ("dequantize_blocks", lambda w, sc, block=128: w * sc[0, 0]),
+    }
+    for what, (attr, fn) in mutations.items():
+        if attr == "dequantize_blocks":
+            st.dequantize_blocks = fn
+        else:
+            setattr(ref, attr, fn)
+        try:
+            worst = 0.0
+            with np.errstate(all="ignore"):
+                for f, d in dirs_by_family.items():
+                    logits, mtp = ref.reference(d, ids, f == "v3")
+                    worst = max(worst, rel(logits, base[f][0]), rel(mtp, base[f][1]) if mtp is not None else 0.0)
+        finally:
+            st.dequantize_blocks = saved_dq
+            for k, v in saved.items():
+                setattr(ref, k, v)
+        check(worst > 100 * tol, f"caught: {what} (logits move by {worst:.1e})")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tmp")
     a = ap.parse_args()
     tmp_ctx = None
     if a.tmp:
-        os.makedirs(a.tmp, exist_ok=True)
+        shutil.rmtree(a.tmp, ignore_errors=True)
+        os.makedirs(a.tmp)
         tmp = a.tmp
     else:
         tmp_ctx = tempfile.TemporaryDirectory()
@@ -344,6 +412,7 @@ def main():
         mc.make(fam, "bf16", 11, fam_dirs[fam])
     test_forward(fam_dirs)
     test_mtp_embed_fallback(tmp)
+    test_sensitivity(fam_dirs)
     if FAILURES:
         print(f"\n{len(FAILURES)} check(s) failed")
         sys.exit(1)

@@ -1,0 +1,56 @@
+// `fathom prepare`: tokenizes text files into DATA/train.bin, DATA/val.bin and DATA/meta.json for
+// `fathom train` (format and document / split rules in src/training/prepare.h).
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "cli/command.h"
+#include "training/prepare.h"
+
+namespace {
+
+struct Options {
+  std::string tokenizer, out;
+  std::vector<std::string> files;
+  double val_fraction = 0.05;
+  int threads = 0;
+};
+
+int run(const Options& o) {
+  fathom::training::PrepareOptions opts;
+  opts.val_fraction = o.val_fraction;
+  opts.threads = o.threads;
+  opts.progress = isatty(STDERR_FILENO);
+  std::vector<std::filesystem::path> files(o.files.begin(), o.files.end());
+  auto r = fathom::training::prepare_data(o.tokenizer, files, o.out, opts);
+  std::fprintf(stderr,
+               "[prepare] %.1f MB -> train %lld tokens (%lld documents), val %lld tokens (%lld "
+               "documents), vocab %lld, in %.1f s; wrote %s/{train.bin,val.bin,meta.json}\n",
+               r.bytes / 1e6, static_cast<long long>(r.train_tokens),
+               static_cast<long long>(r.train_documents), static_cast<long long>(r.val_tokens),
+               static_cast<long long>(r.val_documents), static_cast<long long>(r.vocab_size),
+               r.seconds, o.out.c_str());
+  if (o.val_fraction > 0 && r.val_documents == 0)
+    std::fprintf(stderr, "[prepare] warning: no validation documents (too few documents for "
+                         "--val-fraction %g)\n", o.val_fraction);
+  return 0;
+}
+
+fathom::cli::Command reg(
+    "prepare", "Tokenize text files into train.bin / val.bin / meta.json for fathom train",
+    [](CLI::App& sub) {
+      auto o = std::make_shared<Options>();
+      sub.add_option("files", o->files, "UTF-8 text files; blank lines separate documents")
+          ->required();
+      sub.add_option("--tokenizer", o->tokenizer, "directory with tokenizer.json")->required();
+      sub.add_option("--out", o->out, "output directory")->required();
+      sub.add_option("--val-fraction", o->val_fraction,
+                     "fraction of documents held out for validation (evenly spaced)")
+          ->capture_default_str();
+      sub.add_option("--threads", o->threads, "encoding threads (0: all cores)")
+          ->capture_default_str();
+      return std::function<int()>([o] { return run(*o); });
+    });
+
+}  // namespace

@@ -1,0 +1,109 @@
+// fathom run: generate a continuation of one prompt, streamed to stdout as it is produced; prompt
+// and generation speed go to stderr. The prompt comes from -p, -f FILE or stdin.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <sstream>
+
+#include "cli/chat_prompt.h"
+#include "cli/command.h"
+#include "cli/load_model.h"
+#include "cli/terminal.h"
+#include "core/error.h"
+#include "tokenizer/unicode.h"
+
+namespace {
+
+using namespace fathom;
+using namespace fathom::cli;
+
+struct Opts {
+  ModelFlags model;
+  SamplingFlags sampling;
+  std::string prompt, file, system;
+  bool prompt_given = false, chat = false;
+};
+
+std::string read_prompt(const Opts& o) {
+  if (o.prompt_given && !o.file.empty()) fail("give the prompt with -p or with -f, not both");
+  if (o.prompt_given) return o.prompt;
+  if (!o.file.empty()) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) fail("{}: cannot read the prompt file", o.file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  if (stdin_is_tty()) std::fprintf(stderr, "reading the prompt from stdin (end it with Ctrl-D)\n");
+  std::ostringstream ss;
+  ss << std::cin.rdbuf();
+  return ss.str();
+}
+
+void write_out(std::string_view s) {
+  if (s.empty()) return;
+  std::fwrite(s.data(), 1, s.size(), stdout);
+  std::fflush(stdout);
+}
+
+int run(const Opts& o) {
+  const SamplerParams sampling = resolve_sampling(o.sampling);
+  if (!o.system.empty() && !o.chat) fail("--system needs --chat");
+  const std::string prompt = read_prompt(o);
+  if (!tok::is_valid_utf8(prompt)) fail("the prompt is not valid UTF-8");
+
+  LoadedModel m = load_model(o.model);
+  const Tokenizer& tok = *m.tokenizer;
+  std::vector<int32_t> ids;
+  if (o.chat) {
+    std::vector<ChatMessage> messages;
+    if (!o.system.empty()) messages.push_back({"system", o.system});
+    messages.push_back({"user", prompt});
+    ids = tok.encode(render_chat(tok, messages, true), false);
+  } else {
+    ids = tok.encode(prompt, true);
+  }
+  if (ids.empty()) fail("empty prompt: give some text with -p, -f or on stdin");
+
+  Generator gen(*m.model, tok, m.context, make_exec(*m.model));
+  GenerationRequest req;
+  req.prompt = std::move(ids);
+  req.max_tokens = o.sampling.n;
+  req.sampling = sampling;
+  req.stop = o.sampling.stop;
+  req.cancel = Interrupt::flag();
+  if (o.model.verbose) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)sampling.seed);
+
+  Interrupt::install();
+  Interrupt::begin();
+  GenerationResult r = gen.generate(req, [](const TokenEvent& e) {
+    write_out(e.text);
+    return true;
+  });
+  Interrupt::end();
+  if (stdout_is_tty() && !r.text.empty() && r.text.back() != '\n') write_out("\n");
+  report_speed(r.stats, r.finish);
+  if (o.model.verbose) report_peak_rss();
+  return r.finish == FinishReason::Cancelled ? 130 : 0;
+}
+
+fathom::cli::Command reg("run", "Generate text from a prompt, streamed to stdout", [](CLI::App& sub) {
+  auto o = std::make_shared<Opts>();
+  add_model_flags(sub, o->model);
+  sub.add_option_function<std::string>("-p,--prompt", [o](const std::string& p) {
+    o->prompt = p;
+    o->prompt_given = true;
+  }, "the prompt (default: read from stdin)");
+  sub.add_option("-f,--file", o->file, "read the prompt from FILE");
+  sub.add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as one user message");
+  sub.add_option("--system", o->system, "system message (with --chat)");
+  add_sampling_flags(sub, o->sampling);
+  sub.footer(
+      "Examples:\n"
+      "  fathom run MODEL_DIR -p \"The capital of France is\" -n 32\n"
+      "  fathom run MODEL_DIR --chat -p \"Write a haiku about the sea\" --temp 0.6 --seed 1\n"
+      "  echo \"Once upon a time\" | fathom run MODEL_DIR --temp 0 --stop \".\"");
+  return std::function<int()>([o] { return run(*o); });
+});
+
+}  // namespace

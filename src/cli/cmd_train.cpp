@@ -1,0 +1,45 @@
+// fathom train: train a DeepSeek-V3-architecture model from scratch (or from --init) on data
+// written by `fathom prepare`. See docs/TRAINING.md.
+#include <memory>
+
+#include "cli/command.h"
+#include "training/trainer.h"
+
+namespace {
+
+fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE, MTP) on prepared token data",
+                         [](CLI::App& sub) {
+  auto o = std::make_shared<fathom::train::TrainOptions>();
+  auto dtype = std::make_shared<std::string>("f32");
+  sub.add_option("--config", o->config_path, "model config (config.json style, model_type deepseek_v3)");
+  sub.add_option("--data", o->data_dir, "directory from `fathom prepare` (train.bin, val.bin, meta.json)")->required();
+  sub.add_option("--out", o->out_dir, "output directory: checkpoint, training state, train_log.jsonl")->required();
+  sub.add_option("--steps", o->steps, "total optimizer steps")->capture_default_str();
+  sub.add_option("--batch", o->batch, "sequences per step")->capture_default_str();
+  sub.add_option("--seq", o->seq, "tokens per sequence")->capture_default_str();
+  sub.add_option("--lr", o->lr, "peak learning rate")->capture_default_str();
+  sub.add_option("--min-lr-ratio", o->min_lr_ratio, "final learning rate / peak (cosine decay)")->capture_default_str();
+  sub.add_option("--warmup", o->warmup, "linear warmup steps")->capture_default_str();
+  sub.add_option("--weight-decay", o->adamw.weight_decay, "AdamW decoupled weight decay (Linear weights only)")
+      ->capture_default_str();
+  sub.add_option("--clip", o->clip, "global gradient-norm clip (0 = off)")->capture_default_str();
+  sub.add_option("--mtp-weight", o->model.mtp_weight, "MTP loss weight λ")->capture_default_str();
+  sub.add_option("--balance-alpha", o->model.balance_alpha, "sequence-wise balance loss weight α")->capture_default_str();
+  sub.add_option("--bias-update", o->bias_update, "balancing bias speed γ (0 = off)")->capture_default_str();
+  sub.add_option("--seed", o->seed, "seed of the initial weights and the data order")->capture_default_str();
+  sub.add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
+  sub.add_option("--eval-every", o->eval_every, "validation every N steps (0 = off)")->capture_default_str();
+  sub.add_option("--eval-batches", o->eval_batches, "validation batches")->capture_default_str();
+  sub.add_option("--save-every", o->save_every, "checkpoint every N steps (0 = only at the end)")->capture_default_str();
+  sub.add_option("--log-every", o->log_every, "stderr line every N steps when not on a terminal")->capture_default_str();
+  sub.add_option("--save-dtype", *dtype, "model.safetensors dtype: f32 | bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  sub.add_flag("--resume", o->resume, "continue from OUT's training_state.safetensors (bit-exact)");
+  sub.add_option("--init", o->init_dir, "initial weights from a Hugging Face checkpoint directory");
+  return std::function<int()>([o, dtype] {
+    o->save_bf16 = *dtype == "bf16";
+    fathom::train::run_training(*o);
+    return 0;
+  });
+});
+
+}  // namespace

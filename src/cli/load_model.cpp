@@ -1,0 +1,195 @@
+#include "cli/load_model.h"
+
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+#include "cli/terminal.h"
+#include "core/error.h"
+
+namespace fathom::cli {
+
+namespace fs = std::filesystem;
+
+void add_model_flags(CLI::App& app, ModelFlags& f) {
+  app.add_option("model", f.model, "model directory (Hugging Face layout: config.json, *.safetensors, tokenizer.json)");
+  app.add_option("-c,--ctx", f.ctx, "context size in tokens, prompt and answer together (default: 4096, at most the model's)");
+  app.add_flag("--verbose", f.verbose, "report load time, weight bytes, KV-cache bytes per token and peak memory");
+}
+
+void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
+  SamplerParams& p = f.params;
+  app.add_option_function<int64_t>("-n,--n-predict", [&f](int64_t n) {
+    f.n = n;
+    f.n_given = true;
+  }, "stop after N generated tokens (default: until end of text or a full context)");
+  app.add_option("--temp", p.temperature, "temperature; 0 = greedy (always the most likely token)")->capture_default_str();
+  app.add_option("--top-k", p.top_k, "sample from the K most likely tokens (0 = off)")->capture_default_str();
+  app.add_option("--top-p", p.top_p, "sample from the smallest set with probability >= P (1 = off)")->capture_default_str();
+  app.add_option("--min-p", p.min_p, "drop tokens below P times the most likely one's probability (0 = off)")
+      ->capture_default_str();
+  app.add_option("--repeat-penalty", p.repeat_penalty, "penalise tokens among the last --repeat-last-n (1 = off)")
+      ->capture_default_str();
+  app.add_option("--repeat-last-n", p.repeat_last_n, "window of the repeat penalty (-1 = whole context)")
+      ->capture_default_str();
+  app.add_option("--presence-penalty", p.presence_penalty, "subtract from generated tokens' logits once (OpenAI)")
+      ->capture_default_str();
+  app.add_option("--frequency-penalty", p.frequency_penalty, "subtract per occurrence in the generated text (OpenAI)")
+      ->capture_default_str();
+  app.add_option_function<uint64_t>("-s,--seed", [&f](uint64_t s) {
+    f.params.seed = s;
+    f.seed_given = true;
+  }, "random seed: the same seed gives the same output (default: random)");
+  app.add_option("--stop", f.stop, "stop when the text contains STR (not printed); repeatable")->take_all();
+}
+
+SamplerParams resolve_sampling(const SamplingFlags& f) {
+  if (f.n_given && f.n < 0) fail("-n must be >= 0 (got {})", f.n);
+  SamplerParams p = f.params;
+  if (!f.seed_given) p.seed = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
+  for (auto& s : f.stop)
+    if (s.empty()) fail("--stop: the stop string must not be empty");
+  p.validate();
+  return p;
+}
+
+namespace {
+
+// Where a model is found when none is named: $FATHOM_MODEL, then models/default in the working
+// directory, then models/default beside the build directory of the executable.
+std::string default_model_dir() {
+  if (const char* env = std::getenv("FATHOM_MODEL"); env && *env) return env;
+  std::vector<fs::path> candidates = {fs::path("models/default")};
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "models/default");
+  for (auto& c : candidates)
+    if (fs::exists(c / "config.json")) return c.string();
+  return "";
+}
+
+void check_model_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) fail("{}: no such model directory", dir);
+  if (!fs::is_directory(dir, ec)) fail("{}: not a directory (give the model's directory)", dir);
+  if (!fs::exists(fs::path(dir) / "config.json"))
+    fail("{}: no config.json; not a Hugging Face model directory", dir);
+  if (!fs::exists(fs::path(dir) / "tokenizer.json"))
+    fail("{}: no tokenizer.json; generation needs the model's tokenizer beside its weights", dir);
+}
+
+class ProgressBar {
+ public:
+  ProgressBar(const char* label, uint64_t total) : label_(label), total_(total), on_(stderr_is_tty()) {}
+  void set(uint64_t done) {
+    if (!on_ || total_ == 0) return;
+    const int pct = int(100.0 * double(done) / double(total_));
+    if (pct == last_) return;
+    last_ = pct;
+    const int bars = pct * 30 / 100;
+    std::fprintf(stderr, "\r%s [%.*s%*s] %3d%% %.2f / %.2f GB", label_, bars, "==============================",
+                 30 - bars, "", pct, double(done) / 1e9, double(total_) / 1e9);
+    std::fflush(stderr);
+  }
+  void done() {
+    if (on_ && last_ >= 0) std::fprintf(stderr, "\r\x1b[K");  // the bar goes away once loaded
+  }
+
+ private:
+  const char* label_;
+  uint64_t total_;
+  bool on_;
+  int last_ = -1;
+};
+
+// The weights are memory-mapped: nothing is read until first touched. Reading them now, with a
+// progress bar, makes loading visible and keeps page faults out of the first token's timing.
+// Skipped when the weights would not fit in RAM: the kernel then streams them as needed.
+void read_weights(const io::Checkpoint& ckpt) {
+  const uint64_t total = ckpt.total_bytes();
+  const uint64_t ram = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
+  if (total > ram / 10 * 8) return;
+  ProgressBar bar("loading", total);
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  uint64_t done = 0;
+  volatile uint8_t sink = 0;
+  for (auto& shard : ckpt.shards()) {
+    for (auto& [name, t] : shard->tensors()) {
+      const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data) & ~uintptr_t(page - 1);
+      madvise(reinterpret_cast<void*>(begin), t.nbytes + (reinterpret_cast<uintptr_t>(t.data) - begin), MADV_WILLNEED);
+      uint8_t acc = 0;
+      for (size_t off = 0; off < t.nbytes; off += page) {
+        acc ^= t.data[off];
+        if ((off & ((size_t(64) << 20) - 1)) == 0) bar.set(done + off);
+      }
+      sink = sink ^ acc;
+      done += t.nbytes;
+      bar.set(done);
+    }
+  }
+  bar.done();
+}
+
+}  // namespace
+
+LoadedModel load_model(const ModelFlags& f) {
+  std::string dir = f.model.empty() ? default_model_dir() : f.model;
+  if (dir.empty())
+    fail("no model given and no default model installed (give MODEL_DIR, e.g. one written by `fathom synth`, or set FATHOM_MODEL)");
+  check_model_dir(dir);
+
+  auto t0 = std::chrono::steady_clock::now();
+  LoadedModel m;
+  m.model = Model::load(dir);
+  m.tokenizer.emplace(Tokenizer::load(dir));
+  const ModelConfig& c = m.model->config();
+  if (int64_t(m.tokenizer->vocab_size()) > c.vocab_size)
+    fail("{}: the tokenizer has {} tokens but the model's vocab_size is {}", dir, m.tokenizer->vocab_size(), c.vocab_size);
+  read_weights(m.model->checkpoint());
+  m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  const int64_t max_ctx = c.max_position_embeddings > 0 ? c.max_position_embeddings : 4096;
+  if (f.ctx < 0) fail("--ctx must be positive (got {})", f.ctx);
+  if (f.ctx > max_ctx) fail("--ctx {} exceeds the model's max_position_embeddings ({})", f.ctx, max_ctx);
+  m.context = f.ctx > 0 ? f.ctx : std::min<int64_t>(4096, max_ctx);
+
+  if (f.verbose) {
+    const int64_t kv = c.kv_cache_bytes_per_token(4);
+    std::fprintf(stderr,
+                 "model: %s (%s, %lld layers, vocab %lld)\n"
+                 "load: %.2f s, weights %.3f GB, KV cache %.1f KB/token x %lld tokens = %.1f MB\n",
+                 dir.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers, (long long)c.vocab_size,
+                 m.load_seconds, double(m.model->weights().bytes) / 1e9, double(kv) / 1e3, (long long)m.context,
+                 double(kv) * double(m.context) / 1e6);
+  }
+  return m;
+}
+
+Exec make_exec(const Model& model) {
+  (void)model;
+  return Exec{};  // the f32 reference path; the fast path plugs in here
+}
+
+void report_speed(const GenerationStats& s, FinishReason finish) {
+  const int64_t evaluated = s.prompt_tokens - s.reused_tokens;
+  std::fprintf(stderr, "prompt: %lld tokens", (long long)s.prompt_tokens);
+  if (s.reused_tokens > 0) std::fprintf(stderr, " (%lld cached)", (long long)s.reused_tokens);
+  std::fprintf(stderr, ", %.2f s, %.1f tok/s | generation: %lld tokens, %.2f s, %.1f tok/s | stop: %s\n",
+               s.prompt_seconds, evaluated > 0 ? s.prompt_tokens_per_second() : 0.0,
+               (long long)s.generated_tokens, s.generation_seconds, s.generation_tokens_per_second(),
+               finish_reason_name(finish));
+}
+
+void report_peak_rss() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::fprintf(stderr, "peak RSS: %.1f MB\n", double(ru.ru_maxrss) / 1024.0);  // ru_maxrss is in KiB
+}
+
+}  // namespace fathom::cli

@@ -1,0 +1,55 @@
+// What `fathom run` and `fathom chat` share before generating: the model flags, finding and
+// checking the model directory, loading weights (with a progress bar on a terminal) and the
+// tokenizer, choosing how the model computes, and the speed / resource reports on stderr.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "generation/generator.h"
+#include "model/compute.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace fathom::cli {
+
+struct ModelFlags {
+  std::string model;  // empty: the default model, when one is installed
+  int64_t ctx = 0;    // 0: min(4096, max_position_embeddings)
+  bool verbose = false;
+};
+void add_model_flags(CLI::App& app, ModelFlags& f);
+
+struct SamplingFlags {
+  SamplerParams params;
+  int64_t n = -1;  // -1: no limit
+  bool n_given = false;
+  std::vector<std::string> stop;
+  bool seed_given = false;
+};
+void add_sampling_flags(CLI::App& app, SamplingFlags& f);
+// Validates and fills what depends on run time (a random seed unless --seed was given).
+SamplerParams resolve_sampling(const SamplingFlags& f);
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  std::optional<Tokenizer> tokenizer;
+  int64_t context = 0;
+  double load_seconds = 0;
+};
+
+// Finds the directory (the given one, else $FATHOM_MODEL, else an installed default), checks it
+// holds a model and a tokenizer, and loads both. Throws fathom::Error with one clear line.
+LoadedModel load_model(const ModelFlags& f);
+
+// The one place that decides how the model computes (reference or fast kernels, threads).
+Exec make_exec(const Model& model);
+
+// "prompt: ... | generation: ..." on stderr.
+void report_speed(const GenerationStats& s, FinishReason finish);
+// Peak resident memory, for --verbose.
+void report_peak_rss();
+
+}  // namespace fathom::cli

@@ -1,0 +1,55 @@
+// Terminal handling for the interactive commands: whether a stream is a terminal (escape codes and
+// progress bars only go to terminals), Ctrl-C that interrupts the current answer instead of the
+// process, and a small line editor (raw mode) with history for `fathom chat`.
+#pragma once
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fathom::cli {
+
+bool stdin_is_tty();
+bool stdout_is_tty();
+bool stderr_is_tty();
+
+// SGR styles, or "" when the stream is not a terminal.
+struct Style {
+  const char* dim = "";
+  const char* bold = "";
+  const char* reset = "";
+  static Style for_stream(bool tty);
+};
+
+// Ctrl-C handling. While an interruptible section is active, SIGINT sets the flag (the generator
+// polls it between tokens); otherwise, or on a second Ctrl-C, the process exits with status 130.
+class Interrupt {
+ public:
+  static void install();
+  static const std::atomic<bool>* flag();
+  static void begin();  // clears the flag and makes SIGINT interrupt instead of exit
+  static void end();
+  static bool requested();
+};
+
+// A single-line editor on a raw-mode terminal: left/right, home/end (Ctrl-A/E), backspace/delete,
+// Ctrl-K/U/W kills, up/down history, Ctrl-L clears the screen. Characters are UTF-8; each code
+// point is taken as one column (wide characters then misplace the cursor, text stays right).
+class LineEditor {
+ public:
+  enum class Status { Line, Interrupted /* Ctrl-C */, Eof /* Ctrl-D on an empty line */ };
+  struct Result {
+    Status status;
+    std::string line;
+  };
+  Result read(const std::string& prompt);
+  void add_history(const std::string& line);
+
+ private:
+  std::vector<std::string> history_;
+};
+
+// Reads one line from a non-terminal stdin (no trailing newline); nullopt at end of input.
+std::optional<std::string> read_plain_line();
+
+}  // namespace fathom::cli

@@ -1,0 +1,150 @@
+#include "model/mla_fast.h"
+
+#include <cmath>
+
+#include "cpu/thread_pool.h"
+#include "model/weights.h"
+#include "ops/matmul.h"
+#include "ops/quant/q8_0.h"
+
+namespace fathom {
+
+namespace {
+
+ops::WeightMatrix f32_view(const float* data, int64_t rows, int64_t cols) {
+  ops::WeightMatrix m;
+  m.format = ops::WFormat::F32;
+  m.rows = rows;
+  m.cols = cols;
+  m.data = data;
+  return m;
+}
+
+// Encodes a row-major f32 matrix into `fmt` at dst (weight_row_bytes(fmt, cols) per row).
+void encode_rows(ops::WFormat fmt, const float* src, int64_t rows, int64_t cols, uint8_t* dst) {
+  const int64_t rb = ops::weight_row_bytes(fmt, cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* s = src + r * cols;
+    uint8_t* d = dst + r * rb;
+    if (fmt == ops::WFormat::F32) {
+      std::memcpy(d, s, cols * 4);
+    } else if (fmt == ops::WFormat::BF16) {
+      auto* h = reinterpret_cast<uint16_t*>(d);
+      for (int64_t i = 0; i < cols; ++i) h[i] = f32_to_bf16(s[i]);
+    } else {
+      ops::quant::q8_0_quantize_row(s, cols, d);
+    }
+  }
+}
+
+// Runs fn(task) for task in [0, n) on the pool, or serially without one.
+template <typename Fn>
+void parallel(const Exec& ex, int64_t n, Fn&& fn) {
+  if (ex.pool)
+    ex.pool->parallel_for(n, [&](int64_t task, int) { fn(task); });
+  else
+    for (int64_t i = 0; i < n; ++i) fn(i);
+}
+
+}  // namespace
+
+std::shared_ptr<const AbsorbedKvB> make_absorbed_kv_b(const ModelConfig& c, const ops::WeightMatrix& kv_b) {
+  const int64_t nh = c.num_attention_heads, dn = c.qk_nope_head_dim, dv = c.v_head_dim, rank = c.kv_lora_rank;
+  auto a = std::make_shared<AbsorbedKvB>();
+  // BF16 holds bf16 weights exactly; fp8 x block scale and f16 values need f32 to stay exact;
+  // quantized checkpoints get Q8_0 (at least as precise as their own format).
+  const ops::WFormat fmt = kv_b.format == ops::WFormat::BF16 ? ops::WFormat::BF16
+                           : (kv_b.format == ops::WFormat::Q8_0 || kv_b.format == ops::WFormat::Q4_0)
+                               ? ops::WFormat::Q8_0
+                               : ops::WFormat::F32;
+  const int64_t uk_bytes = rank * ops::weight_row_bytes(fmt, dn), uv_bytes = dv * ops::weight_row_bytes(fmt, rank);
+  a->storage.resize(size_t(nh * (uk_bytes + uv_bytes)));
+  std::vector<float> rows((dn + dv) * rank), uk_t(rank * dn);
+  for (int64_t h = 0; h < nh; ++h) {
+    for (int64_t r = 0; r < dn + dv; ++r) ops::dequant_row(kv_b, h * (dn + dv) + r, rows.data() + r * rank);
+    for (int64_t d = 0; d < dn; ++d)
+      for (int64_t i = 0; i < rank; ++i) uk_t[i * dn + d] = rows[d * rank + i];
+    uint8_t* uk_dst = a->storage.data() + h * (uk_bytes + uv_bytes);
+    uint8_t* uv_dst = uk_dst + uk_bytes;
+    encode_rows(fmt, uk_t.data(), rank, dn, uk_dst);
+    encode_rows(fmt, rows.data() + dn * rank, dv, rank, uv_dst);
+    ops::WeightMatrix uk{fmt, rank, dn, uk_dst}, uv{fmt, dv, rank, uv_dst};
+    a->uk_t.push_back(uk);
+    a->uv.push_back(uv);
+  }
+  return a;
+}
+
+void attend_expanded_fast(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const float* q, int64_t T,
+                          int64_t pos0, const LatentCache& cache, int64_t layer, float* attn_out) {
+  const int64_t nh = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim,
+                dq = c.qk_head_dim(), rank = c.kv_lora_rank, row = cache.row_size();
+  const int64_t S = pos0 + T;
+  // Latents of all visible tokens are contiguous in the cache: [S, rank + dr], use them in place.
+  std::vector<float> latents(S * rank);
+  for (int64_t s = 0; s < S; ++s) std::memcpy(latents.data() + s * rank, cache.row(layer, s), rank * 4);
+  std::vector<float> kv(S * nh * (dn + dv));
+  linear(ex, w.kv_b_proj, latents.data(), S, kv.data());
+  const float scale = float(c.softmax_scale());
+
+  std::vector<float> k(S * dq), vt(dv * S), qh(T * dq), p(T * S), o(T * dv);
+  for (int64_t h = 0; h < nh; ++h) {
+    for (int64_t s = 0; s < S; ++s) {
+      const float* src = kv.data() + (s * nh + h) * (dn + dv);
+      std::memcpy(k.data() + s * dq, src, dn * 4);
+      std::memcpy(k.data() + s * dq + dn, cache.row(layer, s) + rank, dr * 4);
+      for (int64_t d = 0; d < dv; ++d) vt[d * S + s] = src[dn + d];
+    }
+    for (int64_t t = 0; t < T; ++t) std::memcpy(qh.data() + t * dq, q + (t * nh + h) * dq, dq * 4);
+    linear(ex, f32_view(k.data(), S, dq), qh.data(), T, p.data());  // scores [T, S]
+    parallel(ex, T, [&](int64_t t) {
+      float* pr = p.data() + t * S;
+      const int64_t visible = pos0 + t + 1;
+      for (int64_t s = 0; s < visible; ++s) pr[s] *= scale;
+      ops::ref::softmax(pr, visible);
+      for (int64_t s = visible; s < S; ++s) pr[s] = 0.0f;  // causal mask
+    });
+    linear(ex, f32_view(vt.data(), dv, S), p.data(), T, o.data());  // [T, dv]
+    for (int64_t t = 0; t < T; ++t) std::memcpy(attn_out + (t * nh + h) * dv, o.data() + t * dv, dv * 4);
+  }
+  (void)row;
+}
+
+void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const float* q, int64_t T,
+                          int64_t pos0, const LatentCache& cache, int64_t layer, float* attn_out) {
+  const int64_t nh = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim,
+                dq = c.qk_head_dim(), rank = c.kv_lora_rank, row = cache.row_size();
+  const AbsorbedKvB& a = *w.absorbed;
+  const float scale = float(c.softmax_scale());
+  std::vector<float> qcat(nh * row), p(nh * (pos0 + T)), o_lat(nh * rank);
+  std::vector<ops::MatmulJob> jobs(nh);
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t visible = pos0 + t + 1;
+    // q_cat[h] = [W_UKᵀ q_nope[h] ; q_pe[h]]: the query in the latent space plus its RoPE part.
+    for (int64_t h = 0; h < nh; ++h) {
+      const float* qh = q + (t * nh + h) * dq;
+      jobs[h] = {&a.uk_t[h], qh, 1, qcat.data() + h * row};
+      std::memcpy(qcat.data() + h * row + rank, qh + dn, dr * 4);
+    }
+    // uk_t has rows = rank and cols = dn: X = q_nope (the first dn values of qh).
+    linear_batch(ex, jobs);
+    // scores[h, s] = q_cat[h] · cache_row[s]: every head reads the shared latent rows once.
+    linear(ex, f32_view(cache.row(layer, 0), visible, row), qcat.data(), nh, p.data());
+    parallel(ex, nh, [&](int64_t h) {
+      float* ph = p.data() + h * visible;
+      for (int64_t s = 0; s < visible; ++s) ph[s] *= scale;
+      ops::ref::softmax(ph, visible);
+      float* ol = o_lat.data() + h * rank;
+      std::fill(ol, ol + rank, 0.0f);
+      for (int64_t s = 0; s < visible; ++s) {
+        const float ps = ph[s];
+        const float* cs = cache.row(layer, s);
+        for (int64_t i = 0; i < rank; ++i) ol[i] += ps * cs[i];
+      }
+    });
+    for (int64_t h = 0; h < nh; ++h) jobs[h] = {&a.uv[h], o_lat.data() + h * rank, 1, attn_out + (t * nh + h) * dv};
+    linear_batch(ex, jobs);
+  }
+}
+
+}  // namespace fathom

@@ -1,0 +1,36 @@
+// What every training layer function receives: the config, how to compute, the batch shape, the
+// RoPE tables, and the backward scratch shared by all layers (sized once for the largest use).
+#pragma once
+#include <cstdint>
+
+#include "model/config.h"
+#include "training/arena.h"
+#include "training/kernels.h"
+
+namespace fathom::train {
+
+struct Scratch {
+  // MLA (forward kv_a split, then gradients)
+  float *kv_a = nullptr, *dq = nullptr, *dq_a = nullptr, *dq_a_norm = nullptr, *dkv_a = nullptr;
+  float *dc = nullptr, *dc_raw = nullptr, *dk_pe = nullptr, *dk_pe_heads = nullptr, *dkv = nullptr;
+  float *dattn = nullptr, *ds = nullptr;
+  // MLP / experts
+  float *da = nullptr, *dg = nullptr, *du = nullptr;
+  // MoE
+  float *dy = nullptr, *dxs = nullptr, *dscores = nullptr, *dwk = nullptr;
+  float *choice = nullptr, *group = nullptr, *seq_f = nullptr;
+  int32_t* fill = nullptr;
+  uint8_t* taken = nullptr;
+};
+
+struct LayerCtx {
+  const ModelConfig* cfg = nullptr;
+  Ops ops;
+  int64_t B = 0, T = 0;  // sequences and positions; N = B*T token rows
+  const float *rope_cos = nullptr, *rope_sin = nullptr;  // [T, qk_rope_head_dim/2], YaRN-scaled
+  Scratch* s = nullptr;
+  float balance_alpha = 0.0f;  // sequence-wise balance loss weight α
+  int64_t N() const { return B * T; }
+};
+
+}  // namespace fathom::train

@@ -1,0 +1,206 @@
+#include "training/mla.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace fathom::train {
+
+void MlaActs::declare(Arena& a, const ModelConfig& c, int64_t B, int64_t T) {
+  const int64_t N = B * T, nh = c.num_attention_heads;
+  if (c.q_lora_rank > 0) {
+    a.take(&q_a, N * c.q_lora_rank);
+    a.take(&q_a_norm, N * c.q_lora_rank);
+    a.take(&q_a_rstd, N);
+  }
+  a.take(&q, N * nh * c.qk_head_dim());
+  a.take(&c_raw, N * c.kv_lora_rank);
+  a.take(&this->c, N * c.kv_lora_rank);
+  a.take(&c_rstd, N);
+  a.take(&k_pe, N * c.qk_rope_head_dim);
+  a.take(&kv, N * nh * (c.qk_nope_head_dim + c.v_head_dim));
+  a.take(&att, B * nh * T * T);
+  a.take(&o, N * nh * c.v_head_dim);
+}
+
+void mla_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t B, int64_t T) {
+  const int64_t N = B * T, nh = c.num_attention_heads, r = c.kv_lora_rank, dr = c.qk_rope_head_dim;
+  a.take(&s.kv_a, N * (r + dr));
+  a.take(&s.dq, N * nh * c.qk_head_dim());
+  a.take(&s.dq_a, N * std::max<int64_t>(c.q_lora_rank, 1));
+  a.take(&s.dq_a_norm, N * std::max<int64_t>(c.q_lora_rank, 1));
+  a.take(&s.dkv_a, N * (r + dr));
+  a.take(&s.dc, N * r);
+  a.take(&s.dc_raw, N * r);
+  a.take(&s.dk_pe, N * dr);
+  a.take(&s.dk_pe_heads, N * nh * dr);
+  a.take(&s.dkv, N * nh * (c.qk_nope_head_dim + c.v_head_dim));
+  a.take(&s.dattn, N * nh * c.v_head_dim);
+  a.take(&s.ds, B * nh * T);
+}
+
+void attention_forward(const LayerCtx& ctx, float* o, float* att, const float* q, const float* kv, const float* k_pe) {
+  const ModelConfig& c = *ctx.cfg;
+  const int64_t B = ctx.B, T = ctx.T, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
+                dr = c.qk_rope_head_dim, dv = c.v_head_dim, dq = c.qk_head_dim(), dkv = dn + dv;
+  const float scale = float(c.softmax_scale());
+  parallel_for(ctx.ops, B * nh, [&](int64_t task) {
+    const int64_t b = task / nh, h = task % nh;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* qt = q + ((b * T + t) * nh + h) * dq;
+      float* p = att + ((b * nh + h) * T + t) * T;
+      float mx = -INFINITY;
+      for (int64_t u = 0; u <= t; ++u) {
+        const float* ku = kv + ((b * T + u) * nh + h) * dkv;
+        const float* kp = k_pe + (b * T + u) * dr;
+        float s = 0;
+        for (int64_t d = 0; d < dn; ++d) s += qt[d] * ku[d];
+        for (int64_t d = 0; d < dr; ++d) s += qt[dn + d] * kp[d];
+        p[u] = s * scale;
+        mx = std::max(mx, p[u]);
+      }
+      float sum = 0;
+      for (int64_t u = 0; u <= t; ++u) {
+        p[u] = std::exp(p[u] - mx);
+        sum += p[u];
+      }
+      const float inv = 1.0f / sum;
+      for (int64_t u = 0; u <= t; ++u) p[u] *= inv;
+      for (int64_t u = t + 1; u < T; ++u) p[u] = 0.0f;
+      float* ot = o + ((b * T + t) * nh + h) * dv;
+      std::fill(ot, ot + dv, 0.0f);
+      for (int64_t u = 0; u <= t; ++u) {
+        const float* vu = kv + ((b * T + u) * nh + h) * dkv + dn;
+        for (int64_t d = 0; d < dv; ++d) ot[d] += p[u] * vu[d];
+      }
+    }
+  });
+}
+
+void attention_backward(const LayerCtx& ctx, float* dq, float* dkv, float* dk_pe_heads, const float* dout,
+                        const float* att, const float* q, const float* kv, const float* k_pe, float* ds) {
+  const ModelConfig& c = *ctx.cfg;
+  const int64_t B = ctx.B, T = ctx.T, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
+                dr = c.qk_rope_head_dim, dv = c.v_head_dim, dqd = c.qk_head_dim(), dkv_d = dn + dv;
+  const float scale = float(c.softmax_scale());
+  // One task per (sequence, head) owns that head's slices of dq, dkv and dk_pe_heads: no races.
+  parallel_for(ctx.ops, B * nh, [&](int64_t task) {
+    const int64_t b = task / nh, h = task % nh;
+    float* dsr = ds + task * T;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* p = att + ((b * nh + h) * T + t) * T;
+      const float* dot = dout + ((b * T + t) * nh + h) * dv;
+      const float* qt = q + ((b * T + t) * nh + h) * dqd;
+      float* dqt = dq + ((b * T + t) * nh + h) * dqd;
+      float sum = 0;
+      for (int64_t u = 0; u <= t; ++u) {  // dp = do·v;  dv += p do
+        const float* vu = kv + ((b * T + u) * nh + h) * dkv_d + dn;
+        float* dvu = dkv + ((b * T + u) * nh + h) * dkv_d + dn;
+        float dp = 0;
+        for (int64_t d = 0; d < dv; ++d) {
+          dp += dot[d] * vu[d];
+          dvu[d] += p[u] * dot[d];
+        }
+        dsr[u] = dp;
+        sum += p[u] * dp;
+      }
+      for (int64_t u = 0; u <= t; ++u) {  // softmax backward, then the two dot products
+        const float g = p[u] * (dsr[u] - sum) * scale;
+        const float* ku = kv + ((b * T + u) * nh + h) * dkv_d;
+        const float* kp = k_pe + (b * T + u) * dr;
+        float* dku = dkv + ((b * T + u) * nh + h) * dkv_d;
+        float* dkp = dk_pe_heads + ((b * T + u) * nh + h) * dr;
+        for (int64_t d = 0; d < dn; ++d) {
+          dqt[d] += g * ku[d];
+          dku[d] += g * qt[d];
+        }
+        for (int64_t d = 0; d < dr; ++d) {
+          dqt[dn + d] += g * kp[d];
+          dkp[d] += g * qt[dn + d];
+        }
+      }
+    }
+  });
+}
+
+void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, const AttnParams& w) {
+  const ModelConfig& c = *ctx.cfg;
+  const int64_t N = ctx.N(), T = ctx.T, H = c.hidden_size, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
+                dr = c.qk_rope_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank, qr = c.q_lora_rank;
+  const float eps = float(c.rms_norm_eps);
+  if (qr > 0) {
+    matmul_forward(ctx.ops, a.q_a, inp, w.q_a_proj, N, H, qr);
+    rmsnorm_forward(a.q_a_norm, a.q_a_rstd, a.q_a, w.q_a_layernorm, N, qr, eps);
+    matmul_forward(ctx.ops, a.q, a.q_a_norm, w.q_b_proj, N, qr, nh * dq);
+  } else {
+    matmul_forward(ctx.ops, a.q, inp, w.q_proj, N, H, nh * dq);
+  }
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t t = n % T;
+    for (int64_t h = 0; h < nh; ++h)
+      rope_forward(a.q + (n * nh + h) * dq + dn, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
+  }
+  float* kv_a = ctx.s->kv_a;  // [N, r + dr]
+  matmul_forward(ctx.ops, kv_a, inp, w.kv_a_proj_with_mqa, N, H, r + dr);
+  for (int64_t n = 0; n < N; ++n) {
+    std::memcpy(a.c_raw + n * r, kv_a + n * (r + dr), r * sizeof(float));
+    std::memcpy(a.k_pe + n * dr, kv_a + n * (r + dr) + r, dr * sizeof(float));
+    const int64_t t = n % T;
+    rope_forward(a.k_pe + n * dr, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
+  }
+  rmsnorm_forward(a.c, a.c_rstd, a.c_raw, w.kv_a_layernorm, N, r, eps);
+  matmul_forward(ctx.ops, a.kv, a.c, w.kv_b_proj, N, r, nh * (dn + c.v_head_dim));
+  attention_forward(ctx, a.o, a.att, a.q, a.kv, a.k_pe);
+  matmul_forward(ctx.ops, out, a.o, w.o_proj, N, nh * c.v_head_dim, H);
+}
+
+void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dw, const float* dout, const MlaActs& a,
+                  const float* inp, const AttnParams& w) {
+  const ModelConfig& c = *ctx.cfg;
+  const int64_t N = ctx.N(), T = ctx.T, H = c.hidden_size, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
+                dr = c.qk_rope_head_dim, dv = c.v_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank,
+                qr = c.q_lora_rank;
+  Scratch& s = *ctx.s;
+  // o_proj
+  std::fill(s.dattn, s.dattn + N * nh * dv, 0.0f);
+  matmul_backward(ctx.ops, s.dattn, dw.o_proj, dout, a.o, w.o_proj, N, nh * dv, H);
+  // attention core
+  std::fill(s.dq, s.dq + N * nh * dq, 0.0f);
+  std::fill(s.dkv, s.dkv + N * nh * (dn + dv), 0.0f);
+  std::fill(s.dk_pe_heads, s.dk_pe_heads + N * nh * dr, 0.0f);
+  attention_backward(ctx, s.dq, s.dkv, s.dk_pe_heads, s.dattn, a.att, a.q, a.kv, a.k_pe, s.ds);
+  // kv_b_proj and the latent norm
+  std::fill(s.dc, s.dc + N * r, 0.0f);
+  matmul_backward(ctx.ops, s.dc, dw.kv_b_proj, s.dkv, a.c, w.kv_b_proj, N, r, nh * (dn + dv));
+  std::fill(s.dc_raw, s.dc_raw + N * r, 0.0f);
+  rmsnorm_backward(s.dc_raw, dw.kv_a_layernorm, s.dc, a.c_raw, w.kv_a_layernorm, a.c_rstd, N, r);
+  // the shared rope key: sum over heads, rotate back, then kv_a_proj_with_mqa
+  for (int64_t n = 0; n < N; ++n) {
+    float* dk = s.dkv_a + n * (r + dr);
+    std::memcpy(dk, s.dc_raw + n * r, r * sizeof(float));
+    float* dkp = dk + r;
+    std::fill(dkp, dkp + dr, 0.0f);
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t d = 0; d < dr; ++d) dkp[d] += s.dk_pe_heads[(n * nh + h) * dr + d];
+    const int64_t t = n % T;
+    rope_backward(dkp, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
+  }
+  matmul_backward(ctx.ops, dinp, dw.kv_a_proj_with_mqa, s.dkv_a, inp, w.kv_a_proj_with_mqa, N, H, r + dr);
+  // queries: rotate q_pe's gradient back, then the projections
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t t = n % T;
+    for (int64_t h = 0; h < nh; ++h)
+      rope_backward(s.dq + (n * nh + h) * dq + dn, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
+  }
+  if (qr > 0) {
+    std::fill(s.dq_a_norm, s.dq_a_norm + N * qr, 0.0f);
+    matmul_backward(ctx.ops, s.dq_a_norm, dw.q_b_proj, s.dq, a.q_a_norm, w.q_b_proj, N, qr, nh * dq);
+    std::fill(s.dq_a, s.dq_a + N * qr, 0.0f);
+    rmsnorm_backward(s.dq_a, dw.q_a_layernorm, s.dq_a_norm, a.q_a, w.q_a_layernorm, a.q_a_rstd, N, qr);
+    matmul_backward(ctx.ops, dinp, dw.q_a_proj, s.dq_a, inp, w.q_a_proj, N, H, qr);
+  } else {
+    matmul_backward(ctx.ops, dinp, dw.q_proj, s.dq, inp, w.q_proj, N, H, nh * dq);
+  }
+}
+
+}  // namespace fathom::train

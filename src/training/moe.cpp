@@ -1,0 +1,278 @@
+#include "training/moe.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace fathom::train {
+
+void MlpActs::declare(Arena& arena, int64_t rows, int64_t inter) {
+  arena.take(&g, rows * inter);
+  arena.take(&u, rows * inter);
+  arena.take(&a, rows * inter);
+}
+
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpParams& w, int64_t N) {
+  const int64_t H = ctx.cfg->hidden_size, I = w.inter;
+  matmul_forward(ctx.ops, acts.g, inp, w.gate_proj, N, H, I);
+  matmul_forward(ctx.ops, acts.u, inp, w.up_proj, N, H, I);
+  swiglu_forward(acts.a, acts.g, acts.u, N * I);
+  matmul_forward(ctx.ops, out, acts.a, w.down_proj, N, I, H);
+}
+
+void mlp_backward(const LayerCtx& ctx, float* dinp, MlpParams& dw, const float* dout, const MlpActs& acts,
+                  const float* inp, const MlpParams& w, int64_t N) {
+  const int64_t H = ctx.cfg->hidden_size, I = w.inter;
+  Scratch& s = *ctx.s;
+  std::fill(s.da, s.da + N * I, 0.0f);
+  matmul_backward(ctx.ops, s.da, dw.down_proj, dout, acts.a, w.down_proj, N, I, H);
+  swiglu_backward(s.dg, s.du, s.da, acts.g, acts.u, N * I);
+  matmul_backward(ctx.ops, dinp, dw.gate_proj, s.dg, inp, w.gate_proj, N, H, I);
+  matmul_backward(ctx.ops, dinp, dw.up_proj, s.du, inp, w.up_proj, N, H, I);
+}
+
+void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, H = c.hidden_size;
+  a.take(&scores, N * E);
+  a.take(&chosen, N * K);
+  a.take(&weight, N * K);
+  a.take(&sel_sum, N);
+  a.take(&count, E);
+  a.take(&offset, E + 1);
+  a.take(&slot, N * K);
+  a.take(&slot_token, N * K);
+  a.take(&xs, N * K * H);
+  a.take(&y, N * K * H);
+  experts.declare(a, N * K, c.moe_intermediate_size);
+  if (c.n_shared_experts > 0) shared.declare(a, N, c.moe_intermediate_size * c.n_shared_experts);
+}
+
+void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, H = c.hidden_size;
+  int64_t inter = N * c.intermediate_size;
+  if (E > 0) inter = std::max({inter, N * K * c.moe_intermediate_size, N * c.moe_intermediate_size * c.n_shared_experts});
+  a.take(&s.da, inter);
+  a.take(&s.dg, inter);
+  a.take(&s.du, inter);
+  if (E == 0) return;
+  a.take(&s.dy, N * K * H);
+  a.take(&s.dxs, N * K * H);
+  a.take(&s.dscores, N * E);
+  a.take(&s.dwk, N * K);
+  a.take(&s.choice, E);
+  a.take(&s.group, c.n_group);
+  a.take(&s.seq_f, E);
+  a.take(&s.fill, E);
+  a.take(&s.taken, std::max(E, c.n_group));
+}
+
+namespace {
+// Index of the largest value not yet taken; ties go to the lower index (router.h's top_k order).
+int32_t argmax_free(const float* v, int64_t n, const uint8_t* taken) {
+  int32_t best = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!taken[i] && (best < 0 || v[i] > v[best])) best = int32_t(i);
+  return best;
+}
+}  // namespace
+
+void select_experts_into(const ModelConfig& c, const float* scores, const float* bias, float* choice, float* group,
+                         uint8_t* taken, int32_t* out) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
+  const bool noaux = c.topk_method == "noaux_tc";
+  for (int64_t e = 0; e < E; ++e) choice[e] = scores[e] + (noaux ? bias[e] : 0.0f);
+  if (c.topk_method != "greedy" && c.n_group > 1) {
+    const int64_t per = E / c.n_group;
+    for (int64_t g = 0; g < c.n_group; ++g) {  // group score: top-1 (or top-1 + top-2 for noaux_tc)
+      const float* m = choice + g * per;
+      int64_t i1 = 0;
+      for (int64_t i = 1; i < per; ++i)
+        if (m[i] > m[i1]) i1 = i;
+      float second = -INFINITY;
+      for (int64_t i = 0; i < per; ++i)
+        if (i != i1) second = std::max(second, m[i]);
+      group[g] = noaux ? m[i1] + second : m[i1];
+    }
+    std::fill(taken, taken + c.n_group, uint8_t(0));
+    for (int64_t k = 0; k < c.topk_group; ++k) taken[argmax_free(group, c.n_group, taken)] = 1;
+    for (int64_t e = 0; e < E; ++e)
+      if (!taken[e / per]) choice[e] = -INFINITY;  // masked experts can never win
+  }
+  std::fill(taken, taken + E, uint8_t(0));
+  for (int64_t k = 0; k < K; ++k) {
+    const int32_t e = argmax_free(choice, E, taken);
+    taken[e] = 1;
+    out[k] = e;
+  }
+}
+
+void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, const MoeParams& w) {
+  const ModelConfig& c = *ctx.cfg;
+  const int64_t N = ctx.N(), H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
+                I = c.moe_intermediate_size;
+  Scratch& s = *ctx.s;
+  // Router scores.
+  matmul_forward(ctx.ops, a.scores, inp, w.gate, N, H, E);
+  for (int64_t n = 0; n < N; ++n) {
+    float* sc = a.scores + n * E;
+    if (c.scoring_func == "softmax") {
+      float mx = sc[0], sum = 0;
+      for (int64_t e = 1; e < E; ++e) mx = std::max(mx, sc[e]);
+      for (int64_t e = 0; e < E; ++e) sum += (sc[e] = std::exp(sc[e] - mx));
+      for (int64_t e = 0; e < E; ++e) sc[e] /= sum;
+    } else {
+      for (int64_t e = 0; e < E; ++e) sc[e] = float(1.0 / (1.0 + std::exp(-double(sc[e]))));
+    }
+  }
+  // Selection and gate weights.
+  std::fill(a.count, a.count + E, 0);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* sc = a.scores + n * E;
+    int32_t* ch = a.chosen + n * K;
+    select_experts_into(c, sc, w.bias, s.choice, s.group, s.taken, ch);
+    double sum = 1e-20;
+    for (int64_t k = 0; k < K; ++k) sum += sc[ch[k]];
+    a.sel_sum[n] = float(sum);
+    const bool norm = c.norm_topk_prob && K > 1;
+    for (int64_t k = 0; k < K; ++k) {
+      float g = sc[ch[k]];
+      if (norm) g = float(g / sum);
+      a.weight[n * K + k] = float(g * c.routed_scaling_factor);
+      a.count[ch[k]]++;
+    }
+  }
+  // Group (token, k) pairs by expert: expert e owns slots [offset[e], offset[e+1]).
+  a.offset[0] = 0;
+  for (int64_t e = 0; e < E; ++e) a.offset[e + 1] = a.offset[e] + a.count[e];
+  std::copy(a.offset, a.offset + E, s.fill);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t sl = s.fill[a.chosen[n * K + k]]++;
+      a.slot[n * K + k] = sl;
+      a.slot_token[sl] = int32_t(n);
+      std::memcpy(a.xs + int64_t(sl) * H, inp + n * H, H * sizeof(float));
+    }
+  for (int64_t e = 0; e < E; ++e) {
+    if (a.count[e] == 0) continue;
+    MlpActs ea = a.experts.rows_from(a.offset[e], I);
+    mlp_forward(ctx, a.y + int64_t(a.offset[e]) * H, ea, a.xs + int64_t(a.offset[e]) * H, w.experts[e], a.count[e]);
+  }
+  // Combine: shared experts plus the weighted routed outputs.
+  if (w.has_shared)
+    mlp_forward(ctx, out, a.shared, inp, w.shared, N);
+  else
+    std::fill(out, out + N * H, 0.0f);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const float g = a.weight[n * K + k];
+      const float* y = a.y + int64_t(a.slot[n * K + k]) * H;
+      float* o = out + n * H;
+      for (int64_t d = 0; d < H; ++d) o[d] += g * y[d];
+    }
+  // Sequence-wise balance loss (its value; the gradient is added in moe_backward).
+  a.balance_loss = 0;
+  if (ctx.balance_alpha > 0) {
+    const int64_t T = ctx.T;
+    for (int64_t b = 0; b < ctx.B; ++b) {
+      std::fill(s.seq_f, s.seq_f + E, 0.0f);
+      std::fill(s.choice, s.choice + E, 0.0f);  // P_i
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t n = b * T + t;
+        for (int64_t k = 0; k < K; ++k) s.seq_f[a.chosen[n * K + k]] += float(E) / float(K * T);
+        double tot = 0;
+        for (int64_t e = 0; e < E; ++e) tot += a.scores[n * E + e];
+        for (int64_t e = 0; e < E; ++e) s.choice[e] += float(a.scores[n * E + e] / tot / double(T));
+      }
+      double l = 0;
+      for (int64_t e = 0; e < E; ++e) l += double(s.seq_f[e]) * s.choice[e];
+      a.balance_loss += ctx.balance_alpha * l / double(ctx.B);
+    }
+  }
+}
+
+void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dw, const float* dout, const MoeActs& a,
+                  const float* inp, const MoeParams& w) {
+  const ModelConfig& c = *ctx.cfg;
+  const int64_t N = ctx.N(), H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
+                I = c.moe_intermediate_size;
+  Scratch& s = *ctx.s;
+  if (w.has_shared) mlp_backward(ctx, dinp, dw.shared, dout, a.shared, inp, w.shared, N);
+  // out[n] += g_k y_slot:  dg_k = dout[n]·y_slot,  dy_slot = g_k dout[n]
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t sl = a.slot[n * K + k];
+      const float* y = a.y + sl * H;
+      const float* d = dout + n * H;
+      float* dy = s.dy + sl * H;
+      const float g = a.weight[n * K + k];
+      float dot = 0;
+      for (int64_t i = 0; i < H; ++i) {
+        dot += d[i] * y[i];
+        dy[i] = g * d[i];
+      }
+      s.dwk[n * K + k] = dot;
+    }
+  std::fill(s.dxs, s.dxs + N * K * H, 0.0f);
+  for (int64_t e = 0; e < E; ++e) {
+    if (a.count[e] == 0) continue;
+    const int64_t off = a.offset[e];
+    mlp_backward(ctx, s.dxs + off * H, dw.experts[e], s.dy + off * H, a.experts.rows_from(off, I), a.xs + off * H,
+                 w.experts[e], a.count[e]);
+  }
+  for (int64_t sl = 0; sl < N * K; ++sl) {
+    float* dx = dinp + int64_t(a.slot_token[sl]) * H;
+    const float* d = s.dxs + sl * H;
+    for (int64_t i = 0; i < H; ++i) dx[i] += d[i];
+  }
+  // Router: gate weights -> scores.  g_k = rsf s_k / S (norm) or rsf s_k.
+  std::fill(s.dscores, s.dscores + N * E, 0.0f);
+  const float rsf = float(c.routed_scaling_factor);
+  const bool norm = c.norm_topk_prob && K > 1;
+  for (int64_t n = 0; n < N; ++n) {
+    const int32_t* ch = a.chosen + n * K;
+    const float* sc = a.scores + n * E;
+    float* ds = s.dscores + n * E;
+    const float* dg = s.dwk + n * K;
+    if (norm) {
+      const double S = a.sel_sum[n];
+      double dot = 0;
+      for (int64_t k = 0; k < K; ++k) dot += double(dg[k]) * sc[ch[k]];
+      for (int64_t k = 0; k < K; ++k) ds[ch[k]] += float(rsf * (dg[k] / S - dot / (S * S)));
+    } else {
+      for (int64_t k = 0; k < K; ++k) ds[ch[k]] += rsf * dg[k];
+    }
+  }
+  // Balance loss: ∂L/∂s'_{i,t} = α f_i / (T B), then through s' = s / Σ s.
+  if (ctx.balance_alpha > 0) {
+    const int64_t T = ctx.T;
+    for (int64_t b = 0; b < ctx.B; ++b) {
+      std::fill(s.seq_f, s.seq_f + E, 0.0f);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < K; ++k) s.seq_f[a.chosen[(b * T + t) * K + k]] += float(E) / float(K * T);
+      for (int64_t t = 0; t < T; ++t) {
+        const int64_t n = b * T + t;
+        const float* sc = a.scores + n * E;
+        double tot = 0, dot = 0;
+        for (int64_t e = 0; e < E; ++e) tot += sc[e];
+        const double gscale = ctx.balance_alpha / double(T * ctx.B);
+        for (int64_t e = 0; e < E; ++e) dot += gscale * s.seq_f[e] * (sc[e] / tot);
+        for (int64_t e = 0; e < E; ++e) s.dscores[n * E + e] += float((gscale * s.seq_f[e] - dot) / tot);
+      }
+    }
+  }
+  // Scores -> router logits.
+  for (int64_t n = 0; n < N; ++n) {
+    const float* sc = a.scores + n * E;
+    float* ds = s.dscores + n * E;
+    if (c.scoring_func == "softmax") {
+      double dot = 0;
+      for (int64_t e = 0; e < E; ++e) dot += double(ds[e]) * sc[e];
+      for (int64_t e = 0; e < E; ++e) ds[e] = float(sc[e] * (ds[e] - dot));
+    } else {
+      for (int64_t e = 0; e < E; ++e) ds[e] *= sc[e] * (1.0f - sc[e]);
+    }
+  }
+  matmul_backward(ctx.ops, dinp, dw.gate, s.dscores, inp, w.gate, N, H, E);
+}
+
+}  // namespace fathom::train

@@ -1,0 +1,57 @@
+// Feed-forward layers for training: the SiLU-gated MLP and DeepSeekMoE (DeepSeek-V3 §2.1.2).
+//   s      = sigmoid(x · gateᵀ)  (or softmax, scoring_func)              [N, E]
+//   chosen = top-k of s + e_score_correction_bias (noaux_tc; the bias only selects, see
+//            model/router.h for the group-limited rules), weights g = s[chosen]
+//            (/ Σ g if norm_topk_prob) · routed_scaling_factor
+//   out    = shared_experts(x) + Σ_k g_k expert_k(x)
+// Gradients reach the router through the selected weights g (the selection itself is discrete).
+// Sequence-wise balance loss (eqs. 17-20), averaged over the B sequences:
+//   L_bal = α Σ_i f_i P_i,  f_i = E/(K T) Σ_t 1[i ∈ chosen(t)],  P_i = 1/T Σ_t s_{i,t} / Σ_j s_{j,t}
+#pragma once
+#include "training/layer.h"
+#include "training/params.h"
+
+namespace fathom::train {
+
+struct MlpActs {
+  float *g = nullptr, *u = nullptr, *a = nullptr;  // [rows, inter]: gate, up, silu(g)*u
+  void declare(Arena& arena, int64_t rows, int64_t inter);
+  MlpActs rows_from(int64_t row, int64_t inter) const { return {g + row * inter, u + row * inter, a + row * inter}; }
+};
+
+// out[N, H] = down(silu(gate(inp)) * up(inp)) for N rows.
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpParams& weight, int64_t N);
+void mlp_backward(const LayerCtx& ctx, float* dinp, MlpParams& dweight, const float* dout, const MlpActs& acts,
+                  const float* inp, const MlpParams& weight, int64_t N);
+
+struct MoeActs {
+  float* scores = nullptr;      // [N, E] after scoring_func
+  int32_t* chosen = nullptr;    // [N, K] in selection order
+  float* weight = nullptr;      // [N, K] gate weights g
+  float* sel_sum = nullptr;     // [N] Σ chosen scores + 1e-20 (the norm_topk_prob denominator)
+  int32_t* count = nullptr;     // [E] tokens routed to each expert (this step's load)
+  int32_t* offset = nullptr;    // [E + 1] each expert's slot range
+  int32_t* slot = nullptr;      // [N, K] the slot of (token, k)
+  int32_t* slot_token = nullptr;  // [N*K]
+  float *xs = nullptr, *y = nullptr;  // [N*K, H] gathered inputs, expert outputs
+  MlpActs experts;              // [N*K, moe_inter]
+  MlpActs shared;               // [N, moe_inter * n_shared]
+  double balance_loss = 0;      // L_bal of this layer (α included)
+  void declare(Arena& a, const ModelConfig& c, int64_t N);
+};
+
+// Declares the MLP and MoE backward scratch for N token rows.
+void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N);
+
+// Picks K experts for one token: scores [E] (+ bias [E] under noaux_tc), with the exact semantics
+// of model/router.h's select_experts, without allocating. choice [E], group [n_group], taken [E]
+// are scratch.
+void select_experts_into(const ModelConfig& c, const float* scores, const float* bias, float* choice, float* group,
+                         uint8_t* taken, int32_t* out);
+
+void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeParams& weight);
+// Includes the balance loss's gradient (ctx.balance_alpha) into the router.
+void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dweight, const float* dout, const MoeActs& acts,
+                  const float* inp, const MoeParams& weight);
+
+}  // namespace fathom::train

@@ -1,0 +1,331 @@
+#include "training/trainer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+#include "cpu/thread_pool.h"
+#include "io/checkpoint.h"
+#include "io/safetensors.h"
+#include "training/data.h"
+
+namespace fathom::train {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string layout_fingerprint(const ParamLayout& layout) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a over names and shapes
+  auto eat = [&](const std::string& s) {
+    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
+  };
+  for (const auto& t : layout.tensors()) {
+    eat(t.name);
+    for (int64_t d : t.shape) eat(std::to_string(d) + ",");
+  }
+  return fmt::format("{:016x}-{}", h, layout.numel());
+}
+
+void fsync_file(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+void write_text(const fs::path& p, const std::string& s) {
+  std::ofstream f(p);
+  f << s;
+  if (!f) fail("{}: could not write", p.string());
+}
+
+json options_json(const TrainOptions& o) {
+  return {{"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq}, {"lr", o.lr}, {"min_lr_ratio", o.min_lr_ratio},
+          {"warmup", o.warmup}, {"clip", o.clip}, {"weight_decay", o.adamw.weight_decay},
+          {"beta1", o.adamw.beta1}, {"beta2", o.adamw.beta2}, {"eps", o.adamw.eps},
+          {"mtp_weight", o.model.mtp_weight}, {"balance_alpha", o.model.balance_alpha},
+          {"bias_update", o.bias_update}, {"seed", o.seed}};
+}
+
+struct State {
+  std::vector<float> m, v;
+  int64_t step = 0;
+};
+
+void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, Transformer& model,
+                     const State& st) {
+  const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  const ParamLayout& layout = model.layout();
+  const std::string step = std::to_string(st.step);
+
+  ModelConfig c = cfg;
+  c.torch_dtype = o.save_bf16 ? "bfloat16" : "float32";
+  if (c.bos_token_id < 0 && meta.bos_id >= 0) c.bos_token_id = meta.bos_id;
+  if (c.eos_token_id < 0 && meta.eos_id >= 0) c.eos_token_id = meta.eos_id;
+  write_text(tmp / "config.json", c.to_json().dump(2) + "\n");
+  json gen = {{"_from_model_config", true}};
+  if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
+  if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
+  write_text(tmp / "generation_config.json", gen.dump(2) + "\n");
+  save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_bf16,
+              {{"fathom_step", step}});
+
+  io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
+  w.set_metadata("step", step);
+  w.set_metadata("layout", layout_fingerprint(layout));
+  w.set_metadata("options", options_json(o).dump());
+  const int64_t n = layout.numel();
+  w.add("params", DType::F32, {n});
+  w.add("adam_m", DType::F32, {n});
+  w.add("adam_v", DType::F32, {n});
+  w.begin();
+  w.write("params", model.params(), size_t(n) * 4);
+  w.write("adam_m", st.m.data(), size_t(n) * 4);
+  w.write("adam_v", st.v.data(), size_t(n) * 4);
+  w.finish();
+
+  // The tokenizer travels with the model so `fathom run OUT_DIR` works (copied once).
+  if (!meta.tokenizer.empty())
+    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
+      const fs::path src = fs::path(meta.tokenizer) / f;
+      if (fs::exists(src) && !fs::exists(out / f)) fs::copy_file(src, tmp / f);
+    }
+  // Everything is complete on disk before anything is renamed; training_state goes last.
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(tmp)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
+    return (a == "training_state.safetensors") < (b == "training_state.safetensors") ||
+           ((a == "training_state.safetensors") == (b == "training_state.safetensors") && a < b);
+  });
+  for (const auto& f : files) fsync_file(tmp / f);
+  for (const auto& f : files) fs::rename(tmp / f, out / f);
+  fs::remove_all(tmp);
+}
+
+void load_state(const TrainOptions& o, Transformer& model, State& st) {
+  const std::string path = (fs::path(o.out_dir) / "training_state.safetensors").string();
+  io::SafetensorsFile f(path);
+  const auto& md = f.metadata();
+  auto meta = [&](const std::string& k) {
+    auto it = md.find(k);
+    if (it == md.end()) fail("{}: metadata '{}' is missing", path, k);
+    return it->second;
+  };
+  if (meta("layout") != layout_fingerprint(model.layout()))
+    fail("{}: saved for a different model layout than config.json describes", path);
+  const json saved = json::parse(meta("options"));
+  if (saved.value("batch", int64_t(-1)) != o.batch || saved.value("seq", int64_t(-1)) != o.seq ||
+      saved.value("seed", uint64_t(0)) != o.seed)
+    fail("{}: was trained with --batch {} --seq {} --seed {}; resume with the same values (exact resume)", path,
+         saved.value("batch", int64_t(-1)), saved.value("seq", int64_t(-1)), saved.value("seed", uint64_t(0)));
+  const int64_t n = model.layout().numel();
+  auto read = [&](const char* name, float* dst) {
+    const io::TensorView* t = f.find(name);
+    if (!t || t->dtype != DType::F32 || t->numel() != n) fail("{}: tensor '{}' missing or not F32 [{}]", path, name, n);
+    std::memcpy(dst, t->data, size_t(n) * 4);
+  };
+  read("params", model.params());
+  read("adam_m", st.m.data());
+  read("adam_v", st.v.data());
+  st.step = std::stoll(meta("step"));
+}
+
+// Keeps the log lines of steps <= step (a run resumed from a checkpoint rewrites what followed).
+void truncate_log(const fs::path& p, int64_t step) {
+  if (!fs::exists(p)) return;
+  std::ifstream in(p);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    json j = json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
+  }
+  in.close();
+  write_text(p, kept);
+}
+
+double load_imbalance(const std::vector<std::vector<int32_t>>& load, std::vector<double>* per_layer) {
+  double sum = 0;
+  for (const auto& l : load) {
+    double tot = 0, mx = 0;
+    for (int32_t c : l) {
+      tot += c;
+      mx = std::max(mx, double(c));
+    }
+    const double r = tot > 0 ? mx / (tot / double(l.size())) : 0.0;
+    per_layer->push_back(r);
+    sum += r;
+  }
+  return load.empty() ? 0.0 : sum / double(load.size());
+}
+
+std::string duration(double s) {
+  if (s < 60) return fmt::format("{:.0f}s", s);
+  if (s < 3600) return fmt::format("{:.0f}m{:02.0f}s", std::floor(s / 60), std::fmod(s, 60));
+  return fmt::format("{:.0f}h{:02.0f}m", std::floor(s / 3600), std::fmod(s / 60, 60));
+}
+
+}  // namespace
+
+int64_t run_training(const TrainOptions& o, const std::function<void(const StepRecord&)>& on_step) {
+  const fs::path out(o.out_dir);
+  // The model config: the run's own on --resume, else --config, else the --init checkpoint's.
+  std::string cfg_path = o.config_path;
+  if (o.resume) {
+    cfg_path = (out / "config.json").string();
+    if (!fs::exists(out / "training_state.safetensors"))
+      fail("--resume: {} has no training_state.safetensors to resume from", o.out_dir);
+  } else if (cfg_path.empty() && !o.init_dir.empty()) {
+    cfg_path = (fs::path(o.init_dir) / "config.json").string();
+  }
+  if (cfg_path.empty()) fail("fathom train needs --config MODEL.json (or --init DIR, or --resume)");
+  ModelConfig cfg = ModelConfig::from_json(io::read_json_file(cfg_path), cfg_path);
+
+  TokenData data(o.data_dir);
+  if (data.meta().vocab_size > cfg.vocab_size)
+    fail("{}: the data's vocab_size {} exceeds the model's {}", o.data_dir, data.meta().vocab_size, cfg.vocab_size);
+
+  cpu::ThreadPool pool(o.threads);
+  Transformer model(cfg, o.batch, o.seq, &pool, o.model);
+  const ParamLayout& layout = model.layout();
+  State st;
+  st.m.assign(layout.numel(), 0.0f);
+  st.v.assign(layout.numel(), 0.0f);
+  if (o.resume)
+    load_state(o, model, st);
+  else if (!o.init_dir.empty())
+    load_params(layout, model.params(), o.init_dir);
+  else
+    init_params(layout, model.params(), o.seed);
+
+  fs::create_directories(out);
+  const fs::path log_path = out / "train_log.jsonl";
+  if (o.resume)
+    truncate_log(log_path, st.step);
+  else
+    write_text(log_path, "");
+  std::ofstream log(log_path, std::ios::app);
+
+  const bool tty = !o.quiet && isatty(2);
+  auto say = [&](const std::string& s) {
+    if (o.quiet) return;
+    std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", s.c_str());
+  };
+  say(fmt::format("fathom train: {} parameters ({:.1f} MB f32), activations {:.1f} MB, {} threads, batch {}x{}, "
+                  "{} steps from step {}",
+                  layout.numel(), double(layout.numel()) * 4 / 1e6, double(model.activation_bytes()) / 1e6,
+                  pool.size(), o.batch, o.seq, o.steps, st.step));
+
+  const int64_t W = model.window();
+  std::vector<int32_t> windows(o.batch * W);
+  const Ops ops{&pool, nullptr, 0};
+  const LrSchedule sched{o.lr, o.lr * o.min_lr_ratio, o.warmup, o.steps};
+  const int64_t K = cfg.num_experts_per_tok, E = cfg.n_routed_experts;
+
+  auto evaluate = [&](int64_t step) {
+    const int64_t nwin = data.val_windows(o.seq, W);
+    if (nwin == 0) return;
+    const int64_t nb = std::max<int64_t>(1, std::min(o.eval_batches, nwin / o.batch));
+    double loss = 0, mtp = 0;
+    for (int64_t i = 0; i < nb; ++i) {
+      data.val_batch(i * o.batch, o.batch, o.seq, W, windows.data());
+      StepLosses l = model.step(windows.data(), false);
+      loss += l.loss / double(nb);
+      mtp += l.mtp_loss / double(nb);
+    }
+    json j = {{"step", step}, {"val_loss", loss}};
+    if (cfg.num_nextn_predict_layers > 0) j["val_mtp_loss"] = mtp;
+    log << j.dump() << "\n" << std::flush;
+    say(fmt::format("step {:>6} | val loss {:.4f}{}", step, loss,
+                    cfg.num_nextn_predict_layers > 0 ? fmt::format(" | val mtp loss {:.4f}", mtp) : ""));
+  };
+
+  const auto t_start = std::chrono::steady_clock::now();
+  const int64_t first = st.step;
+  for (int64_t step = st.step; step < o.steps; ++step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    data.train_batch(o.seed, step, o.batch, W, windows.data());
+    model.zero_grad();
+    StepRecord rec;
+    rec.losses = model.step(windows.data(), true);
+    if (!std::isfinite(rec.losses.total)) fail("step {}: the loss is not finite ({})", step + 1, rec.losses.total);
+    rec.grad_norm = clip_grad_norm(ops, layout, model.grads(), o.clip);
+    rec.lr = sched.at(step);
+    adamw_step(ops, layout, model.params(), model.grads(), st.m.data(), st.v.data(), step + 1, rec.lr, o.adamw);
+    // Auxiliary-loss-free balancing: push each expert's bias toward the mean load.
+    const auto load = model.expert_load();
+    if (o.bias_update > 0) {
+      const auto biases = model.router_biases();
+      const double mean = double(o.batch * o.seq * K) / double(std::max<int64_t>(E, 1));
+      for (size_t l = 0; l < load.size(); ++l) {
+        if (!biases[l]) continue;
+        for (int64_t e = 0; e < E; ++e) {
+          const double d = mean - double(load[l][e]);
+          biases[l][e] += float(o.bias_update * double((d > 0) - (d < 0)));
+        }
+      }
+    }
+    std::vector<double> per_layer;
+    rec.load_max_mean = load_imbalance(load, &per_layer);
+    st.step = step + 1;
+    rec.step = st.step;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    rec.tokens_per_s = double(o.batch * o.seq) / dt;
+
+    json j = {{"step", rec.step}, {"loss", rec.losses.loss}, {"lr", rec.lr}, {"grad_norm", rec.grad_norm},
+              {"tokens_per_s", rec.tokens_per_s}, {"step_s", dt}};
+    if (cfg.num_nextn_predict_layers > 0) j["mtp_loss"] = rec.losses.mtp_loss;
+    if (!load.empty()) {
+      j["balance_loss"] = rec.losses.balance;
+      j["load_max_mean"] = rec.load_max_mean;
+      j["load_max_mean_layers"] = per_layer;
+    }
+    log << j.dump() << "\n" << std::flush;
+    if (on_step) on_step(rec);
+
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const double eta = elapsed / double(st.step - first) * double(o.steps - st.step);
+    std::string line = fmt::format("step {:>6}/{} | loss {:.4f}", st.step, o.steps, rec.losses.loss);
+    if (cfg.num_nextn_predict_layers > 0) line += fmt::format(" | mtp {:.4f}", rec.losses.mtp_loss);
+    line += fmt::format(" | lr {:.2e} | gnorm {:.3f} | {:.0f} tok/s", rec.lr, rec.grad_norm, rec.tokens_per_s);
+    if (!load.empty()) line += fmt::format(" | load max/mean {:.2f}", rec.load_max_mean);
+    line += " | eta " + duration(eta);
+    if (tty) {
+      const int width = 20, done = int(double(width) * double(st.step) / double(o.steps));
+      std::fprintf(stderr, "\r\033[K[%s%s] %s", std::string(done, '#').c_str(), std::string(width - done, '.').c_str(),
+                   line.c_str());
+      std::fflush(stderr);
+    } else if (!o.quiet && (st.step % std::max<int64_t>(o.log_every, 1) == 0 || st.step == o.steps || step == first)) {
+      std::fprintf(stderr, "%s\n", line.c_str());
+    }
+
+    if (o.eval_every > 0 && (st.step % o.eval_every == 0 || st.step == o.steps)) evaluate(st.step);
+    const bool last = st.step == o.steps;
+    if (o.stop_after >= 0 && st.step >= o.stop_after && !last) {
+      if (o.save_every > 0 && st.step % o.save_every == 0)
+        save_checkpoint(o, cfg, data.meta(), model, st);
+      return st.step;
+    }
+    if (last || (o.save_every > 0 && st.step % o.save_every == 0)) {
+      save_checkpoint(o, cfg, data.meta(), model, st);
+      if (!last) say(fmt::format("step {:>6} | saved {}", st.step, o.out_dir));
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  say(fmt::format("done: {} steps, checkpoint in {}", st.step, o.out_dir));
+  return st.step;
+}
+
+}  // namespace fathom::train

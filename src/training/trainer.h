@@ -1,0 +1,49 @@
+// The training loop of `fathom train`: data windows -> forward/backward -> clip -> AdamW ->
+// auxiliary-loss-free balancing (bias_e += γ·sign(mean load − load_e) per MoE layer) -> logs,
+// validation, checkpoints.
+//
+// OUT_DIR after a save holds
+//   config.json, model.safetensors      the model in the Hugging Face layout (f32 or bf16)
+//   training_state.safetensors          f32 params, AdamW m and v, step and options: all --resume needs
+//   train_log.jsonl                     one JSON object per step (and per validation)
+// Each file is written complete in OUT_DIR/.checkpoint.tmp/ and renamed into place, so a crash
+// never leaves a half-written file; training_state.safetensors alone decides where --resume
+// continues, and every random choice is a function of (seed, step), so resuming is bit-exact.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "training/optimizer.h"
+#include "training/transformer.h"
+
+namespace fathom::train {
+
+struct TrainOptions {
+  std::string config_path;  // MODEL.json (config.json style); optional with --init or --resume
+  std::string data_dir, out_dir, init_dir;
+  int64_t steps = 1000, batch = 8, seq = 128, warmup = 100;
+  double lr = 1e-3, min_lr_ratio = 0.1, clip = 1.0;
+  AdamWConfig adamw;
+  TrainSettings model;          // λ (MTP weight), α (balance loss)
+  double bias_update = 1e-3;    // γ of the auxiliary-loss-free balancing (0 = off)
+  uint64_t seed = 0;
+  int threads = 0;              // 0 = all cores
+  int64_t eval_every = 100, eval_batches = 8, save_every = 0;  // save_every 0: only at the end
+  int64_t log_every = 10;       // plain stderr lines when not on a terminal
+  bool resume = false;
+  bool save_bf16 = false;       // model.safetensors dtype (training_state is always f32)
+  bool quiet = false;           // no stderr output (tests)
+  int64_t stop_after = -1;      // stop (as if interrupted) after this step, without a final save
+};
+
+struct StepRecord {
+  int64_t step = 0;  // 1-based: steps completed
+  StepLosses losses;
+  double lr = 0, grad_norm = 0, tokens_per_s = 0, load_max_mean = 0;
+};
+
+// Runs training; returns the number of steps completed. on_step (optional) sees every step.
+int64_t run_training(const TrainOptions& opt, const std::function<void(const StepRecord&)>& on_step = {});
+
+}  // namespace fathom::train

@@ -1,0 +1,110 @@
+// The whole DeepSeek-V3 model for training: embedding -> decoder layers (RMSNorm -> MLA -> residual
+// -> RMSNorm -> MLP | MoE -> residual) -> model.norm -> lm_head -> cross-entropy, plus the MTP
+// modules (DeepSeek-V3 §2.2, CONVENTIONS.md): module k takes h (model.norm's output for k = 0,
+// module k-1's shared_head.norm output after), [enorm(embed(t_{i+k+1})); hnorm(h)] -> eh_proj ->
+// decoder layer -> shared_head.norm -> lm_head (shared) -> cross-entropy against t_{i+k+2}.
+//
+//   loss = CE_main + λ/D Σ_k CE_mtp_k + Σ_moe-layers L_bal
+//
+// Parameters, gradients and activations are allocated once for a fixed batch [B, T]; a step
+// allocates nothing. Batches are windows of T + 1 + D tokens (inputs, next-token targets, and
+// the D extra tokens the MTP modules predict).
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "training/layer.h"
+#include "training/mla.h"
+#include "training/moe.h"
+#include "training/params.h"
+
+namespace fathom::train {
+
+struct LayerActs {
+  float *ln1 = nullptr, *ln1_rstd = nullptr;  // [N, H], [N]
+  MlaActs attn;
+  float* res_mid = nullptr;                   // [N, H] residual after attention
+  float *ln2 = nullptr, *ln2_rstd = nullptr;
+  MlpActs mlp;  // dense layers
+  MoeActs moe;  // MoE layers
+  void declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T);
+};
+
+// out = layer(inp): x + MLA(RMSNorm(x)), then + FFN(RMSNorm(·)).
+void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& acts, const float* inp, const LayerParams& weight);
+// dresid holds ∂L/∂out on entry and ∂L/∂inp on return; dln is [N, H] scratch.
+void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerParams& dweight, const LayerActs& acts,
+                            const float* inp, const LayerParams& weight, float* dln);
+
+struct MtpActs {
+  int32_t *tokens = nullptr, *targets = nullptr;  // [N] t_{i+k+1}, t_{i+k+2}
+  float *emb = nullptr, *en = nullptr, *en_rstd = nullptr, *hn = nullptr, *hn_rstd = nullptr;
+  float* cat = nullptr;              // [N, 2H] = [enorm(emb) ; hnorm(h)]
+  float *x0 = nullptr, *x1 = nullptr;  // eh_proj output, decoder layer output
+  LayerActs layer;
+  float *out = nullptr, *out_rstd = nullptr;  // shared_head.norm output [N, H]
+  float* dout = nullptr;                      // ∂L/∂out [N, H]
+};
+
+struct TrainSettings {
+  float mtp_weight = 0.3f;       // λ
+  float balance_alpha = 1e-4f;   // α of the sequence-wise balance loss
+};
+
+struct StepLosses {
+  double loss = 0;      // main next-token cross-entropy (mean over tokens)
+  double mtp_loss = 0;  // mean over MTP modules of their cross-entropy
+  double balance = 0;   // Σ over MoE layers of L_bal
+  double total = 0;     // loss + λ mtp_loss + balance: what the gradients are of
+};
+
+class Transformer {
+ public:
+  Transformer(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings);
+
+  const ModelConfig& config() const { return cfg_; }
+  const ParamLayout& layout() const { return layout_; }
+  int64_t batch() const { return B_; }
+  int64_t seq() const { return T_; }
+  int64_t window() const { return T_ + 1 + cfg_.num_nextn_predict_layers; }
+  float* params() { return params_.data(); }
+  float* grads() { return grads_.data(); }
+  const ModelParams& p() const { return p_; }
+  TrainSettings& settings() { return settings_; }
+  size_t activation_bytes() const { return arena_.bytes(); }
+
+  // windows: [B, window()] token ids. Runs the forward pass and returns the losses; with
+  // backward, also ADDS the gradients of losses.total into grads() (call zero_grad() first).
+  // logits / mtp_logits, if given, receive [B*T, V] copies (mtp: the first module's).
+  StepLosses step(const int32_t* windows, bool backward, float* logits = nullptr, float* mtp_logits = nullptr);
+  void zero_grad();
+
+  // The expert load of the last step: per MoE layer (main layers, then MTP layers), tokens per
+  // routed expert.
+  std::vector<std::vector<int32_t>> expert_load() const;
+  // The routing bias of each MoE layer in the same order (views into params()).
+  std::vector<float*> router_biases();
+
+ private:
+  void head(const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy, double* loss);
+  LayerCtx ctx_;
+  ModelConfig cfg_;
+  ParamLayout layout_;
+  int64_t B_, T_;
+  TrainSettings settings_;
+  std::vector<float> params_, grads_, rope_cos_, rope_sin_;
+  ModelParams p_, g_;
+  Arena arena_;
+  Scratch scratch_;
+  // activations
+  int32_t *inp_ = nullptr, *targets_ = nullptr;
+  std::vector<float*> resid_;  // L+1 residual streams [N, H]
+  std::vector<LayerActs> layers_;
+  float *hfinal_ = nullptr, *hfinal_rstd_ = nullptr;
+  std::vector<MtpActs> mtp_;
+  // shared buffers
+  float *logits_ = nullptr, *losses_ = nullptr, *tmp_ = nullptr, *dresid_ = nullptr, *dln_ = nullptr, *dh_ = nullptr,
+        *dcat_ = nullptr, *dhalf_ = nullptr, *matmul_scratch_ = nullptr;
+};
+
+}  // namespace fathom::train

@@ -1,0 +1,8 @@
+# Script tests of `fathom chat` on a terminal (tmux gives it a pseudo-terminal). The pipe side and
+# everything else of run/chat is in tests/generation_cli_test.cpp.
+find_program(FATHOM_TMUX tmux)
+if(FATHOM_TMUX AND TARGET fathom)
+  add_test(NAME cli_chat_tty COMMAND ${CMAKE_SOURCE_DIR}/tests/cli_chat_tty.sh $<TARGET_FILE:fathom>
+           ${CMAKE_BINARY_DIR}/test-tmp/cli_chat_tty)
+  set_tests_properties(cli_chat_tty PROPERTIES TIMEOUT 300 LABELS "cli")
+endif()
