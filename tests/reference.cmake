@@ -51,6 +51,15 @@ if(TARGET fathom)
   fathom_ref_test(ref_ckpt_v3_bf16_long ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom>
                   --family v3 --dtype bf16 --seed 22 --len 48 --tmp ${FATHOM_REF_TMP}/ref_ckpt_v3_bf16_long)
 
+  # The fast kernels (SIMD, threads) hold the same 1e-4 on float checkpoints (docs/PERFORMANCE.md).
+  foreach(family v2-lite v3)
+    foreach(dtype ${_fathom_ref_dtypes})
+      set(_n ref_fast_${family}_${dtype})
+      fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom> --fast
+                      --family ${family} --dtype ${dtype} --seed 31 --len 20 --tmp ${FATHOM_REF_TMP}/${_n})
+    endforeach()
+  endforeach()
+
   # Checkpoints written by fathom synth.
   foreach(preset tiny-v2-lite tiny-v2 tiny-v3)
     foreach(dtype ${_fathom_ref_dtypes})

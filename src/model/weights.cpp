@@ -1,6 +1,7 @@
 #include "model/weights.h"
 
 #include "core/error.h"
+#include "model/quantize.h"
 
 namespace fathom {
 
@@ -14,8 +15,9 @@ class Binder {
   WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
     const std::string expect = fmt::format("[{}, {}]", rows, cols);
     const io::TensorView& t = ckpt_.get(name, expect);
-    check_shape(t, {rows, cols});
     WeightMatrix w;
+    if (t.dtype == DType::U8) return quantized(t, rows, cols);
+    check_shape(t, {rows, cols});
     w.rows = rows;
     w.cols = cols;
     w.data = t.data;
@@ -49,6 +51,27 @@ class Binder {
     return w;
   }
 
+  // A block-quantized matrix written by fathom quantize (src/model/quantize.h).
+  WeightMatrix quantized(const io::TensorView& t, int64_t rows, int64_t cols) {
+    const SafetensorsFileRef shard = shard_of(t);
+    auto it = shard->metadata().find(quant_metadata_key(t.name));
+    if (it == shard->metadata().end())
+      fail("{}: tensor '{}' is U8 but the file's metadata does not say how it is quantized", *t.file, t.name);
+    const std::string& v = it->second;
+    WeightMatrix w;
+    if (v.starts_with("Q8_0:")) w.format = ops::WFormat::Q8_0;
+    else if (v.starts_with("Q4_0:")) w.format = ops::WFormat::Q4_0;
+    else fail("{}: tensor '{}' has unknown quantization '{}'", *t.file, t.name, v);
+    if (v.substr(5) != fmt::format("{}x{}", rows, cols))
+      fail("{}: tensor '{}' is quantized as {}, expected [{}, {}]", *t.file, t.name, v.substr(5), rows, cols);
+    check_shape(t, {rows, ops::weight_row_bytes(w.format, cols)});
+    w.rows = rows;
+    w.cols = cols;
+    w.data = t.data;
+    bytes_ += t.nbytes;
+    return w;
+  }
+
   // A 1-D vector (norm weight, bias), converted to f32.
   std::vector<float> vec(const std::string& name, int64_t n) {
     const io::TensorView& t = ckpt_.get(name, fmt::format("[{}]", n));
@@ -72,6 +95,13 @@ class Binder {
   uint64_t bytes() const { return bytes_; }
 
  private:
+  using SafetensorsFileRef = const io::SafetensorsFile*;
+  SafetensorsFileRef shard_of(const io::TensorView& t) const {
+    for (auto& s : ckpt_.shards())
+      if (&s->path() == t.file || s->path() == *t.file) return s.get();
+    fail("{}: tensor '{}' belongs to no open shard", *t.file, t.name);
+  }
+
   void check_shape(const io::TensorView& t, std::vector<int64_t> shape) {
     if (t.shape != shape) {
       io::TensorView want;

@@ -1,0 +1,169 @@
+#include "model/quantize.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "core/error.h"
+#include "io/checkpoint.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "ops/quant/q4_0.h"
+#include "ops/quant/q8_0.h"
+
+namespace fathom {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string quant_metadata_key(const std::string& tensor) { return "fathom.quant." + tensor; }
+
+namespace {
+
+// Which tensors a quantized checkpoint stores in the block format, and in which one.
+// Embedding and output stay at 8 bits even for Q4_0: they are where 4 bits cost the most quality.
+bool quantizable(const std::string& name) {
+  static const std::regex linear(
+      R"(model\.layers\.\d+\.(self_attn\.(q_proj|q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)|)"
+      R"(mlp\.(gate_proj|up_proj|down_proj|experts\.\d+\.(gate|up|down)_proj|shared_experts\.(gate|up|down)_proj)|)"
+      R"(eh_proj|embed_tokens|shared_head\.head)\.weight)");
+  return name == "model.embed_tokens.weight" || name == "lm_head.weight" || std::regex_match(name, linear);
+}
+
+ops::WFormat format_for(const std::string& name, QuantType t) {
+  const bool io_tensor = name == "model.embed_tokens.weight" || name == "lm_head.weight" ||
+                         name.ends_with(".embed_tokens.weight") || name.ends_with(".shared_head.head.weight");
+  if (t == QuantType::Q8_0 || io_tensor) return ops::WFormat::Q8_0;
+  return ops::WFormat::Q4_0;
+}
+
+ops::WeightMatrix source_matrix(const io::Checkpoint& ck, const io::TensorView& t, const ModelConfig& cfg) {
+  ops::WeightMatrix w;
+  w.rows = t.shape[0];
+  w.cols = t.shape[1];
+  w.data = t.data;
+  switch (t.dtype) {
+    case DType::F32: w.format = ops::WFormat::F32; break;
+    case DType::BF16: w.format = ops::WFormat::BF16; break;
+    case DType::F16: w.format = ops::WFormat::F16; break;
+    case DType::F8_E5M2: w.format = ops::WFormat::F8_E5M2; break;
+    case DType::F8_E4M3: {
+      w.format = ops::WFormat::F8_E4M3;
+      if (cfg.quantization_config) {
+        w.block_rows = cfg.quantization_config->weight_block_size[0];
+        w.block_cols = cfg.quantization_config->weight_block_size[1];
+      }
+      const io::TensorView& s = ck.get(t.name + "_scale_inv", "block scales of " + t.name);
+      if (s.dtype != DType::F32) fail("{}: '{}' must be F32", *s.file, s.name);
+      w.scale_inv = reinterpret_cast<const float*>(s.data);
+      break;
+    }
+    default: fail("{}: tensor '{}' has dtype {}, which cannot be quantized", *t.file, t.name, dtype_name(t.dtype));
+  }
+  return w;
+}
+
+}  // namespace
+
+uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
+  io::Checkpoint ck(opt.in_dir);
+  const std::string cfg_path = (fs::path(opt.in_dir) / "config.json").string();
+  ModelConfig cfg = ModelConfig::from_json(ck.config_json(), cfg_path);
+  load_weights(ck, cfg);  // validate everything before writing anything
+  if (fs::exists(opt.out_dir) && fs::equivalent(opt.out_dir, opt.in_dir))
+    fail("quantize: output directory must differ from the input");
+  fs::create_directories(opt.out_dir);
+
+  // All tensors in a stable order; scale_inv tensors are consumed by their weights.
+  std::vector<const io::TensorView*> tensors;
+  for (auto& shard : ck.shards())
+    for (auto& [name, t] : shard->tensors())
+      if (!name.ends_with("_scale_inv")) tensors.push_back(&t);
+  std::sort(tensors.begin(), tensors.end(), [](auto* a, auto* b) { return a->name < b->name; });
+
+  auto out_bytes = [&](const io::TensorView* t) -> uint64_t {
+    if (quantizable(t->name) && t->shape.size() == 2)
+      return uint64_t(t->shape[0] * ops::weight_row_bytes(format_for(t->name, opt.type), t->shape[1]));
+    return t->nbytes;
+  };
+  uint64_t total = 0;
+  for (auto* t : tensors) total += out_bytes(t);
+  const uint64_t cap = uint64_t(4) << 30;
+  std::vector<std::vector<const io::TensorView*>> shards(1);
+  uint64_t in_shard = 0;
+  for (auto* t : tensors) {
+    if (in_shard > 0 && in_shard + out_bytes(t) > cap) {
+      shards.emplace_back();
+      in_shard = 0;
+    }
+    shards.back().push_back(t);
+    in_shard += out_bytes(t);
+  }
+
+  const bool bar = opt.progress && isatty(2);
+  uint64_t done = 0;
+  json weight_map = json::object();
+  for (size_t si = 0; si < shards.size(); ++si) {
+    const std::string fname = fmt::format("model-{:05d}-of-{:05d}.safetensors", si + 1, shards.size());
+    io::SafetensorsWriter w((fs::path(opt.out_dir) / fname).string());
+    w.set_metadata("format", "pt");
+    for (auto* t : shards[si]) {
+      weight_map[t->name] = fname;
+      if (quantizable(t->name) && t->shape.size() == 2) {
+        const ops::WFormat f = format_for(t->name, opt.type);
+        w.add(t->name, DType::U8, {t->shape[0], ops::weight_row_bytes(f, t->shape[1])});
+        w.set_metadata(quant_metadata_key(t->name), fmt::format("{}:{}x{}", f == ops::WFormat::Q8_0 ? "Q8_0" : "Q4_0",
+                                                                  t->shape[0], t->shape[1]));
+      } else {
+        w.add(t->name, t->dtype, t->shape);
+      }
+    }
+    w.begin();
+    for (auto* t : shards[si]) {
+      if (!(quantizable(t->name) && t->shape.size() == 2)) {
+        w.write(t->name, t->data, t->nbytes);
+        done += t->nbytes;
+        continue;
+      }
+      const ops::WFormat f = format_for(t->name, opt.type);
+      const ops::WeightMatrix src = source_matrix(ck, *t, cfg);
+      const int64_t rb = ops::weight_row_bytes(f, src.cols);
+      std::vector<float> row(src.cols);
+      std::vector<uint8_t> chunk;
+      for (int64_t r0 = 0; r0 < src.rows; r0 += 256) {  // streamed: a few rows at a time
+        const int64_t n = std::min<int64_t>(256, src.rows - r0);
+        chunk.resize(n * rb);
+        for (int64_t r = 0; r < n; ++r) {
+          ops::dequant_row(src, r0 + r, row.data());
+          if (f == ops::WFormat::Q8_0)
+            ops::quant::q8_0_quantize_row(row.data(), src.cols, chunk.data() + r * rb);
+          else
+            ops::quant::q4_0_quantize_row(row.data(), src.cols, chunk.data() + r * rb);
+        }
+        w.write(t->name, chunk.data(), chunk.size());
+        done += chunk.size();
+      }
+      if (bar) std::fprintf(stderr, "\rquantizing %5.1f%%  %.2f / %.2f GB", 100.0 * double(done) / double(total),
+                            double(done) / 1e9, double(total) / 1e9);
+    }
+    w.finish();
+  }
+  if (bar) std::fprintf(stderr, "\n");
+
+  json config = ck.config_json();
+  config.erase("quantization_config");  // the fp8 scales have been folded in
+  config["fathom_quantization"] = {{"type", opt.type == QuantType::Q8_0 ? "q8_0" : "q4_0"},
+                                   {"embed_and_output", "q8_0"}};
+  std::ofstream(fs::path(opt.out_dir) / "config.json") << config.dump(2) << "\n";
+  json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  std::ofstream(fs::path(opt.out_dir) / "model.safetensors.index.json") << index.dump(2) << "\n";
+  // Tokenizer and generation files travel along unchanged.
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"})
+    if (fs::exists(fs::path(opt.in_dir) / f))
+      fs::copy_file(fs::path(opt.in_dir) / f, fs::path(opt.out_dir) / f, fs::copy_options::overwrite_existing);
+  return total;
+}
+
+}  // namespace fathom

@@ -1,0 +1,29 @@
+// fathom quantize: rewrites a checkpoint with block-quantized weights in a compact, memory-mappable
+// layout that stays a valid safetensors file:
+//   a quantized matrix [rows, cols] is stored as a U8 tensor [rows, row_bytes] under its usual name,
+//   and the shard's __metadata__ maps "fathom.quant.<name>" to "<FORMAT>:<rows>x<cols>" (FORMAT is
+//   Q8_0 or Q4_0, layouts in src/ops/quant/). config.json gains "fathom_quantization".
+// What is quantized: every linear weight of the decoder layers (attention, dense MLP, routed and
+// shared experts, MTP eh_proj), embed_tokens and lm_head. What stays as it was: norms, the router
+// (mlp.gate.weight) and e_score_correction_bias. FP8 scales are applied before re-quantizing.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace fathom {
+
+enum class QuantType { Q8_0, Q4_0 };
+
+struct QuantizeOptions {
+  std::string in_dir, out_dir;
+  QuantType type = QuantType::Q8_0;
+  bool progress = false;
+};
+
+// Returns the bytes of tensor data written.
+uint64_t quantize_checkpoint(const QuantizeOptions& opt);
+
+// The metadata key and value for a quantized tensor (shared by the writer and the loader).
+std::string quant_metadata_key(const std::string& tensor);
+
+}  // namespace fathom
