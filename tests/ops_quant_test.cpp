@@ -17,7 +17,7 @@ namespace {
 std::vector<float> gaussian(int64_t n, uint32_t seed, float sigma = 0.02f) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> dist(0.0f, sigma);
-  std::vector<float> v(size_t(n));
+  std::vector<float> v(static_cast<size_t>(n));
   for (auto& x : v) x = dist(rng);
   return v;
 }
@@ -96,7 +96,7 @@ TEST(QuantFormats, TailBlockIsPadded) {
   for (int j = 0; j < 16; ++j) EXPECT_EQ(q4q[j] >> 4, 8);
   // And dequant_row (the reference every kernel matches) reads them back through WeightMatrix.
   WeightMatrix W{WFormat::Q8_0, 1, cols, q8.data()};
-  std::vector<float> back(size_t(cols));
+  std::vector<float> back(static_cast<size_t>(cols));
   dequant_row(W, 0, back.data());
   EXPECT_LT(rel_rms(back, w), 0.01);
 }

@@ -1,0 +1,176 @@
+// fathom bench: llama-bench-style prompt-processing (pp) and text-generation (tg) throughput, with the
+// memory bandwidth decode achieves (bytes of weights and latent cache read per token / time per token).
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <sstream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "cpu/cpu_features.h"
+#include "model/mla_fast.h"
+#include "model/model.h"
+
+namespace {
+
+using namespace fathom;
+using Clock = std::chrono::steady_clock;
+
+struct Opts {
+  std::string model;
+  int64_t prompt = 512, gen = 128;
+  int threads = 0, reps = 3;
+  std::vector<int64_t> depths = {0};
+};
+
+uint64_t matrix_bytes(const WeightMatrix& w) {
+  return w.empty() ? 0 : uint64_t(w.rows * ops::weight_row_bytes(w.format, w.cols));
+}
+uint64_t mlp_bytes(const MlpWeights& m) {
+  return matrix_bytes(m.gate_proj) + matrix_bytes(m.up_proj) + matrix_bytes(m.down_proj);
+}
+
+// Weight bytes one decoded token reads: every dense matrix once, num_experts_per_tok routed experts
+// per MoE layer (all experts have one size), the absorbed kv_b split instead of kv_b itself.
+uint64_t decode_weight_bytes(const Model& m) {
+  const ModelConfig& c = m.config();
+  const ModelWeights& w = m.weights();
+  uint64_t b = uint64_t(ops::weight_row_bytes(w.embed_tokens.format, c.hidden_size)) + matrix_bytes(w.lm_head);
+  for (const LayerWeights& L : w.layers) {
+    const AttentionWeights& a = L.attn;
+    b += matrix_bytes(a.q_proj) + matrix_bytes(a.q_a_proj) + matrix_bytes(a.q_b_proj) +
+         matrix_bytes(a.kv_a_proj_with_mqa) + matrix_bytes(a.o_proj);
+    if (a.absorbed)
+      for (size_t h = 0; h < a.absorbed->uk_t.size(); ++h)
+        b += matrix_bytes(a.absorbed->uk_t[h]) + matrix_bytes(a.absorbed->uv[h]);
+    if (L.is_moe) {
+      b += L.moe.gate.weight.size() * 4 + uint64_t(c.num_experts_per_tok) * mlp_bytes(L.moe.experts[0]);
+      if (L.moe.has_shared) b += mlp_bytes(L.moe.shared_experts);
+    } else {
+      b += mlp_bytes(L.mlp);
+    }
+  }
+  return b;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Fills the first `depth` positions with random unit-scale latents: decode cost does not depend on
+// the values, and prefilling 16K real tokens would take minutes per repetition.
+void fill_cache(LatentCache& cache, int64_t layers, int64_t depth, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int64_t l = 0; l < layers; ++l)
+    for (int64_t p = 0; p < depth; ++p) {
+      float* r = cache.row(l, p);
+      for (int64_t i = 0; i < cache.row_size(); ++i) r[i] = nd(rng);
+    }
+  cache.advance(depth);
+}
+
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> v;
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    try {
+      v.push_back(std::stoll(tok));
+    } catch (...) {
+      fail("--depth: '{}' is not a number", tok);
+    }
+    if (v.back() < 0) fail("--depth: {} is negative", v.back());
+  }
+  return v;
+}
+
+
+fathom::cli::Command reg("bench", "Measure prompt processing and generation speed (llama-bench style)", [](CLI::App& sub) {
+  auto o = std::make_shared<Opts>();
+  auto depth_str = std::make_shared<std::string>("0");
+  sub.add_option("model", o->model, "model directory")->required();
+  sub.add_option("-p,--prompt", o->prompt, "prompt tokens for pp (0 skips pp)");
+  sub.add_option("-n,--gen", o->gen, "generated tokens for tg (0 skips tg)");
+  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  sub.add_option("-r,--reps", o->reps, "repetitions (the median is reported)");
+  sub.add_option("-d,--depth,--ctx", *depth_str,
+                 "comma-separated context depths at which tg is measured, e.g. 0,4096,16384 (the latent cache "
+                 "is pre-filled with random rows)");
+  return std::function<int()>([o, depth_str] {
+    o->depths = parse_list(*depth_str);
+    if (o->prompt < 0 || o->gen < 0 || o->reps < 1) fail("-p, -n must be >= 0 and -r >= 1");
+    auto t0 = Clock::now();
+    auto model = Model::load(o->model);
+    Runtime rt(o->threads);
+    Exec ex = rt.exec();
+    model->prepare_fast();
+    const ModelConfig& c = model->config();
+    const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    const uint64_t wbytes = decode_weight_bytes(*model);
+    std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, loaded in %.1f s\n", o->model.c_str(),
+                 rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(), load_s);
+    std::printf("| model | weights GB | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|\n");
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> tok(0, int32_t(c.vocab_size - 1));
+    const std::string name = c.model_type + " " + std::to_string(c.num_hidden_layers) + "L";
+    const double gb = double(model->weights().bytes) / 1e9;
+
+    if (o->prompt > 0) {
+      std::vector<int32_t> ids(o->prompt);
+      std::vector<float> logits(c.vocab_size);
+      std::vector<double> tps;
+      for (int r = 0; r <= o->reps; ++r) {  // the first run warms the page cache and is not counted
+        for (auto& i : ids) i = tok(rng);
+        LatentCache cache = model->make_cache(o->prompt);
+        auto s = Clock::now();
+        // Only the last position's logits are needed, as in generation.
+        std::vector<float> all(o->prompt * c.vocab_size);
+        model->forward(ex, ids.data(), o->prompt, cache, AttentionPath::Expanded, all.data(), nullptr);
+        double dt = std::chrono::duration<double>(Clock::now() - s).count();
+        if (r > 0) tps.push_back(double(o->prompt) / dt);
+      }
+      std::printf("| %s | %.2f | %d | pp%lld | %.2f | |\n", name.c_str(), gb, rt.threads(), (long long)o->prompt,
+                  median(tps));
+      std::fflush(stdout);
+    }
+    if (o->gen > 0) {
+      for (int64_t depth : o->depths) {
+        std::vector<double> tps, bw;
+        LatentCache cache = model->make_cache(depth + o->gen);
+        std::vector<float> logits(c.vocab_size);
+        for (int r = 0; r <= o->reps; ++r) {
+          cache.clear();
+          fill_cache(cache, c.num_hidden_layers, depth, rng);
+          int32_t t = tok(rng);
+          auto s = Clock::now();
+          for (int64_t i = 0; i < o->gen; ++i) {
+            model->forward(ex, &t, 1, cache, AttentionPath::Absorbed, logits.data(), nullptr);
+            t = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+          }
+          double dt = std::chrono::duration<double>(Clock::now() - s).count();
+          // Latent rows read: each token reads the whole visible cache once per layer.
+          const double avg_ctx = double(depth) + double(o->gen + 1) / 2.0;
+          const double cache_bytes = avg_ctx * double(c.num_hidden_layers * cache.row_size() * 4);
+          if (r > 0) {
+            tps.push_back(double(o->gen) / dt);
+            bw.push_back((double(wbytes) + cache_bytes) * double(o->gen) / dt / 1e9);
+          }
+        }
+        std::printf("| %s | %.2f | %d | tg%lld @ d%lld | %.2f | %.1f |\n", name.c_str(), gb, rt.threads(),
+                    (long long)o->gen, (long long)depth, median(tps), median(bw));
+        std::fflush(stdout);
+      }
+    }
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    std::fprintf(stderr, "decode reads %.3f GB of weights per token; peak RSS %.2f GB\n", double(wbytes) / 1e9,
+                 double(ru.ru_maxrss) / 1e6);
+    return 0;
+  });
+});
+
+}  // namespace
