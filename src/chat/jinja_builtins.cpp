@@ -451,7 +451,7 @@ Value apply_filter(const Value& v, const std::string& name, const Args* args) {
       for (auto& e : *v.arr) {
         const Value* attr = e.obj->find(a.pos[0].s);
         bool result = false;
-        if (attr && attr->truthy()) {
+        if (attr) {  // any present attribute is tested, even a falsy one
           result = a.pos.size() > 1 ? apply_test(a.pos[1].s, *attr, a.pos.size() > 2 ? &a.pos[2] : nullptr)
                                     : attr->truthy();
         }

@@ -360,7 +360,7 @@ class Interpreter {
     std::vector<std::pair<std::string, const Node*>> pending;
     for (size_t k = 0; k < params.size(); ++k) {
       const Node& p = *params[k];
-      const std::string& pname = p.type == NodeType::Ident ? p.str : p.str;
+      const std::string& pname = p.str;  // Ident name, or KwArg (name=default) name
       Value v;
       bool have = k < args.size();
       if (have) v = args[k];

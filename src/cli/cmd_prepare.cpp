@@ -18,12 +18,12 @@ struct Options {
 };
 
 int run(const Options& o) {
-  fathom::training::PrepareOptions opts;
+  fathom::train::PrepareOptions opts;
   opts.val_fraction = o.val_fraction;
   opts.threads = o.threads;
   opts.progress = isatty(STDERR_FILENO);
   std::vector<std::filesystem::path> files(o.files.begin(), o.files.end());
-  auto r = fathom::training::prepare_data(o.tokenizer, files, o.out, opts);
+  auto r = fathom::train::prepare_data(o.tokenizer, files, o.out, opts);
   std::fprintf(stderr,
                "[prepare] %.1f MB -> train %lld tokens (%lld documents), val %lld tokens (%lld "
                "documents), vocab %lld, in %.1f s; wrote %s/{train.bin,val.bin,meta.json}\n",

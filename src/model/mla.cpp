@@ -12,7 +12,7 @@ namespace {
 
 // Queries for T tokens: [T, heads, qk_head_dim] with q_pe already rotated.
 std::vector<float> project_queries(const Exec& ex, const ModelConfig& c, const AttentionWeights& w,
-                                   const Rope& rope, const float* x, int64_t T, int64_t pos0) {
+                                   const Rope& rope, const float* x, int64_t T, const int64_t* pos) {
   const int64_t nh = c.num_attention_heads, dq = c.qk_head_dim();
   std::vector<float> q(T * nh * dq);
   if (c.q_lora_rank > 0) {
@@ -27,22 +27,22 @@ std::vector<float> project_queries(const Exec& ex, const ModelConfig& c, const A
     linear(ex, w.q_proj, x, T, q.data());
   }
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t h = 0; h < nh; ++h) rope.apply(q.data() + (t * nh + h) * dq + c.qk_nope_head_dim, pos0 + t);
+    for (int64_t h = 0; h < nh; ++h) rope.apply(q.data() + (t * nh + h) * dq + c.qk_nope_head_dim, pos[t]);
   return q;
 }
 
-// Latent rows for T tokens, written into the cache at positions pos0..pos0+T-1.
+// Latent rows for T tokens, token t written into *caches[t] at position pos[t].
 void write_latents(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
-                   const float* x, int64_t T, int64_t pos0, LatentCache& cache, int64_t layer) {
+                   const float* x, int64_t T, const int64_t* pos, LatentCache* const* caches, int64_t layer) {
   const int64_t row = c.kv_lora_rank + c.qk_rope_head_dim;
   std::vector<float> kv(T * row);
   linear(ex, w.kv_a_proj_with_mqa, x, T, kv.data());
   for (int64_t t = 0; t < T; ++t) {
     float* src = kv.data() + t * row;
-    float* dst = cache.row(layer, pos0 + t);
+    float* dst = caches[t]->row(layer, pos[t]);
     ops::ref::rmsnorm(src, w.kv_a_layernorm.data(), c.kv_lora_rank, float(c.rms_norm_eps), dst);
     for (int64_t i = 0; i < c.qk_rope_head_dim; ++i) dst[c.kv_lora_rank + i] = src[c.kv_lora_rank + i];
-    rope.apply(dst + c.kv_lora_rank, pos0 + t);
+    rope.apply(dst + c.kv_lora_rank, pos[t]);
   }
 }
 
@@ -122,8 +122,11 @@ void mla_forward(const Exec& ex, const ModelConfig& c, const AttentionWeights& w
                  const float* x, int64_t T, LatentCache& cache, int64_t layer, AttentionPath path, float* out) {
   const int64_t pos0 = cache.length();
   cache.check_room(T);
-  std::vector<float> q = project_queries(ex, c, w, rope, x, T, pos0);
-  write_latents(ex, c, w, rope, x, T, pos0, cache, layer);
+  std::vector<int64_t> pos(T);
+  std::vector<LatentCache*> caches(T, &cache);
+  for (int64_t t = 0; t < T; ++t) pos[t] = pos0 + t;
+  std::vector<float> q = project_queries(ex, c, w, rope, x, T, pos.data());
+  write_latents(ex, c, w, rope, x, T, pos.data(), caches.data(), layer);
   std::vector<float> attn(T * c.num_attention_heads * c.v_head_dim);
   if (ex.reference) {
     if (path == AttentionPath::Expanded)
@@ -139,6 +142,28 @@ void mla_forward(const Exec& ex, const ModelConfig& c, const AttentionWeights& w
       attend_absorbed_fast(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
   }
   linear(ex, w.o_proj, attn.data(), T, out);
+}
+
+void mla_decode_batch(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
+                      const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out) {
+  std::vector<int64_t> pos(B);
+  for (int64_t b = 0; b < B; ++b) {
+    caches[b]->check_room(1);
+    pos[b] = caches[b]->length();
+  }
+  std::vector<float> q = project_queries(ex, c, w, rope, x, B, pos.data());
+  write_latents(ex, c, w, rope, x, B, pos.data(), caches, layer);
+  const int64_t dq = c.qk_head_dim(), nh = c.num_attention_heads, dv = c.v_head_dim;
+  std::vector<float> attn(B * nh * dv);
+  for (int64_t b = 0; b < B; ++b) {  // each sequence attends over its own cache
+    const float* qb = q.data() + b * nh * dq;
+    float* ob = attn.data() + b * nh * dv;
+    if (ex.reference)
+      attend_absorbed(ex, c, w, qb, 1, pos[b], *caches[b], layer, ob);
+    else
+      attend_absorbed_fast(ex, c, w, qb, 1, pos[b], *caches[b], layer, ob);
+  }
+  linear(ex, w.o_proj, attn.data(), B, out);
 }
 
 }  // namespace fathom

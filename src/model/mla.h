@@ -27,4 +27,10 @@ enum class AttentionPath { Expanded, Absorbed };
 void mla_forward(const Exec& ex, const ModelConfig& cfg, const AttentionWeights& w, const Rope& rope,
                  const float* x, int64_t T, LatentCache& cache, int64_t layer, AttentionPath path, float* out);
 
+// Batched decode: one new token for each of B independent sequences (continuous batching). The
+// projections run over all B tokens at once (weights read once); token b attends over *caches[b]
+// (absorbed path) and is written at position caches[b]->length().
+void mla_decode_batch(const Exec& ex, const ModelConfig& cfg, const AttentionWeights& w, const Rope& rope,
+                      const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out);
+
 }  // namespace fathom

@@ -42,12 +42,20 @@ void Model::embed(const WeightMatrix& table, const int32_t* tokens, int64_t T, f
 
 void Model::decoder_layer(const Exec& ex, const LayerWeights& L, float* x, int64_t T, LatentCache& cache,
                           int64_t slot, AttentionPath path) const {
+  decoder_layer_impl(ex, L, x, T, [&](const float* normed, float* delta) {
+    mla_forward(ex, cfg_, L.attn, rope_, normed, T, cache, slot, path, delta);
+  });
+}
+
+template <typename Attention>
+void Model::decoder_layer_impl(const Exec& ex, const LayerWeights& L, float* x, int64_t T,
+                               Attention&& attention) const {
   const int64_t H = cfg_.hidden_size;
   const float eps = float(cfg_.rms_norm_eps);
   std::vector<float> normed(T * H), delta(T * H);
   for (int64_t t = 0; t < T; ++t)
     ops::ref::rmsnorm(x + t * H, L.input_layernorm.data(), H, eps, normed.data() + t * H);
-  mla_forward(ex, cfg_, L.attn, rope_, normed.data(), T, cache, slot, path, delta.data());
+  attention(normed.data(), delta.data());
   for (int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
   for (int64_t t = 0; t < T; ++t)
     ops::ref::rmsnorm(x + t * H, L.post_attention_layernorm.data(), H, eps, normed.data() + t * H);
@@ -56,6 +64,24 @@ void Model::decoder_layer(const Exec& ex, const LayerWeights& L, float* x, int64
   else
     mlp_forward(ex, L.mlp, normed.data(), T, delta.data());
   for (int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
+}
+
+void Model::decode_batch(const Exec& ex, const int32_t* tokens, int64_t B, LatentCache* const* caches, float* logits,
+                         float* hidden) const {
+  const int64_t H = cfg_.hidden_size;
+  for (int64_t b = 0; b < B; ++b) caches[b]->check_room(1);
+  std::vector<float> x(B * H);
+  embed(w_.embed_tokens, tokens, B, x.data());
+  for (int64_t i = 0; i < cfg_.num_hidden_layers; ++i)
+    decoder_layer_impl(ex, w_.layers[i], x.data(), B, [&](const float* normed, float* delta) {
+      mla_decode_batch(ex, cfg_, w_.layers[i].attn, rope_, normed, B, caches, i, delta);
+    });
+  for (int64_t b = 0; b < B; ++b) caches[b]->advance(1);
+  std::vector<float> normed(B * H);
+  for (int64_t b = 0; b < B; ++b)
+    ops::ref::rmsnorm(x.data() + b * H, w_.norm.data(), H, float(cfg_.rms_norm_eps), normed.data() + b * H);
+  if (hidden) std::copy(normed.begin(), normed.end(), hidden);
+  if (logits) linear(ex, w_.lm_head, normed.data(), B, logits);
 }
 
 void Model::forward(const Exec& ex, const int32_t* tokens, int64_t T, LatentCache& cache, AttentionPath path,

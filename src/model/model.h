@@ -38,6 +38,11 @@ class Model {
   void forward(const Exec& ex, const int32_t* tokens, int64_t T, LatentCache& cache, AttentionPath path,
                float* logits, float* hidden) const;
 
+  // One decode step for B independent sequences: token b is appended to *caches[b] (which may have
+  // different lengths). logits: [B, vocab]. Weights are read once for the whole batch.
+  void decode_batch(const Exec& ex, const int32_t* tokens, int64_t B, LatentCache* const* caches, float* logits,
+                    float* hidden = nullptr) const;
+
   // One decoder layer in place on x: [T, hidden]. `slot` is the layer's index in `cache`.
   void decoder_layer(const Exec& ex, const LayerWeights& L, float* x, int64_t T, LatentCache& cache, int64_t slot,
                      AttentionPath path) const;
@@ -47,6 +52,10 @@ class Model {
 
  private:
   Model() = default;
+  // The layer skeleton (norm, attention, residual, norm, MLP or MoE, residual) around any attention.
+  template <typename Attention>
+  void decoder_layer_impl(const Exec& ex, const LayerWeights& L, float* x, int64_t T,
+                          Attention&& attention) const;
   std::unique_ptr<io::Checkpoint> ckpt_;
   ModelConfig cfg_;
   ModelWeights w_;

@@ -18,7 +18,7 @@
 #include "tokenizer/pipeline.h"
 #include "tokenizer/unicode.h"
 
-namespace fathom::training {
+namespace fathom::train {
 
 using nlohmann::ordered_json;
 
@@ -346,4 +346,4 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
   return r;
 }
 
-}  // namespace fathom::training
+}  // namespace fathom::train

@@ -13,7 +13,7 @@
 #include "cpu/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
-namespace fathom::training {
+namespace fathom::train {
 
 static_assert(std::endian::native == std::endian::little, "token files are written as native uint32");
 
@@ -158,4 +158,4 @@ PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
   return r;
 }
 
-}  // namespace fathom::training
+}  // namespace fathom::train

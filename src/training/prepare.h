@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-namespace fathom::training {
+namespace fathom::train {
 
 struct PrepareOptions {
   double val_fraction = 0.05;
@@ -46,4 +46,4 @@ PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
                            const std::vector<std::filesystem::path>& files,
                            const std::filesystem::path& out_dir, const PrepareOptions& opts);
 
-}  // namespace fathom::training
+}  // namespace fathom::train

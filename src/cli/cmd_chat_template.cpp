@@ -1,0 +1,78 @@
+// `fathom chat-template`: renders the model's chat template for a JSON list of messages, exactly
+// as transformers' apply_chat_template(tokenize=False) would, and prints it (no newline added).
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "chat/chat_template.h"
+#include "cli/command.h"
+#include "core/error.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+struct Options {
+  std::string model, messages_file, tools_file, template_file, template_name;
+  std::vector<std::string> vars;
+  bool add_generation_prompt = false;
+};
+
+nlohmann::ordered_json read_json(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fathom::fail("cannot open {}", path);
+  try {
+    return nlohmann::ordered_json::parse(f);
+  } catch (const std::exception& e) {
+    fathom::fail("{} is not valid JSON: {}", path, e.what());
+  }
+}
+
+int run(const Options& o) {
+  auto tok = fathom::Tokenizer::load(o.model);
+  std::string tmpl;
+  if (!o.template_file.empty()) {
+    std::ifstream f(o.template_file, std::ios::binary);
+    if (!f) fathom::fail("cannot open {}", o.template_file);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    tmpl = ss.str();
+  } else {
+    tmpl = tok.chat_template(o.template_name);
+    if (tmpl.empty()) fathom::fail("{} has no chat template{}", o.model,
+                                   o.template_name.empty() ? "" : " named '" + o.template_name + "'");
+  }
+  fathom::chat::ChatOptions opt;
+  opt.add_generation_prompt = o.add_generation_prompt;
+  opt.bos_token = tok.bos_token();
+  opt.eos_token = tok.eos_token();
+  if (!o.tools_file.empty()) opt.tools = read_json(o.tools_file);
+  for (auto& kv : o.vars) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) fathom::fail("--var expects key=json, got '{}'", kv);
+    try {
+      opt.extra[kv.substr(0, eq)] = nlohmann::ordered_json::parse(kv.substr(eq + 1));
+    } catch (const std::exception&) {
+      opt.extra[kv.substr(0, eq)] = kv.substr(eq + 1);  // a bare word is taken as a string
+    }
+  }
+  std::string out = fathom::chat::render_chat(tmpl, read_json(o.messages_file), opt);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return 0;
+}
+
+fathom::cli::Command reg("chat-template", "Render the model's chat template for a list of messages",
+                         [](CLI::App& sub) {
+  auto o = std::make_shared<Options>();
+  sub.add_option("model", o->model, "model directory (tokenizer.json, tokenizer_config.json)")->required();
+  sub.add_option("--messages-file", o->messages_file, "JSON array of messages")->required();
+  sub.add_flag("--add-generation-prompt", o->add_generation_prompt, "end with the assistant prompt");
+  sub.add_option("--tools-file", o->tools_file, "JSON array of tool definitions");
+  sub.add_option("--var", o->vars, "extra template variable key=json (repeatable), e.g. thinking=true");
+  sub.add_option("--template-file", o->template_file, "use this template instead of the model's");
+  sub.add_option("--template-name", o->template_name, "pick a named template (tokenizer_config list form)");
+  return std::function<int()>([o] { return run(*o); });
+});
+
+}  // namespace
