@@ -6,3 +6,12 @@ if(FATHOM_TMUX AND TARGET fathom)
            ${CMAKE_BINARY_DIR}/test-tmp/cli_chat_tty)
   set_tests_properties(cli_chat_tty PROPERTIES TIMEOUT 300 LABELS "cli")
 endif()
+
+# The synthesized tokenizer against Hugging Face's `tokenizers` (tests/npm, installed by
+# scripts/install-deps.sh).
+find_program(FATHOM_NODE node)
+if(FATHOM_NODE AND TARGET fathom AND EXISTS ${CMAKE_SOURCE_DIR}/tests/npm/package.json)
+  add_test(NAME synth_tokenizer_hf COMMAND ${CMAKE_SOURCE_DIR}/tests/synth_tokenizer_check.sh $<TARGET_FILE:fathom>
+           ${CMAKE_BINARY_DIR}/test-tmp/synth_tokenizer_hf)
+  set_tests_properties(synth_tokenizer_hf PROPERTIES TIMEOUT 120 LABELS "cli")
+endif()

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
+struct Proc {
   int status;
   std::string out, err;
 };
@@ -32,7 +32,7 @@ std::string slurp(const fs::path& p) {
 }
 
 // Runs `fathom ARGS` through the shell with stdin from `input`.
-Run fathom(const std::string& args, const std::string& input = "") {
+Proc run_fathom(const std::string& args, const std::string& input = "") {
   static int n = 0;
   const fs::path dir = fs::path(FATHOM_TEST_TMP) / "cli";
   fs::create_directories(dir);
@@ -42,7 +42,7 @@ Run fathom(const std::string& args, const std::string& input = "") {
   const std::string cmd = "env -u FATHOM_MODEL " + std::string(FATHOM_BINARY) + " " + args + " < " + in.string() +
                           " > " + out.string() + " 2> " + err.string();
   int rc = std::system(cmd.c_str());
-  Run r{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
+  Proc r{WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, slurp(out), slurp(err)};
   fs::remove(in);
   fs::remove(out);
   fs::remove(err);
@@ -56,7 +56,7 @@ std::string model(const std::string& preset = "tiny-v3", SynthDType dtype = Synt
 }
 
 // A bad input: non-zero exit and exactly one line on stderr saying `what`.
-void expect_error(const Run& r, const std::string& what) {
+void expect_error(const Proc& r, const std::string& what) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find(what), std::string::npos) << "stderr: " << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "stderr: " << r.err;
@@ -67,11 +67,14 @@ void expect_error(const Run& r, const std::string& what) {
 
 TEST(CliRun, GreedyOutputIsTheLibrarysGreedyGeneration) {
   const std::string dir = model();
-  Run r = fathom("run " + dir + " -p 'The capital of France is' -n 12 --temp 0");
+  Proc r = run_fathom("run " + dir + " -p 'The capital of France is' -n 12 --temp 0 -t 1");
   ASSERT_EQ(r.status, 0) << r.err;
+  // The same computation as the command: the fast kernels on one thread.
   auto m = Model::load(dir);
   Tokenizer tok = Tokenizer::load(dir);
-  Generator gen(*m, tok, 4096);
+  Runtime rt(1);
+  m->prepare_fast();
+  Generator gen(*m, tok, 4096, rt.exec());
   GenerationRequest req;
   req.prompt = tok.encode("The capital of France is", true);
   req.max_tokens = 12;
@@ -83,11 +86,11 @@ TEST(CliRun, GreedyOutputIsTheLibrarysGreedyGeneration) {
 
 TEST(CliRun, PromptFromStdinAndFileEqualsDashP) {
   const std::string dir = model();
-  Run p = fathom("run " + dir + " -p 'Hello there' -n 8 --temp 0");
-  Run in = fathom("run " + dir + " -n 8 --temp 0", "Hello there");
+  Proc p = run_fathom("run " + dir + " -p 'Hello there' -n 8 --temp 0");
+  Proc in = run_fathom("run " + dir + " -n 8 --temp 0", "Hello there");
   const fs::path file = fs::path(FATHOM_TEST_TMP) / "cli" / "prompt.txt";
   std::ofstream(file) << "Hello there";
-  Run f = fathom("run " + dir + " -f " + file.string() + " -n 8 --temp 0");
+  Proc f = run_fathom("run " + dir + " -f " + file.string() + " -n 8 --temp 0");
   ASSERT_EQ(p.status, 0) << p.err;
   EXPECT_EQ(in.out, p.out);
   EXPECT_EQ(f.out, p.out);
@@ -96,7 +99,7 @@ TEST(CliRun, PromptFromStdinAndFileEqualsDashP) {
 TEST(CliRun, SeededSamplingRepeats) {
   const std::string dir = model();
   const std::string args = "run " + dir + " -p 'Once upon a time' -n 24 --temp 1.2 --top-k 0 --top-p 1 --min-p 0";
-  Run a = fathom(args + " --seed 5"), b = fathom(args + " --seed 5"), c = fathom(args + " --seed 6");
+  Proc a = run_fathom(args + " --seed 5"), b = run_fathom(args + " --seed 5"), c = run_fathom(args + " --seed 6");
   ASSERT_EQ(a.status, 0) << a.err;
   EXPECT_EQ(a.out, b.out);
   EXPECT_NE(a.out, c.out);
@@ -104,7 +107,7 @@ TEST(CliRun, SeededSamplingRepeats) {
 
 TEST(CliRun, ChatFlagUsesTheTemplate) {
   const std::string dir = model();
-  Run r = fathom("run " + dir + " --chat -p 'Hello' -n 8 --temp 0 --verbose");
+  Proc r = run_fathom("run " + dir + " --chat -p 'Hello' -n 8 --temp 0 --verbose");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.err.find("KV cache"), std::string::npos);
   EXPECT_NE(r.err.find("peak RSS"), std::string::npos);
@@ -119,8 +122,8 @@ TEST(CliRun, ChatFlagUsesTheTemplate) {
 TEST(CliChat, ThroughAPipe) {
   const std::string dir = model();
   // First turn of chat = run --chat on the same message.
-  Run one = fathom("run " + dir + " --chat -p 'Hello' -n 8 --temp 0");
-  Run chat = fathom("chat " + dir + " -n 8 --temp 0", "Hello\n\nWhat is 2+2?\n/reset\nHello\n/exit\nnot read\n");
+  Proc one = run_fathom("run " + dir + " --chat -p 'Hello' -n 8 --temp 0");
+  Proc chat = run_fathom("chat " + dir + " -n 8 --temp 0", "Hello\n\nWhat is 2+2?\n/reset\nHello\n/exit\nnot read\n");
   ASSERT_EQ(chat.status, 0) << chat.err;
   EXPECT_EQ(chat.out.find("\x1b"), std::string::npos) << "escape codes on a pipe";
   EXPECT_EQ(chat.out.find(">>>"), std::string::npos) << "a prompt on a pipe";
@@ -135,27 +138,27 @@ TEST(CliChat, ThroughAPipe) {
 TEST(CliErrors, EachBadInputHasItsLine) {
   const std::string dir = model();
   const fs::path tmp = fs::path(test::scratch_dir("cli-errors"));
-  expect_error(fathom("run " + (tmp / "nope").string() + " -p hi"), "no such model directory");
+  expect_error(run_fathom("run " + (tmp / "nope").string() + " -p hi"), "no such model directory");
   fs::create_directories(tmp / "empty");
-  expect_error(fathom("run " + (tmp / "empty").string() + " -p hi"), "no config.json");
+  expect_error(run_fathom("run " + (tmp / "empty").string() + " -p hi"), "no config.json");
   // Incomplete: a shard missing.
   fs::copy(dir, tmp / "partial");
   for (auto& e : fs::directory_iterator(tmp / "partial"))
     if (e.path().filename().string().rfind("model-00001", 0) == 0) fs::remove(e.path());
-  expect_error(fathom("run " + (tmp / "partial").string() + " -p hi"), "model-00001");
-  expect_error(fathom("run " + dir + " --ctx 4 -p 'a prompt much longer than four tokens'"), "longer than the context");
-  expect_error(fathom("run " + dir + " -p hi -n -1"), "-n must be >= 0");
-  expect_error(fathom("run " + dir + " -p hi --temp -1"), "temperature");
+  expect_error(run_fathom("run " + (tmp / "partial").string() + " -p hi"), "model-00001");
+  expect_error(run_fathom("run " + dir + " --ctx 4 -p 'a prompt much longer than four tokens'"), "longer than the context");
+  expect_error(run_fathom("run " + dir + " -p hi -n -1"), "-n must be >= 0");
+  expect_error(run_fathom("run " + dir + " -p hi --temp -1"), "temperature");
   const fs::path bad = tmp / "bad.txt";
   std::ofstream(bad, std::ios::binary) << "caf\xC3 \xFF";
-  expect_error(fathom("run " + dir + " -f " + bad.string()), "not valid UTF-8");
-  expect_error(fathom("run " + dir + " -p hi --stop ''"), "stop string");
+  expect_error(run_fathom("run " + dir + " -f " + bad.string()), "not valid UTF-8");
+  expect_error(run_fathom("run " + dir + " -p hi --stop ''"), "stop string");
   // Without MODEL_DIR: an error until a default model is installed beside the build.
   if (!fs::exists(fs::path(FATHOM_BINARY).parent_path().parent_path() / "models/default/config.json")) {
-    expect_error(fathom("run -p hi"), "no model given and no default model installed");
-    expect_error(fathom("chat"), "no model given and no default model installed");
+    expect_error(run_fathom("run -p hi"), "no model given and no default model installed");
+    expect_error(run_fathom("chat"), "no model given and no default model installed");
   }
-  Run unknown = fathom("run " + dir + " -p hi --frobnicate");
+  Proc unknown = run_fathom("run " + dir + " -p hi --frobnicate");
   EXPECT_NE(unknown.status, 0);
   EXPECT_NE(unknown.err.find("--frobnicate"), std::string::npos) << unknown.err;
 }

@@ -86,7 +86,7 @@ TEST(GenerationGreedy, V2MatchesArgmaxOfReferenceLogits) { expect_argmax_chain("
 TEST(GenerationGreedy, ChunkedPrefillMatchesOnePass) {
   Loaded l = load("tiny-v2-lite", SynthDType::F32);
   const int64_t P = Generator::kPrefillChunk + 77;  // two chunks, the second partial
-  std::vector<int32_t> prompt(size_t(P));
+  std::vector<int32_t> prompt(static_cast<size_t>(P));
   for (int64_t i = 0; i < P; ++i) prompt[i] = int32_t(3 + (i * 37) % 290);
   Generator gen(*l.model, *l.tok, P + 8);
   GenerationResult r = gen.generate(greedy(prompt, 3));

@@ -5,7 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -95,6 +99,7 @@ TEST_P(MatmulTest, MatchesReference) {
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
       {1, 1}, {7, 33}, {67, 129}, {130, 300}, {64, 256}, {200, 1000}, {3, 2049}};
   uint32_t seed = 1;
+  double worst[4][2] = {};  // [isa][gemm?]
   for (auto [rows, cols] : shapes) {
     const OwnedWeight o = make_weight(f, rows, cols, seed++);
     for (int64_t n : {1, 3, 8, 17, 64}) {
@@ -109,12 +114,17 @@ TEST_P(MatmulTest, MatchesReference) {
           std::vector<float> Y(size_t(n * rows), NAN);
           matmul(isa, o.W, X.data(), n, Y.data(), p);
           const double err = rel_l2(Y, ref);
+          double& w = worst[int(isa)][n > kGemvMaxTokens];
+          w = std::max(w, err);
           EXPECT_LT(err, tolerance(f, n)) << "isa " << cpu::isa_name(isa) << " rows " << rows << " cols "
                                           << cols << " n " << n << (p ? " pool" : "");
         }
       }
     }
   }
+  for (cpu::Isa isa : isas())
+    std::printf("  %-6s worst relative L2 error: gemv %.2e  gemm %.2e\n", std::string(cpu::isa_name(isa)).c_str(),
+                worst[int(isa)][0], worst[int(isa)][1]);
 }
 
 std::string format_name(const ::testing::TestParamInfo<WFormat>& info) {

@@ -4,7 +4,10 @@
 #include "chat/jinja_builtins.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <ctime>
+#include <optional>
 #include <fmt/format.h>
 
 #include "core/error.h"

@@ -3,6 +3,7 @@
 // for every byte its offset in the original so errors point at what the user wrote. Then the
 // token scan follows @huggingface/jinja's lexer, including its whitespace control ({%- -%}).
 #include <cstring>
+#include <cctype>
 
 #include "chat/jinja.h"
 #include "core/error.h"

@@ -49,13 +49,15 @@ class Parser {
     n->pos = pos;
     return n;
   }
-  // Body statements until one of the named block tags (not consumed).
-  void body_until(std::vector<NodePtr>& out, std::initializer_list<std::string_view> ends) {
+  // Body statements until one of the named block tags (not consumed). An unclosed block is
+  // reported at its opening tag, which is where the fix goes.
+  void body_until(std::vector<NodePtr>& out, std::initializer_list<std::string_view> ends,
+                  size_t opened_at) {
     while (!is_statement(ends)) {
       if (at_end()) {
         std::string names;
-        for (auto e : ends) names += (names.empty() ? "" : " or ") + std::string(e);
-        error("unexpected end of template, expected {% " + names + " %}");
+        for (auto e : ends) names += (names.empty() ? "{% " : " or {% ") + std::string(e) + " %}";
+        fail("chat template {}: this block is never closed: expected {}", line_col(source_, opened_at), names);
       }
       out.push_back(any());
     }
@@ -98,7 +100,7 @@ class Parser {
       n->str = id->str;
       args(n->list, true);
       expect(TokenType::CloseStatement, "'%}'");
-      body_until(n->list2, {"endmacro"});
+      body_until(n->list2, {"endmacro"}, pos);
       end_tag("endmacro");
       return n;
     }
@@ -112,7 +114,7 @@ class Parser {
       args(call->list, false);
       n->a = std::move(call);
       expect(TokenType::CloseStatement, "'%}'");
-      body_until(n->list2, {"endcall"});
+      body_until(n->list2, {"endcall"}, pos);
       end_tag("endcall");
       return n;
     }
@@ -125,7 +127,7 @@ class Parser {
       n->a = primary();
       if (n->a->type == NodeType::Ident && is(TokenType::OpenParen)) n->a = call(std::move(n->a));
       expect(TokenType::CloseStatement, "'%}'");
-      body_until(n->list, {"endfilter"});
+      body_until(n->list, {"endfilter"}, pos);
       end_tag("endfilter");
       return n;
     }
@@ -141,7 +143,7 @@ class Parser {
       n->b = sequence(false);
     } else {
       expect(TokenType::CloseStatement, "'%}'");
-      body_until(n->list, {"endset"});
+      body_until(n->list, {"endset"}, pos);
       expect(TokenType::OpenStatement, "'{%'");
       expect_ident("endset");
     }
@@ -153,7 +155,7 @@ class Parser {
     auto n = node(NodeType::If, pos);  // a: test, list: body, list2: else branch
     n->a = expression();
     expect(TokenType::CloseStatement, "'%}'");
-    body_until(n->list, {"elif", "else", "endif"});
+    body_until(n->list, {"elif", "else", "endif"}, pos);
     if (is_statement({"elif"})) {
       size_t p = t_[cur_].pos;
       cur_ += 2;
@@ -161,7 +163,7 @@ class Parser {
     } else if (is_statement({"else"})) {
       cur_ += 2;
       expect(TokenType::CloseStatement, "'%}'");
-      body_until(n->list2, {"endif"});
+      body_until(n->list2, {"endif"}, pos);
     }
     return n;
   }
@@ -175,11 +177,11 @@ class Parser {
     ++cur_;
     n->b = expression();
     expect(TokenType::CloseStatement, "'%}'");
-    body_until(n->list, {"endfor", "else"});
+    body_until(n->list, {"endfor", "else"}, pos);
     if (is_statement({"else"})) {
       cur_ += 2;
       expect(TokenType::CloseStatement, "'%}'");
-      body_until(n->list2, {"endfor"});
+      body_until(n->list2, {"endfor"}, pos);
     }
     return n;
   }

@@ -3,6 +3,7 @@
 #include "chat/jinja_value.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <fmt/format.h>

@@ -104,7 +104,9 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     o->depths = parse_list(*depth_str);
     if (o->prompt < 0 || o->gen < 0 || o->reps < 1) fail("-p, -n must be >= 0 and -r >= 1");
     auto t0 = Clock::now();
-    auto model = Model::load(o->model);
+    io::Checkpoint::Options lo;
+    lo.in_memory = true;  // huge pages: what decode speed depends on
+    auto model = Model::load(o->model, lo);
     Runtime rt(o->threads);
     Exec ex = rt.exec();
     model->prepare_fast();

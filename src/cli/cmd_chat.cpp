@@ -74,7 +74,7 @@ int run(const Opts& o) {
   if (tok.chat_template().empty())
     fail("{}: the model has no chat template (tokenizer_config.json: chat_template); use `fathom run`",
          o.model.model.empty() ? "model" : o.model.model);
-  Generator gen(*m.model, tok, m.context, make_exec(*m.model));
+  Generator gen(*m.model, tok, m.context, m.exec);
 
   const bool interactive = stdin_is_tty();
   const Style style = Style::for_stream(stdout_is_tty());
@@ -137,7 +137,7 @@ int run(const Opts& o) {
           out("\n\n");
           in_dim = false;
         }
-        out(p.text);
+        out(terminal_safe(p.text));
       }
     };
     const bool styled = stdout_is_tty();

@@ -14,7 +14,7 @@
 namespace {
 
 struct Options {
-  std::string model, messages_file, tools_file, template_file, template_name;
+  std::string model, messages_file, tools_file, template_file, template_name, jsonl;
   std::vector<std::string> vars;
   bool add_generation_prompt = false;
 };
@@ -29,7 +29,42 @@ nlohmann::ordered_json read_json(const std::string& path) {
   }
 }
 
+int run_batch(const Options& o) {
+  std::string tmpl, bos, eos;
+  if (!o.model.empty()) {
+    auto tok = fathom::Tokenizer::load(o.model);
+    tmpl = tok.chat_template(o.template_name);
+    bos = tok.bos_token();
+    eos = tok.eos_token();
+  }
+  std::ifstream f(o.jsonl, std::ios::binary);
+  if (!f) fathom::fail("cannot open {}", o.jsonl);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    auto c = nlohmann::ordered_json::parse(line);
+    fathom::chat::ChatOptions opt;
+    opt.add_generation_prompt = c.value("add_generation_prompt", false);
+    opt.bos_token = c.value("bos_token", bos);
+    opt.eos_token = c.value("eos_token", eos);
+    if (c.contains("tools")) opt.tools = c["tools"];
+    if (c.contains("vars")) opt.extra = c["vars"];
+    nlohmann::ordered_json out;
+    try {
+      out["text"] = fathom::chat::render_chat(c.value("template", tmpl), c.at("messages"), opt);
+    } catch (const std::exception& e) {
+      out["error"] = e.what();
+    }
+    std::string s = out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(s.data(), 1, s.size(), stdout);
+  }
+  return 0;
+}
+
 int run(const Options& o) {
+  if (!o.jsonl.empty()) return run_batch(o);
+  if (o.model.empty() || o.messages_file.empty())
+    fathom::fail("chat-template needs MODEL_DIR and --messages-file (or --jsonl)");
   auto tok = fathom::Tokenizer::load(o.model);
   std::string tmpl;
   if (!o.template_file.empty()) {
@@ -65,8 +100,9 @@ int run(const Options& o) {
 fathom::cli::Command reg("chat-template", "Render the model's chat template for a list of messages",
                          [](CLI::App& sub) {
   auto o = std::make_shared<Options>();
-  sub.add_option("model", o->model, "model directory (tokenizer.json, tokenizer_config.json)")->required();
-  sub.add_option("--messages-file", o->messages_file, "JSON array of messages")->required();
+  sub.add_option("model", o->model, "model directory (tokenizer.json, tokenizer_config.json)");
+  sub.add_option("--messages-file", o->messages_file, "JSON array of messages");
+  sub.add_option("--jsonl", o->jsonl, "render one JSON case per line (see the source for the keys)");
   sub.add_flag("--add-generation-prompt", o->add_generation_prompt, "end with the assistant prompt");
   sub.add_option("--tools-file", o->tools_file, "JSON array of tool definitions");
   sub.add_option("--var", o->vars, "extra template variable key=json (repeatable), e.g. thinking=true");

@@ -65,7 +65,7 @@ int run(const Opts& o) {
   }
   if (ids.empty()) fail("empty prompt: give some text with -p, -f or on stdin");
 
-  Generator gen(*m.model, tok, m.context, make_exec(*m.model));
+  Generator gen(*m.model, tok, m.context, m.exec);
   GenerationRequest req;
   req.prompt = std::move(ids);
   req.max_tokens = o.sampling.n;
@@ -76,8 +76,9 @@ int run(const Opts& o) {
 
   Interrupt::install();
   Interrupt::begin();
-  GenerationResult r = gen.generate(req, [](const TokenEvent& e) {
-    write_out(e.text);
+  const bool tty = stdout_is_tty();
+  GenerationResult r = gen.generate(req, [tty](const TokenEvent& e) {
+    write_out(tty ? terminal_safe(e.text) : std::string(e.text));
     return true;
   });
   Interrupt::end();

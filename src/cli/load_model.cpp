@@ -20,6 +20,7 @@ namespace fs = std::filesystem;
 void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("model", f.model, "model directory (Hugging Face layout: config.json, *.safetensors, tokenizer.json)");
   app.add_option("-c,--ctx", f.ctx, "context size in tokens, prompt and answer together (default: 4096, at most the model's)");
+  app.add_option("-t,--threads", f.threads, "threads (default: all cores)");
   app.add_flag("--verbose", f.verbose, "report load time, weight bytes, KV-cache bytes per token and peak memory");
 }
 
@@ -152,6 +153,11 @@ LoadedModel load_model(const ModelFlags& f) {
   if (int64_t(m.tokenizer->vocab_size()) > c.vocab_size)
     fail("{}: the tokenizer has {} tokens but the model's vocab_size is {}", dir, m.tokenizer->vocab_size(), c.vocab_size);
   read_weights(m.model->checkpoint());
+  // The one place that decides how run/chat compute: the fast kernels on a thread pool.
+  if (f.threads < 0) fail("--threads must be >= 0 (got {})", f.threads);
+  m.runtime = std::make_unique<Runtime>(f.threads);
+  m.model->prepare_fast();
+  m.exec = m.runtime->exec();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   const int64_t max_ctx = c.max_position_embeddings > 0 ? c.max_position_embeddings : 4096;
@@ -160,20 +166,15 @@ LoadedModel load_model(const ModelFlags& f) {
   m.context = f.ctx > 0 ? f.ctx : std::min<int64_t>(4096, max_ctx);
 
   if (f.verbose) {
-    const int64_t kv = c.kv_cache_bytes_per_token(4);
+    const int64_t kv = m.model->make_cache(0).bytes_per_token();  // what the cache really stores
     std::fprintf(stderr,
                  "model: %s (%s, %lld layers, vocab %lld)\n"
-                 "load: %.2f s, weights %.3f GB, KV cache %.1f KB/token x %lld tokens = %.1f MB\n",
+                 "load: %.2f s, weights %.3f GB, KV cache %.1f KB/token x %lld tokens = %.1f MB, %d threads\n",
                  dir.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers, (long long)c.vocab_size,
                  m.load_seconds, double(m.model->weights().bytes) / 1e9, double(kv) / 1e3, (long long)m.context,
-                 double(kv) * double(m.context) / 1e6);
+                 double(kv) * double(m.context) / 1e6, m.runtime->threads());
   }
   return m;
-}
-
-Exec make_exec(const Model& model) {
-  (void)model;
-  return Exec{};  // the f32 reference path; the fast path plugs in here
 }
 
 void report_speed(const GenerationStats& s, FinishReason finish) {

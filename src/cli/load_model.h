@@ -18,6 +18,7 @@ namespace fathom::cli {
 struct ModelFlags {
   std::string model;  // empty: the default model, when one is installed
   int64_t ctx = 0;    // 0: min(4096, max_position_embeddings)
+  int threads = 0;    // 0: all cores
   bool verbose = false;
 };
 void add_model_flags(CLI::App& app, ModelFlags& f);
@@ -36,16 +37,16 @@ SamplerParams resolve_sampling(const SamplingFlags& f);
 struct LoadedModel {
   std::unique_ptr<Model> model;
   std::optional<Tokenizer> tokenizer;
+  std::unique_ptr<Runtime> runtime;  // the fast path's threads
+  Exec exec;                         // how the model computes
   int64_t context = 0;
   double load_seconds = 0;
 };
 
 // Finds the directory (the given one, else $FATHOM_MODEL, else an installed default), checks it
-// holds a model and a tokenizer, and loads both. Throws fathom::Error with one clear line.
+// holds a model and a tokenizer, loads both and sets up the fast kernels. Throws fathom::Error
+// with one clear line.
 LoadedModel load_model(const ModelFlags& f);
-
-// The one place that decides how the model computes (reference or fast kernels, threads).
-Exec make_exec(const Model& model);
 
 // "prompt: ... | generation: ..." on stderr.
 void report_speed(const GenerationStats& s, FinishReason finish);

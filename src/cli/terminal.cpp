@@ -19,6 +19,22 @@ Style Style::for_stream(bool tty) {
   return {"\x1b[2m", "\x1b[1m", "\x1b[0m"};
 }
 
+std::string terminal_safe(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char ch : text) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '\r') continue;
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
+      out += '^';
+      out += char(c ^ 0x40);
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 // ---- Ctrl-C -----------------------------------------------------------------------------------
 
 namespace {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace fathom::cli {
@@ -20,6 +21,11 @@ struct Style {
   const char* reset = "";
   static Style for_stream(bool tty);
 };
+
+// Text from a model, made harmless for a terminal: control characters other than newline and tab
+// (a random or hostile model can emit escape sequences that would drive the terminal) become
+// caret notation (^[ for ESC); carriage returns are dropped.
+std::string terminal_safe(std::string_view text);
 
 // Ctrl-C handling. While an interruptible section is active, SIGINT sets the flag (the generator
 // polls it between tokens); otherwise, or on a second Ctrl-C, the process exits with status 130.

@@ -115,7 +115,11 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn, void* ctx) {
   generation_.fetch_add(1, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&generation_);
   work(0);
-  while (running_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Wait for the workers; yield now and then in case one of them is waiting for this core.
+  for (int spins = 1; running_.load(std::memory_order_acquire) != 0; ++spins) {
+    cpu_relax();
+    if (spins % 4096 == 0) sched_yield();
+  }
   busy_.store(false, std::memory_order_release);
 }
 

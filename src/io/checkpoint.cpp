@@ -24,7 +24,7 @@ json read_json_file(const std::string& path) {
   }
 }
 
-Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
+Checkpoint::Checkpoint(const std::string& dir, const Options& opt) : dir_(dir) {
   if (!fs::is_directory(dir)) fail("{}: not a model directory", dir);
   const std::string config_path = (fs::path(dir) / "config.json").string();
   if (!fs::exists(config_path)) fail("{}: missing config.json", dir);
@@ -54,10 +54,18 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
     fail("{}: no model.safetensors.index.json and no model.safetensors", dir);
   }
 
+  uint64_t total = 0, before = 0;
   for (auto& s : shard_names) {
     std::string p = (fs::path(dir) / s).string();
     if (!fs::exists(p)) fail("{}: shard listed in the index is missing", p);
-    shards_.push_back(std::make_unique<SafetensorsFile>(p));
+    total += fs::file_size(p);
+  }
+  for (auto& s : shard_names) {
+    std::string p = (fs::path(dir) / s).string();
+    MappedFile::Progress prog;
+    if (opt.progress) prog = [&](uint64_t done) { opt.progress(before + done, total); };
+    shards_.push_back(std::make_unique<SafetensorsFile>(p, opt.in_memory, prog));
+    before += fs::file_size(p);
   }
   for (auto& shard : shards_)
     for (auto& [name, t] : shard->tensors()) {

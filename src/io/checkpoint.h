@@ -1,6 +1,7 @@
 // A Hugging Face model directory: config.json plus either model.safetensors.index.json and its
 // shards or a single model.safetensors. Every shard is memory-mapped and validated on open.
 #pragma once
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -10,9 +11,15 @@
 
 namespace fathom::io {
 
+struct CheckpointOptions {
+  bool in_memory = false;  // read shards into huge-page memory instead of mapping them
+  std::function<void(uint64_t done, uint64_t total)> progress;  // bytes read (in_memory)
+};
+
 class Checkpoint {
  public:
-  explicit Checkpoint(const std::string& dir);  // throws fathom::Error naming the file at fault
+  using Options = CheckpointOptions;
+  explicit Checkpoint(const std::string& dir, const Options& opt = CheckpointOptions());  // throws fathom::Error naming the file
 
   const std::string& dir() const { return dir_; }
   const nlohmann::json& config_json() const { return config_; }

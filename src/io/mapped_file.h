@@ -1,14 +1,21 @@
-// A read-only memory-mapped file (RAII). Checkpoint shards are mapped, never read into RAM.
+// A read-only file image (RAII). By default the file is memory-mapped (pages come from the page
+// cache on first touch). With in_memory the file is read into anonymous memory advised for
+// transparent huge pages: decode streams every weight once per token, and with 4 KB pages the TLB
+// misses cost about half the bandwidth (measured: 13-15 vs 25+ GB/s for the same GEMV).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace fathom::io {
 
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path);  // throws fathom::Error naming the path
+  // Reading progress: called with bytes read so far (in_memory only).
+  using Progress = std::function<void(uint64_t bytes)>;
+  explicit MappedFile(const std::string& path, bool in_memory = false,
+                      const Progress& progress = {});  // throws fathom::Error naming the path
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -21,6 +28,7 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0;
+  size_t mapped_ = 0;  // bytes of the mapping (rounded up for the anonymous one)
 };
 
 }  // namespace fathom::io

@@ -27,7 +27,8 @@ std::string TensorView::shape_str() const {
   return s + "]";
 }
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
+SafetensorsFile::SafetensorsFile(const std::string& path, bool in_memory, const MappedFile::Progress& progress)
+    : file_(path, in_memory, progress) {
   const size_t size = file_.size();
   if (size < 8) fail("{}: truncated safetensors file ({} bytes, the header length alone is 8)", path, size);
   uint64_t header_len = 0;

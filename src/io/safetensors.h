@@ -31,7 +31,8 @@ class SafetensorsFile {
  public:
   // Maps and validates the file: header length and JSON, known dtypes, shapes, offsets inside the
   // data region, byte counts matching shape x dtype, no overlapping tensors.
-  explicit SafetensorsFile(const std::string& path);
+  explicit SafetensorsFile(const std::string& path, bool in_memory = false,
+                           const MappedFile::Progress& progress = {});
 
   const std::map<std::string, TensorView>& tensors() const { return tensors_; }
   const TensorView* find(const std::string& name) const;

@@ -8,9 +8,9 @@
 
 namespace fathom {
 
-std::unique_ptr<Model> Model::load(const std::string& dir) {
+std::unique_ptr<Model> Model::load(const std::string& dir, const io::Checkpoint::Options& opt) {
   std::unique_ptr<Model> m(new Model());
-  m->ckpt_ = std::make_unique<io::Checkpoint>(dir);
+  m->ckpt_ = std::make_unique<io::Checkpoint>(dir, opt);
   m->cfg_ = ModelConfig::from_json(m->ckpt_->config_json(), (std::filesystem::path(dir) / "config.json").string());
   m->w_ = load_weights(*m->ckpt_, m->cfg_);
   m->rope_ = Rope(m->cfg_);

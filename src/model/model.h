@@ -18,7 +18,9 @@ namespace fathom {
 class Model {
  public:
   // Opens MODEL_DIR, parses config.json and validates every tensor.
-  static std::unique_ptr<Model> load(const std::string& dir);
+  // Checkpoint::Options::in_memory reads the weights into huge-page memory (the fast decode path
+  // wants it); the default maps them.
+  static std::unique_ptr<Model> load(const std::string& dir, const io::CheckpointOptions& opt = io::CheckpointOptions());
 
   const ModelConfig& config() const { return cfg_; }
   const ModelWeights& weights() const { return w_; }

@@ -139,14 +139,17 @@ template <WFormat F, int NT>
 void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const int64_t K = W.cols;
   const float* x[NT];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) x[t] = X + (t0 + t) * K;
   for (int64_t r = r0; r < r1; ++r) {
     const Dec<F> d(W, r);
     __m256 a0[NT], a1[NT];
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm256_setzero_ps();
     int64_t k = 0;
     for (; k + 16 <= K; k += 16) {
       const __m256 w0 = d.load(k), w1 = d.load(k + 8);
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
         a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x[t] + k), a0[t]);
         a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x[t] + k + 8), a1[t]);
@@ -155,11 +158,13 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
     for (; k < K; k += 8) {
       const int64_t valid = std::min<int64_t>(8, K - k);
       const __m256 w = valid == 8 ? d.load(k) : d.load_tail(k, valid);
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
         const __m256 xv = valid == 8 ? _mm256_loadu_ps(x[t] + k) : load_x_tail(x[t] + k, valid);
         a0[t] = _mm256_fmadd_ps(w, xv, a0[t]);
       }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(_mm256_add_ps(a0[t], a1[t]));
   }
 }
@@ -209,8 +214,10 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
       const float amax = _mm_cvtss_f32(m4);
       const __m256 inv = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
       __m256i i[4];
+      #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * j), inv));
       int32_t tmp[32];
+      #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp + 8 * j), i[j]);
       int32_t sum = 0;
       for (int j = 0; j < 32; ++j) {
@@ -231,6 +238,7 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
   void* p = const_cast<void*>(prep);
   const int8_t* xq[NT];
   const float* xd[NT];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     xq[t] = L.q(p, t0 + t);
     xd[t] = L.dx(p, t0 + t);
@@ -240,17 +248,20 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
     const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
     __m256 acc[NT];
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 32));
       const __m256i aw = _mm256_sign_epi8(w, w);
       const float dw = _cvtsh_ss(ws[b]);
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
         const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
         acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * xd[t][b]), acc[t]);
       }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]);
   }
 }
@@ -264,6 +275,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
   const int8_t* xq[NT];
   const float* xd[NT];
   const float* xc[NT];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     xq[t] = L.q(p, t0 + t);
     xd[t] = L.dx(p, t0 + t);
@@ -276,6 +288,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
     __m256 acc[NT];
     float corr[NT];
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       acc[t] = _mm256_setzero_ps();
       corr[t] = 0;
@@ -284,6 +297,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
       const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wq + b * 16));
       const __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
       const float dw = _cvtsh_ss(ws[b]);
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
         const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
         const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
@@ -291,6 +305,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
         corr[t] += dw * xc[t][b];
       }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]) + corr[t];
   }
 }
@@ -324,18 +339,22 @@ template <int NT>
 void micro(const float* panel, int64_t kc, const float* X, int64_t ldx, float* Y, int64_t ldy,
            int64_t valid_rows, bool accumulate) {
   __m256 c[NT][2];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) c[t][0] = c[t][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 w0 = _mm256_load_ps(panel + k * MR), w1 = _mm256_load_ps(panel + k * MR + 8);
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const __m256 xb = _mm256_broadcast_ss(X + t * ldx + k);
       c[t][0] = _mm256_fmadd_ps(w0, xb, c[t][0]);
       c[t][1] = _mm256_fmadd_ps(w1, xb, c[t][1]);
     }
   }
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     float* y = Y + t * ldy;
     if (valid_rows == MR) {
+      #pragma GCC unroll 4
       for (int j = 0; j < 2; ++j) {
         __m256 v = c[t][j];
         if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(y + 8 * j));

@@ -123,14 +123,17 @@ template <WFormat F, int NT>
 void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const int64_t K = W.cols;
   const float* x[NT];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) x[t] = X + (t0 + t) * K;
   for (int64_t r = r0; r < r1; ++r) {
     const Dec<F> d(W, r);
     __m512 a0[NT], a1[NT];
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
       const __m512 w0 = d.load(k, 0xffff), w1 = d.load(k + 16, 0xffff);
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
         a0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + k), a0[t]);
         a1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + k + 16), a1[t]);
@@ -139,8 +142,10 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
     for (; k < K; k += 16) {
       const __mmask16 m = tail_mask16(K - k);
       const __m512 w = d.load(k, m);
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) a0[t] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x[t] + k), a0[t]);
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
   }
 }
@@ -168,6 +173,12 @@ struct QActLayout {
   float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nbp * 32); }
   int32_t* c(void* prep, int64_t t) const { return reinterpret_cast<int32_t*>(dx(prep, t) + nbp); }
 };
+
+// Software prefetch distance for streamed weights (rows are contiguous, so this runs into the next
+// rows). The hardware prefetcher alone keeps too few lines in flight when compute is interleaved
+// with the loads: measured here, Q8_0 GEMV streamed ~11 GB/s per core without, vs 15.9 for a pure
+// read loop; with it 12-14 GB/s (distances 1-6 KiB measured alike within the noise).
+constexpr int64_t kPrefetchBytes = 3072;
 
 bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
 
@@ -224,6 +235,7 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
   const int8_t* xq[NT];
   const float* xd[NT];
   const int32_t* xc[NT];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     xq[t] = L.q(p, t0 + t);
     xd[t] = L.dx(p, t0 + t);
@@ -237,19 +249,23 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
     const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
     __m512 acc[NT];
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += 16) {
       const int64_t nblk = std::min<int64_t>(16, nb - b0);
       const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask16(nblk), ws + b0));
       __m512 sc[NT];
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) sc[t] = _mm512_mul_ps(dw, _mm512_load_ps(xd[t] + b0));
 #pragma GCC unroll 8
       for (int g = 0; g < 8; ++g) {
         if (2 * g >= nblk) break;
         const int8_t* wp = wq + (b0 + 2 * g) * 32;
+        _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchBytes, _MM_HINT_T0);
         const __m512i w = 2 * g + 2 <= nblk ? _mm512_loadu_si512(wp) : _mm512_maskz_loadu_epi8(0xffffffffull, wp);
         const __m512i wu = _mm512_xor_si512(w, flip);  // w + 128 as u8
         const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(2 * g));
+        #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
           const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(xc[t] + (b0 / 2 + g) * 16), wu,
                                                 _mm512_load_si512(xq[t] + (b0 + 2 * g) * 32));
@@ -257,6 +273,7 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
         }
       }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
   }
 }
@@ -269,6 +286,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
   const int8_t* xq[NT];
   const float* xd[NT];
   const int32_t* xc[NT];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     xq[t] = L.q(p, t0 + t);
     xd[t] = L.dx(p, t0 + t);
@@ -282,22 +300,26 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
     const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
     __m512 acc[NT];
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += 16) {
       const int64_t nblk = std::min<int64_t>(16, nb - b0);
       const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask16(nblk), ws + b0));
       __m512 sc[NT];
+      #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) sc[t] = _mm512_mul_ps(dw, _mm512_load_ps(xd[t] + b0));
 #pragma GCC unroll 4
       for (int g = 0; g < 4; ++g) {
         const int64_t have = nblk - 4 * g;
         if (have <= 0) break;
         const uint8_t* wp = wq + (b0 + 4 * g) * 16;
+        _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchBytes, _MM_HINT_T0);
         const __m512i v = have >= 4 ? _mm512_loadu_si512(wp)
                                     : _mm512_maskz_loadu_epi8((1ull << (have * 16)) - 1, wp);
         const __m512i lo = _mm512_and_si512(v, low4);
         const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(4 * g));
+        #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
           const int8_t* xg = xq[t] + (b0 + 4 * g) * 32;
           __m512i s = _mm512_load_si512(xc[t] + (b0 / 4 + g) * 16);
@@ -307,6 +329,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
         }
       }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
   }
 }
@@ -365,12 +388,15 @@ template <int NT>
 void micro(const float* panel, int64_t kc, const float* X, int64_t ldx, float* Y, int64_t ldy,
            const __mmask16 m[4], bool accumulate) {
   __m512 c[NT][4];
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t)
+    #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) c[t][j] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const float* pk = panel + k * MR;
     const __m512 w0 = _mm512_load_ps(pk), w1 = _mm512_load_ps(pk + 16);
     const __m512 w2 = _mm512_load_ps(pk + 32), w3 = _mm512_load_ps(pk + 48);
+    #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) {
       const __m512 xb = _mm512_set1_ps(X[t * ldx + k]);
       c[t][0] = _mm512_fmadd_ps(w0, xb, c[t][0]);
@@ -379,7 +405,9 @@ void micro(const float* panel, int64_t kc, const float* X, int64_t ldx, float* Y
       c[t][3] = _mm512_fmadd_ps(w3, xb, c[t][3]);
     }
   }
+  #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t)
+    #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       float* y = Y + t * ldy + 16 * j;
       __m512 v = c[t][j];
@@ -397,6 +425,7 @@ void gemm_rows(const WeightMatrix& W, const float* X, int64_t n, float* Y, int64
     for (int64_t rb = r0; rb < r1; rb += MR) {
       pack_panel<F>(W, rb, r1, k0, kc, panel);
       __mmask16 m[4];
+      #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) m[j] = tail_mask16(std::max<int64_t>(0, r1 - rb - 16 * j));
       for (int64_t t0 = 0; t0 < n; t0 += NR) {
         const float* x = X + t0 * K + k0;

@@ -168,11 +168,12 @@ void emit_split(std::string_view piece, std::vector<Segment>& segs, Behavior beh
 }
 
 // Applies a per-piece split to every piece of the list.
+// Scratch vectors are per thread and reused, so short texts cost no allocation here.
 template <typename F>
 void split_all(PieceList& list, F&& split_one) {
-  std::vector<std::string_view> out;
-  out.reserve(list.pieces.size() * 2);
-  std::vector<Segment> segs;
+  thread_local std::vector<std::string_view> out;
+  thread_local std::vector<Segment> segs;
+  out.clear();
   for (std::string_view p : list.pieces) {
     segs.clear();
     split_one(p, segs, out);

@@ -2,7 +2,7 @@
 // string to another) and pre-tokenizers (a list of pieces to a finer list of pieces), each built
 // from its tokenizer.json object. Behaviour mirrors the Rust `tokenizers` crate, stage by stage.
 #pragma once
-#include <deque>
+#include <list>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -11,11 +11,12 @@
 
 namespace fathom::tok {
 
-// Pieces are views into the caller's text or into `storage` (a deque, so views stay valid as it
-// grows). Empty pieces are never kept, as in Hugging Face's PreTokenizedString.
+// Pieces are views into the caller's text or into `storage` (a list, so views stay valid as it
+// grows, and an empty one costs no allocation). Empty pieces are never kept, as in Hugging Face's
+// PreTokenizedString.
 struct PieceList {
   std::vector<std::string_view> pieces;
-  std::deque<std::string> storage;
+  std::list<std::string> storage;
   std::string_view own(std::string s) { return storage.emplace_back(std::move(s)); }
 };
 

@@ -46,6 +46,9 @@ class Regex {
   pcre2_real_code_8* code_ = nullptr;
 };
 
+// The PCRE2 pattern that means what `pattern` means to Oniguruma (\s, newer \p{..} categories).
+std::string translate_pattern(const std::string& pattern);
+
 // Escapes a literal string for use inside a PCRE2 pattern.
 std::string regex_escape(std::string_view literal);
 

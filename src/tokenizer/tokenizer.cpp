@@ -87,29 +87,34 @@ void read_template(const json& pp, std::vector<int32_t>& prefix, std::vector<int
 }  // namespace
 
 void Tokenizer::Impl::encode_text(std::string_view s, std::vector<int32_t>& out) const {
-  PieceList list;
+  // Scratch state is per thread and reused across calls: encoding many short texts (a server's
+  // requests, a dataset's lines) then allocates almost nothing.
+  thread_local PieceList list;
+  thread_local std::vector<Span> raw_spans, norm_spans;
   auto model = [&](std::string_view piece) {
     if (piece.empty()) return;
     list.pieces.assign(1, piece);
-    list.storage.clear();
     if (pre.stage) pre.stage->apply(list);
     bpe->encode(list.pieces, out);
+    list.storage.clear();
   };
   auto normalized_part = [&](std::string_view part) {
     if (part.empty()) return;
-    std::string norm = normalizer ? normalizer->apply(part) : std::string(part);
-    if (normalized_matcher->empty()) { model(norm); return; }
-    std::vector<Span> spans;
-    normalized_matcher->split(norm, spans);
-    for (auto& sp : spans) {
+    std::string norm;
+    std::string_view text = part;
+    if (normalizer) text = norm = normalizer->apply(part);
+    if (normalized_matcher->empty()) { model(text); return; }
+    norm_spans.clear();
+    normalized_matcher->split(text, norm_spans);
+    for (auto& sp : norm_spans) {
       if (sp.id >= 0) out.push_back(sp.id);
-      else model(std::string_view(norm).substr(sp.begin, sp.end - sp.begin));
+      else model(text.substr(sp.begin, sp.end - sp.begin));
     }
   };
   if (raw_matcher->empty()) { normalized_part(s); return; }
-  std::vector<Span> spans;
-  raw_matcher->split(s, spans);
-  for (auto& sp : spans) {
+  raw_spans.clear();
+  raw_matcher->split(s, raw_spans);
+  for (auto& sp : raw_spans) {
     if (sp.id >= 0) out.push_back(sp.id);
     else normalized_part(s.substr(sp.begin, sp.end - sp.begin));
   }

@@ -5,6 +5,8 @@
 
 #include <pcre2.h>
 
+#include "tokenizer/regex.h"
+
 #include <algorithm>
 #include <mutex>
 #include <vector>
@@ -98,7 +100,8 @@ class CharClass {
  public:
   explicit CharClass(const char* pattern) {
     int err; PCRE2_SIZE off;
-    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+    std::string p = translate_pattern(pattern);  // with the newer-Unicode category additions
+    code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.c_str()), PCRE2_ZERO_TERMINATED,
                           PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &err, &off, nullptr);
     data_ = pcre2_match_data_create(1, nullptr);
   }
@@ -249,7 +252,7 @@ bool is_whitespace(char32_t c) {
 
 bool is_alphanumeric(char32_t c) {
   if (c < 0x80) return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z');
-  static CharClass cls("[\\p{Alphabetic}\\p{N}]");
+  static CharClass cls("[\\p{Alphabetic}\\p{L}\\p{N}]");
   return cls.test(c);
 }
 

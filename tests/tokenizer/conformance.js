@@ -13,11 +13,14 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const { execFileSync } = require("child_process");
-const npm = path.join(__dirname, "..", "npm", "node_modules");
-const { Tokenizer } = require(path.join(npm, "tokenizers"));
+const { Tokenizer } = require("./refs.js").load("tokenizers");
 const { rng, randomText } = require("./random_text.js");
 
 const [fathom, tokDir, ...rest] = process.argv.slice(2);
+if (!fs.existsSync(path.join(tokDir, "tokenizer.json"))) {
+  console.log(`SKIP: ${tokDir}/tokenizer.json is missing (run scripts/install-deps.sh)`);
+  process.exit(77);
+}
 const opt = (name, def) => {
   const i = rest.indexOf(name);
   return i >= 0 ? Number(rest[i + 1]) : def;

@@ -14,10 +14,14 @@ const fs = require("fs");
 const os = require("os");
 const path = require("path");
 const { execFileSync } = require("child_process");
-const { Tokenizer } = require(path.join(__dirname, "..", "npm", "node_modules", "tokenizers"));
+const { Tokenizer } = require("./refs.js").load("tokenizers");
 const { rng, randomText } = require("./random_text.js");
 
 const [fathom, dsDir] = process.argv.slice(2);
+if (!fs.existsSync(path.join(dsDir, "tokenizer.json"))) {
+  console.log(`SKIP: ${dsDir}/tokenizer.json is missing (run scripts/install-deps.sh)`);
+  process.exit(77);
+}
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fathom-gen-"));
 const base = JSON.parse(fs.readFileSync(path.join(dsDir, "tokenizer.json"), "utf8"));
 
@@ -107,7 +111,7 @@ const texts = [
 ];
 const r = rng(99);
 const specialsText = ["<|special|>", "[LSTRIP]", "[RSTRIP]", "word", "ﬁx", "[BOTH]"];
-for (let i = 0; i < 400; i++) texts.push(randomText(r, specialsText));
+for (let i = 0; i < 400; i++) texts.push(randomText(r, specialsText, false));
 for (const f of ["multilingual.txt", "code.txt", "whitespace.txt"])
   for (const line of fs.readFileSync(path.join(__dirname, "corpus", f), "utf8").split("\n")) texts.push(line);
 

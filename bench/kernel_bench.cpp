@@ -1,0 +1,150 @@
+// Kernel benchmarks at DeepSeek-V2-Lite shapes (hidden 2048, dense FFN 10944, expert FFN 1408).
+//   GEMV/<fmt>/<rows>/<cols>/<threads>: decode (n = 1). The weights are cycled through copies
+//     totalling > 512 MiB so they stream from DRAM, not from the (large) L3; reports weight GB/s.
+//   GEMM/<fmt>/<rows>/<cols>/<n>/<threads>: prefill; reports GFLOP/s (2 * rows * cols * n).
+// Run: chrt -r 1 build/bench/fathom_kernel_bench [--benchmark_filter=GEMV] (FATHOM_ISA caps the path).
+#include <benchmark/benchmark.h>
+
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "cpu/thread_pool.h"
+#include "ops/matmul.h"
+#include "ops/quant/q4_0.h"
+#include "ops/quant/q8_0.h"
+
+namespace {
+
+using fathom::ops::WFormat;
+
+constexpr WFormat kFormats[] = {WFormat::F32, WFormat::F16, WFormat::BF16, WFormat::F8_E4M3,
+                                WFormat::Q8_0, WFormat::Q4_0};
+const char* format_name(WFormat f) {
+  switch (f) {
+    case WFormat::F32: return "F32";
+    case WFormat::F16: return "F16";
+    case WFormat::BF16: return "BF16";
+    case WFormat::F8_E4M3: return "F8_E4M3";
+    case WFormat::F8_E5M2: return "F8_E5M2";
+    case WFormat::Q8_0: return "Q8_0";
+    case WFormat::Q4_0: return "Q4_0";
+  }
+  return "?";
+}
+
+// `copies` identical matrices in one allocation, each usable as a WeightMatrix.
+// Weight memory is anonymous and advised to use transparent huge pages, as the model loader should
+// do for decode: with 4 KiB pages the TLB misses of a VM's nested page walk cost about half the
+// streaming bandwidth.
+struct Mapping {
+  void* p = nullptr;
+  size_t n = 0;
+  ~Mapping() {
+    if (p) munmap(p, n);
+  }
+};
+
+struct Weights {
+  Mapping map;
+  std::vector<float> scales;
+  std::vector<fathom::ops::WeightMatrix> mats;
+};
+
+Weights make_weights(WFormat f, int64_t rows, int64_t cols, int64_t copies) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 0.02f);
+  std::vector<float> w(size_t(rows * cols));
+  for (auto& v : w) v = g(rng);
+  const int64_t row_bytes = fathom::ops::weight_row_bytes(f, cols), mat_bytes = rows * row_bytes;
+  Weights out;
+  out.map.n = size_t(mat_bytes * copies);
+  out.map.p = mmap(nullptr, out.map.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (out.map.p == MAP_FAILED) std::abort();
+  if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(out.map.p, out.map.n, MADV_HUGEPAGE);
+  uint8_t* first = static_cast<uint8_t*>(out.map.p);
+  for (size_t i = 0; i < w.size(); ++i) {
+    switch (f) {
+      case WFormat::F32: reinterpret_cast<float*>(first)[i] = w[i]; break;
+      case WFormat::F16: reinterpret_cast<uint16_t*>(first)[i] = fathom::f32_to_f16(w[i]); break;
+      case WFormat::BF16: reinterpret_cast<uint16_t*>(first)[i] = fathom::f32_to_bf16(w[i]); break;
+      case WFormat::F8_E4M3: first[i] = fathom::f32_to_e4m3(w[i] * 1e4f); break;
+      case WFormat::F8_E5M2: first[i] = fathom::f32_to_e5m2(w[i]); break;
+      default: break;
+    }
+  }
+  if (f == WFormat::Q8_0) fathom::ops::quant::q8_0_quantize(w.data(), rows, cols, first);
+  if (f == WFormat::Q4_0) fathom::ops::quant::q4_0_quantize(w.data(), rows, cols, first);
+  out.scales.assign(size_t(((rows + 127) / 128) * ((cols + 127) / 128)), 1e-4f);
+  for (int64_t c = 1; c < copies; ++c) std::memcpy(first + c * mat_bytes, first, size_t(mat_bytes));
+  for (int64_t c = 0; c < copies; ++c) {
+    fathom::ops::WeightMatrix m;
+    m.format = f;
+    m.rows = rows;
+    m.cols = cols;
+    m.data = first + c * mat_bytes;
+    m.scale_inv = out.scales.data();
+    out.mats.push_back(m);
+  }
+  return out;
+}
+
+void BM_Gemv(benchmark::State& state) {
+  const WFormat f = kFormats[state.range(0)];
+  const int64_t rows = state.range(1), cols = state.range(2);
+  const int threads = int(state.range(3));
+  const int64_t mat_bytes = rows * fathom::ops::weight_row_bytes(f, cols);
+  // FATHOM_BENCH_HOT=1: one copy, cache-resident (shows the kernels' compute ceiling).
+  const int64_t copies = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / mat_bytes + 1);
+  Weights W = make_weights(f, rows, cols, copies);
+  std::vector<float> x(size_t(cols), 0.5f), y(static_cast<size_t>(rows));
+  fathom::cpu::ThreadPool pool(threads);
+  size_t i = 0;
+  for (auto _ : state) {
+    fathom::ops::matmul(W.mats[i], x.data(), 1, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % W.mats.size();
+  }
+  state.SetLabel(format_name(f));
+  state.counters["GB/s"] = benchmark::Counter(double(mat_bytes) * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_Gemm(benchmark::State& state) {
+  const WFormat f = kFormats[state.range(0)];
+  const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
+  const int threads = int(state.range(4));
+  Weights W = make_weights(f, rows, cols, 1);
+  std::vector<float> x(size_t(n * cols), 0.5f), y(size_t(n * rows));
+  fathom::cpu::ThreadPool pool(threads);
+  for (auto _ : state) {
+    fathom::ops::matmul(W.mats[0], x.data(), n, y.data(), &pool);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(format_name(f));
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * double(rows * cols * n) * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+void gemv_args(benchmark::internal::Benchmark* b) {
+  for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{10944, 2048}, {2048, 10944}, {1408, 2048}})
+      for (int64_t t : {1, 2}) b->Args({f, rows, cols, t});
+}
+
+void gemm_args(benchmark::internal::Benchmark* b) {
+  for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
+    for (int64_t t : {1, 2}) b->Args({f, 10944, 2048, 512, t});
+  for (int64_t f : {2, 4, 5}) b->Args({f, 1408, 2048, 48, 2});  // a routed expert's share of pp512
+}
+
+BENCHMARK(BM_Gemv)->Apply(gemv_args)->ArgNames({"fmt", "rows", "cols", "threads"})->UseRealTime()->MinTime(0.3);
+BENCHMARK(BM_Gemm)->Apply(gemm_args)->ArgNames({"fmt", "rows", "cols", "n", "threads"})->UseRealTime()->MinTime(0.5);
+
+}  // namespace
+
+BENCHMARK_MAIN();

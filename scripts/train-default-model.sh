@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Trains fathom's shipped default model from nothing, in one command, and installs it in
+# models/default/ (what `make run`, and `fathom run` / `fathom chat` without a model, use):
+#
+#   corpus (scripts/fetch-corpus.sh: the KJV Bible from Debian's bible-kjv-text, public domain)
+#   -> fathom train-tokenizer (byte-level BPE, DeepSeek-V3 pre-tokenizer, vocab 4096)
+#   -> fathom prepare (chapters as documents, 2% held out for validation)
+#   -> unigram / bigram baselines on the held-out text (scripts/unigram_baseline.py)
+#   -> fathom train --config configs/default-model.json (MLA + YaRN, MoE 8 routed top-2 in 4 groups
+#      + 1 shared, noaux_tc balancing, 1 MTP layer)
+#   -> models/default/{config.json, model.safetensors (bf16), generation_config.json,
+#      tokenizer.json, tokenizer_config.json}
+#
+#   scripts/train-default-model.sh [WORK_DIR]        (default build/default-model)
+#
+# Re-running continues an interrupted training run (--resume) instead of starting over; delete
+# WORK_DIR/run to start afresh. Knobs (environment): STEPS, BATCH, SEQ, LR, WARMUP, THREADS, FATHOM.
+# Everything it did, with timings and losses, is summarised in WORK_DIR/summary.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+WORK=${1:-build/default-model}
+FATHOM=${FATHOM:-build/fathom}
+STEPS=${STEPS:-1500}
+BATCH=${BATCH:-16}
+SEQ=${SEQ:-256}
+LR=${LR:-2e-3}
+WARMUP=${WARMUP:-100}
+THREADS=${THREADS:-0}
+VOCAB=4096
+SEED=1
+PYTHON=${PYTHON:-/usr/bin/python3}  # Debian python3 with numpy (not a pyenv shim)
+
+if [ ! -x "$FATHOM" ]; then
+  echo "[default-model] building fathom"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+  cmake --build build -j "$(nproc)" --target fathom
+  FATHOM=build/fathom
+fi
+mkdir -p "$WORK"
+SUMMARY=$WORK/summary.txt
+log() { echo "$*" | tee -a "$SUMMARY"; }
+: > "$SUMMARY"
+log "# default model, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, fathom $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+
+t=$SECONDS
+scripts/fetch-corpus.sh "$WORK/corpus" | tee -a "$SUMMARY"
+CORPUS=("$WORK"/corpus/[0-9][0-9]-*.txt)
+
+"$FATHOM" train-tokenizer --vocab-size $VOCAB --out "$WORK/tokenizer" "${CORPUS[@]}" 2>&1 | tee -a "$SUMMARY"
+"$FATHOM" prepare --tokenizer "$WORK/tokenizer" --out "$WORK/data" --val-fraction 0.02 "${CORPUS[@]}" 2>&1 \
+  | tee -a "$SUMMARY"
+"$PYTHON" scripts/unigram_baseline.py "$WORK/data" | tee -a "$SUMMARY"
+log "data pipeline: $((SECONDS - t)) s"
+
+RESUME=()
+if [ -f "$WORK/run/training_state.safetensors" ]; then
+  RESUME=(--resume)
+  log "resuming the run in $WORK/run"
+fi
+CMD=("$FATHOM" train --config configs/default-model.json --data "$WORK/data" --out "$WORK/run"
+     --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" --lr "$LR" --warmup "$WARMUP" --seed $SEED
+     --threads "$THREADS" --eval-every 100 --save-every 100 --save-dtype bf16 "${RESUME[@]}")
+log "command: ${CMD[*]}"
+t=$SECONDS
+"${CMD[@]}"
+TRAIN_S=$((SECONDS - t))
+log "training wall time: ${TRAIN_S} s (this invocation)"
+
+# Numbers for docs/TRAINING.md from the run's log.
+"$PYTHON" - "$WORK/run/train_log.jsonl" <<'PY' | tee -a "$SUMMARY"
+import json, statistics, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+train = [s for s in steps if "loss" in s]
+val = [s for s in steps if "val_loss" in s]
+tps = [s["tokens_per_s"] for s in train[len(train) // 10:]]
+print(f"steps {train[-1]['step']}; final train loss {train[-1]['loss']:.4f}, mtp {train[-1].get('mtp_loss', 0):.4f}; "
+      f"median {statistics.median(tps):.0f} tokens/s; train time {sum(s['step_s'] for s in train):.0f} s")
+if val:
+    print(f"final val loss {val[-1]['val_loss']:.4f} (step {val[-1]['step']}), val mtp loss {val[-1].get('val_mtp_loss', 0):.4f}")
+lm = [s["load_max_mean"] for s in train if "load_max_mean" in s]
+if lm:
+    q = max(1, len(lm) // 10)
+    print(f"expert load max/mean: first 10% of steps {statistics.mean(lm[:q]):.2f}, last 10% {statistics.mean(lm[-q:]):.2f}")
+PY
+
+mkdir -p models/default
+for f in config.json model.safetensors generation_config.json; do cp "$WORK/run/$f" models/default/; done
+for f in tokenizer.json tokenizer_config.json; do cp "$WORK/tokenizer/$f" models/default/; done
+size=$(du -cb models/default/* | tail -1 | cut -f1)
+log "models/default: $((size / 1000)) kB"
+[ "$size" -le 20000000 ] || { log "models/default exceeds 20 MB"; exit 1; }
+
+log "sample (fathom run models/default -p 'And God said' -n 60 --temp 0.7 --seed 1):"
+"$FATHOM" run models/default -p "And God said" -n 60 --temp 0.7 --seed 1 2>/dev/null | tee -a "$SUMMARY" || true
+echo
+echo "[default-model] done; summary in $SUMMARY"

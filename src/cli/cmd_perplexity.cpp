@@ -1,0 +1,84 @@
+// fathom perplexity: how well a model predicts a text — the measure of what a quantization costs.
+// The text is tokenized (BOS first when the tokenizer asks for it) and cut into windows of --ctx
+// tokens; within each window the second half is scored with the first half as context (the
+// llama.cpp convention), so every scored token sees at least ctx/2 tokens of history.
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "cli/command.h"
+#include "core/error.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
+
+namespace {
+
+using namespace fathom;
+
+struct Opts {
+  std::string model, file;
+  int64_t ctx = 512, max_windows = 0;
+  int threads = 0;
+  bool reference = false;
+};
+
+fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to measure quantization loss)",
+                         [](CLI::App& sub) {
+  auto o = std::make_shared<Opts>();
+  sub.add_option("model", o->model, "model directory (with tokenizer.json)")->required();
+  sub.add_option("-f,--file", o->file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
+  sub.add_option("-c,--ctx", o->ctx, "window size in tokens (the second half of each window is scored)");
+  sub.add_option("--chunks", o->max_windows, "score at most this many windows (0: all)");
+  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  sub.add_flag("--reference", o->reference, "use the scalar f32 reference path instead of the fast kernels");
+  return std::function<int()>([o] {
+    if (o->ctx < 4) fail("--ctx must be at least 4");
+    std::ifstream in(o->file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto model = Model::load(o->model);
+    auto tok = tok::Tokenizer::load(o->model);
+    std::vector<int32_t> ids = tok.encode(ss.str(), true);
+    const int64_t V = model->config().vocab_size;
+    for (int32_t id : ids)
+      if (id >= V) fail("{}: tokenizer id {} is outside the model's vocabulary ({})", o->file, id, V);
+    const int64_t windows_all = int64_t(ids.size()) / o->ctx;
+    if (windows_all < 1) fail("{}: {} tokens, fewer than one window of --ctx {}", o->file, ids.size(), o->ctx);
+    const int64_t windows = o->max_windows > 0 ? std::min(windows_all, o->max_windows) : windows_all;
+    std::unique_ptr<Runtime> rt;
+    Exec ex;
+    if (!o->reference) {
+      rt = std::make_unique<Runtime>(o->threads);
+      ex = rt->exec();
+      model->prepare_fast();
+    }
+    double nll = 0;
+    int64_t scored = 0;
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<float> logits(o->ctx * V);
+    for (int64_t w = 0; w < windows; ++w) {
+      LatentCache cache = model->make_cache(o->ctx);
+      const int32_t* win = ids.data() + w * o->ctx;
+      model->forward(ex, win, o->ctx, cache, AttentionPath::Expanded, logits.data(), nullptr);
+      for (int64_t t = o->ctx / 2; t + 1 < o->ctx; ++t) {  // logits at t predict token t+1
+        const float* l = logits.data() + t * V;
+        double m = l[0];
+        for (int64_t v = 1; v < V; ++v) m = std::max(m, double(l[v]));
+        double z = 0;
+        for (int64_t v = 0; v < V; ++v) z += std::exp(double(l[v]) - m);
+        nll += (m + std::log(z)) - double(l[win[t + 1]]);
+        ++scored;
+      }
+      std::fprintf(stderr, "\r[%lld/%lld] ppl %.4f", (long long)(w + 1), (long long)windows, std::exp(nll / scored));
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "\n");
+    std::printf("perplexity %.4f over %lld scored tokens (%lld windows of %lld; %.1f tokens/s)\n", std::exp(nll / scored),
+                (long long)scored, (long long)windows, (long long)o->ctx, double(windows * o->ctx) / secs);
+    return 0;
+  });
+});
+
+}  // namespace

@@ -1,0 +1,92 @@
+// fathom serve: the OpenAI-compatible HTTP server (src/server/, docs/SERVER.md). Loads the model,
+// allocates the KV budget (parallel slots x context), and serves until SIGINT / SIGTERM.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "cli/command.h"
+#include "cli/load_model.h"
+#include "core/error.h"
+#include "server/http_server.h"
+#include "server/scheduler.h"
+
+namespace {
+
+using namespace fathom;
+
+struct Opts {
+  cli::ModelFlags model;
+  std::string host = "127.0.0.1", api_key, alias;
+  int port = 8080, parallel = 4, queue = 64, threads = 0;
+};
+
+int serve(const Opts& o) {
+  // Signals are taken by one thread with sigwait, so every other thread (httplib's, the engine's,
+  // the compute pool's) must have them blocked: block before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);  // a client that goes away must not end the server
+
+  if (o.parallel < 1) fail("--parallel must be at least 1 (got {})", o.parallel);
+  cli::LoadedModel m = cli::load_model(o.model);
+  Runtime runtime(o.threads);
+  m.model->prepare_fast();
+
+  server::SchedulerOptions so;
+  so.context = m.context;
+  so.parallel = o.parallel;
+  so.max_queue = o.queue;
+  server::Scheduler scheduler(*m.model, *m.tokenizer, runtime.exec(), so);
+
+  server::ServerOptions ho;
+  ho.host = o.host;
+  ho.port = o.port;
+  ho.api_key = o.api_key;
+  ho.model_name = !o.alias.empty() ? o.alias
+                  : std::filesystem::path(o.model.model).filename().string();
+  if (ho.model_name.empty()) ho.model_name = std::filesystem::path(o.model.model).parent_path().filename().string();
+  server::HttpServer http(scheduler, *m.tokenizer, ho);
+  const int port = http.bind();
+
+  const auto st = scheduler.stats();
+  std::fprintf(stderr,
+               "fathom serve: model %s, %d slots x %lld tokens, KV cache %.1f MB, %d threads\n"
+               "listening on http://%s:%d\n",
+               ho.model_name.c_str(), o.parallel, (long long)m.context, double(st.kv_bytes_capacity) / 1e6,
+               runtime.threads(), o.host.c_str(), port);
+  std::fflush(stderr);
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::fprintf(stderr, "fathom serve: signal %d, shutting down\n", sig);
+    http.stop();
+  });
+  http.listen();
+  // listen() also returns when the socket fails; wake the waiter so it can be joined.
+  pthread_kill(waiter.native_handle(), SIGTERM);
+  waiter.join();
+  return 0;
+}
+
+cli::Command reg("serve", "OpenAI-compatible HTTP server (chat, completions, streaming, tool calls)",
+                 [](CLI::App& sub) {
+  auto o = std::make_shared<Opts>();
+  sub.add_option("model", o->model.model, "model directory")->required();
+  sub.add_option("--host", o->host, "address to listen on (loopback by default)");
+  sub.add_option("--port", o->port, "port (0: any free port, printed at start)");
+  sub.add_option("--parallel", o->parallel, "sequences generated at once (continuous batching slots)");
+  sub.add_option("--ctx", o->model.ctx, "context per sequence in tokens (default min(4096, model max))");
+  sub.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
+  sub.add_option("--threads", o->threads, "compute threads (default: all cores)");
+  sub.add_option("--queue", o->queue, "requests that may wait for a slot; more get 429");
+  sub.add_option("--alias", o->alias, "model name shown by /v1/models (default: the directory name)");
+  return std::function<int()>([o] { return serve(*o); });
+});
+
+}  // namespace
