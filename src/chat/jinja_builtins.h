@@ -29,7 +29,9 @@ struct Args {
 
 // `obj.name` for a string, list or dict method / property; Undefined when there is none.
 Value builtin_member(const Value& obj, const std::string& name);
-// `operand | name` (args == nullptr) or `operand | name(args)`.
+// [[key, value], ...] of a dict.
+Value dict_items(const Value& obj);
+// `operand | name` (args == nullptr) or `operand | name(args)` (jinja_filters.cpp).
 Value apply_filter(const Value& operand, const std::string& name, const Args* args);
 bool apply_test(const std::string& name, const Value& operand, const Value* arg = nullptr);
 // Python-style slicing (start / stop / step may be Undefined).

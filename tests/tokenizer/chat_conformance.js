@@ -115,6 +115,8 @@ const generic = [
   ["generation_tags", "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}"],
   ["bad_operator", "{{ 'a' - 1 }}"],
   ["undefined_arith", "{{ nope + 1 }}"],
+  ["mistral_style_tools", "{%- for tool in tools %}{%- set tool = tool.function %}{{- '{\"type\": \"function\", \"function\": {' }}{%- for key, val in tool.items() if key != 'return' %}{%- if val is string %}{{- '\"' + key + '\": \"' + val + '\"' }}{%- else %}{{- '\"' + key + '\": ' + val|tojson }}{%- endif %}{%- if not loop.last %}{{- ', ' }}{%- endif %}{%- endfor %}{{- '}}' }}{%- endfor %}|{%- for m in messages %}{%- if m.tool_calls is defined and m.tool_calls is not none %}{%- for tc in m.tool_calls %}{%- set out = tc.function|tojson %}{{- out[:-1] }}{{- ', \"id\": \"' + tc.id + '\"}' }}{%- endfor %}{%- elif m.content is mapping or m.content is iterable %}{{ m.content|string }}{%- endif %}{%- endfor %}"],
+  ["llama_style_system", "{%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content']|trim %}{%- set messages = messages[1:] %}{%- else %}{%- set system_message = '' %}{%- endif %}{{- bos_token }}[{{ system_message }}]{%- for message in messages %}{{- '<|' + message['role'] + '|>\n\n' + message['content']|trim + '<|eot|>' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|assistant|>\n\n' }}{%- endif %}"],
   ["member_chain", "{{ messages[0]['role'] }}{{ messages.0.role }}{{ messages[0].nothing.deeper }}{{ (messages|first).content|length }}"],
 ];
 const genericVars = [

@@ -1,0 +1,96 @@
+// fathom quantize: the quantized checkpoint loads, keeps router/norms exact, and its logits stay
+// close to the original's (a wrong block layout or a lost fp8 scale would be off by ~100%).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "model/model.h"
+#include "model/quantize.h"
+#include "test_util.h"
+
+using namespace fathom;
+
+namespace {
+// Median over positions of the per-position relative L2 error: robust to the odd token whose
+// expert choice flips under quantization noise (a tiny random router has near-ties).
+double median_position_error(const std::vector<float>& a, const std::vector<float>& b, int64_t V) {
+  std::vector<double> e;
+  for (size_t t = 0; t * V < a.size(); ++t) {
+    double num = 0, den = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      num += std::pow(a[t * V + v] - b[t * V + v], 2);
+      den += std::pow(b[t * V + v], 2);
+    }
+    e.push_back(std::sqrt(num / den));
+  }
+  std::sort(e.begin(), e.end());
+  return e[e.size() / 2];
+}
+
+std::vector<float> logits_of(const Model& m, const std::vector<int32_t>& ids, const Exec& ex) {
+  std::vector<float> out(ids.size() * m.config().vocab_size);
+  LatentCache c = m.make_cache(ids.size());
+  m.forward(ex, ids.data(), ids.size(), c, AttentionPath::Expanded, out.data(), nullptr);
+  return out;
+}
+}  // namespace
+
+class Quantize : public ::testing::TestWithParam<std::tuple<SynthDType, QuantType>> {};
+
+TEST_P(Quantize, LoadsAndStaysClose) {
+  auto [dtype, type] = GetParam();
+  std::string src = test::synth_model("tiny-v3", dtype);
+  std::string dst = test::scratch_dir(std::string("quant_") + (type == QuantType::Q8_0 ? "q8" : "q4") +
+                                      std::to_string(int(dtype)));
+  std::filesystem::remove_all(dst);
+  QuantizeOptions o;
+  o.in_dir = src;
+  o.out_dir = dst;
+  o.type = type;
+  quantize_checkpoint(o);
+  auto a = Model::load(src), q = Model::load(dst);
+  EXPECT_EQ(q->weights().layers[1].attn.o_proj.format, type == QuantType::Q8_0 ? ops::WFormat::Q8_0 : ops::WFormat::Q4_0);
+  EXPECT_EQ(q->weights().lm_head.format, ops::WFormat::Q8_0);  // output stays at 8 bits
+  EXPECT_EQ(q->weights().layers[1].moe.gate.weight, a->weights().layers[1].moe.gate.weight);  // router exact
+  EXPECT_FALSE(q->config().quantization_config.has_value());
+  std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7, 120, 11, 64};
+  const int64_t V = a->config().vocab_size;
+  double err = median_position_error(logits_of(*q, ids, Exec{}), logits_of(*a, ids, Exec{}), V);
+  // Q4_0 costs ~9% per weight (ops_quant_test); through 3 random layers that is ~35% of the logits.
+  // Uncorrelated logits (a layout bug) would be ~140%.
+  EXPECT_LT(err, type == QuantType::Q8_0 ? 0.03 : 0.6) << err;
+  EXPECT_GT(err, 1e-5);  // it really is quantized
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Quantize,
+                         ::testing::Combine(::testing::Values(SynthDType::BF16, SynthDType::FP8),
+                                            ::testing::Values(QuantType::Q8_0, QuantType::Q4_0)));
+
+TEST(Quantize, MissingQuantMetadataIsAnError) {
+  // A U8 tensor without the fathom.quant metadata cannot be interpreted: clear error, not garbage.
+  std::string src = test::synth_model("tiny-v2-lite", SynthDType::BF16);
+  std::string dst = test::scratch_dir("quant_meta");
+  std::filesystem::remove_all(dst);
+  QuantizeOptions o{src, dst, QuantType::Q8_0, false};
+  quantize_checkpoint(o);
+  for (auto& e : std::filesystem::directory_iterator(dst)) {
+    if (e.path().extension() != ".safetensors") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(f)), {});
+    size_t p = all.find("fathom.quant.");
+    while (p != std::string::npos && p < 100000) {
+      f.seekp(std::streamoff(p));
+      f.write("fathom.QUANT.", 13);
+      p = all.find("fathom.quant.", p + 1);
+    }
+  }
+  try {
+    Model::load(dst);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("metadata does not say how it is quantized"), std::string::npos) << e.what();
+  }
+}
