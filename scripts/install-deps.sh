@@ -5,7 +5,10 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev
-  python3 python3-numpy nodejs npm tmux)
+  python3 python3-numpy nodejs npm tmux
+  # Debian's PyTorch 1.13: the independent reference trainer (tests/reference/torch_train.py) that
+  # test train_reference_torch compares `fathom train` against (~180 MB download, ~4 min).
+  python3-torch)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

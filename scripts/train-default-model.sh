@@ -14,7 +14,8 @@
 #   scripts/train-default-model.sh [WORK_DIR]        (default build/default-model)
 #
 # Re-running continues an interrupted training run (--resume) instead of starting over; delete
-# WORK_DIR/run to start afresh. Knobs (environment): STEPS, BATCH, SEQ, LR, WARMUP, THREADS, FATHOM.
+# WORK_DIR/run to start afresh. Knobs (environment): STEPS, BATCH, SEQ, LR, WARMUP, THREADS, FATHOM,
+# INSTALL (where the model goes; default models/default).
 # Everything it did, with timings and losses, is summarised in WORK_DIR/summary.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,7 @@ SEQ=${SEQ:-256}
 LR=${LR:-2e-3}
 WARMUP=${WARMUP:-100}
 THREADS=${THREADS:-0}
+INSTALL=${INSTALL:-models/default}
 VOCAB=4096
 SEED=1
 PYTHON=${PYTHON:-/usr/bin/python3}  # Debian python3 with numpy (not a pyenv shim)
@@ -83,14 +85,14 @@ if lm:
     print(f"expert load max/mean: first 10% of steps {statistics.mean(lm[:q]):.2f}, last 10% {statistics.mean(lm[-q:]):.2f}")
 PY
 
-mkdir -p models/default
-for f in config.json model.safetensors generation_config.json; do cp "$WORK/run/$f" models/default/; done
-for f in tokenizer.json tokenizer_config.json; do cp "$WORK/tokenizer/$f" models/default/; done
-size=$(du -cb models/default/* | tail -1 | cut -f1)
-log "models/default: $((size / 1000)) kB"
-[ "$size" -le 20000000 ] || { log "models/default exceeds 20 MB"; exit 1; }
+mkdir -p "$INSTALL"
+for f in config.json model.safetensors generation_config.json; do cp "$WORK/run/$f" "$INSTALL/"; done
+for f in tokenizer.json tokenizer_config.json; do cp "$WORK/tokenizer/$f" "$INSTALL/"; done
+size=$(du -cb "$INSTALL"/* | tail -1 | cut -f1)
+log "$INSTALL: $((size / 1000)) kB"
+[ "$size" -le 20000000 ] || { log "$INSTALL exceeds 20 MB"; exit 1; }
 
-log "sample (fathom run models/default -p 'And God said' -n 60 --temp 0.7 --seed 1):"
-"$FATHOM" run models/default -p "And God said" -n 60 --temp 0.7 --seed 1 2>/dev/null | tee -a "$SUMMARY" || true
+log "sample (fathom run $INSTALL -p 'And God said' -n 60 --temp 0.7 --seed 1):"
+"$FATHOM" run "$INSTALL" -p "And God said" -n 60 --temp 0.7 --seed 1 2>/dev/null | tee -a "$SUMMARY" || true
 echo
 echo "[default-model] done; summary in $SUMMARY"

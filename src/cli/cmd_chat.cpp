@@ -154,8 +154,8 @@ int run(const Opts& o) {
     if (in_dim) out(style.reset);
     if (r.finish == FinishReason::Cancelled) out(std::string(style.dim) + " [stopped]" + style.reset);
     out(r.text.empty() || r.text.back() != '\n' ? "\n" : "");
-    if (interactive) out("\n");
     if (o.model.verbose) report_speed(r.stats, r.finish);
+    if (interactive) out("\n");
 
     // The history keeps the raw answer; the template decides what of it later turns see. An answer
     // cut off inside its reasoning keeps nothing: there is no answer text yet.

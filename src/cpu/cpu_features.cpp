@@ -109,8 +109,11 @@ Isa active_isa() {
     const Isa cap = parse_env_cap();
     return best < cap ? best : cap;
   }();
+  // Said on stderr when asked for (FATHOM_VERBOSE) or when FATHOM_ISA changed the choice; the
+  // commands that report speed (bench, run --verbose) print describe() themselves.
   static std::once_flag logged;
   std::call_once(logged, [] {
+    if (!std::getenv("FATHOM_VERBOSE") && !std::getenv("FATHOM_ISA")) return;
     std::fprintf(stderr, "fathom: cpu kernels: using %s; %s\n", std::string(isa_name(chosen)).c_str(),
                  describe().c_str());
   });
