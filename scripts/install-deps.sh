@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev
-  python3 python3-numpy nodejs npm tmux
+  python3 python3-numpy tmux
   # Debian's PyTorch 1.13: the independent reference trainer (tests/reference/torch_train.py) that
   # test train_reference_torch compares `fathom train` against (~180 MB download, ~4 min).
   python3-torch)
@@ -14,6 +14,10 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm: whatever provides the commands will do (a nodesource nodejs bundles npm, and
+# Debian's npm package would conflict with it); Debian's are installed only when there is none.
+command -v node > /dev/null || missing+=(nodejs)
+command -v npm > /dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[deps] installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -61,7 +61,8 @@ $T send-keys -t chat 'never sent' C-c
 wait_for "the prompt after ^C" at_least_prompts 4
 screen_has "never sent^C" || fail "no ^C echo"
 
-# 4. Ctrl-C during a long answer stops it, and the chat goes on.
+# 4. Ctrl-C during a long answer stops it, and the chat goes on. (The answer must run well past
+#    the 0.1 s before the Ctrl-C: checked by a `run` that reaches 64 tokens without EOS.)
 $T send-keys -t chat '/reset' Enter
 wait_for "/reset" screen_has "(conversation cleared)"
 n=$(prompts)
@@ -70,7 +71,7 @@ $T new-session -d -s chat -x 160 -y 50 "$FATHOM chat $MODEL --temp 0; echo EXITE
 wait_for "the prompt of the second session" at_least_prompts 1
 long=$("$FATHOM" run "$MODEL" --chat -p 'Tell me a long story' --temp 0 -n 64 2>&1 > /dev/null | grep -c 'stop: length' || true)
 $T send-keys -t chat 'Tell me a long story' Enter
-sleep 0.5
+sleep 0.1
 $T send-keys -t chat C-c
 wait_for "the prompt after stopping" at_least_prompts 2
 if [ "$long" = 1 ]; then screen_has "[stopped]" || fail "the long answer was not marked stopped"; fi

@@ -109,32 +109,15 @@ class ProgressBar {
   int last_ = -1;
 };
 
-// The weights are memory-mapped: nothing is read until first touched. Reading them now, with a
-// progress bar, makes loading visible and keeps page faults out of the first token's timing.
-// Skipped when the weights would not fit in RAM: the kernel then streams them as needed.
-void read_weights(const io::Checkpoint& ckpt) {
-  const uint64_t total = ckpt.total_bytes();
+// Whether the weights fit in memory with room to spare: then they are read into huge-page memory
+// (io::CheckpointOptions::in_memory), which loading shows with a progress bar and which decode
+// speed depends on. Otherwise they stay memory-mapped and the kernel streams them as needed.
+bool fits_in_memory(const std::string& dir) {
+  uint64_t total = 0;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors") total += e.file_size();
   const uint64_t ram = uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
-  if (total > ram / 10 * 8) return;
-  ProgressBar bar("loading", total);
-  const size_t page = size_t(sysconf(_SC_PAGESIZE));
-  uint64_t done = 0;
-  volatile uint8_t sink = 0;
-  for (auto& shard : ckpt.shards()) {
-    for (auto& [name, t] : shard->tensors()) {
-      const uintptr_t begin = reinterpret_cast<uintptr_t>(t.data) & ~uintptr_t(page - 1);
-      madvise(reinterpret_cast<void*>(begin), t.nbytes + (reinterpret_cast<uintptr_t>(t.data) - begin), MADV_WILLNEED);
-      uint8_t acc = 0;
-      for (size_t off = 0; off < t.nbytes; off += page) {
-        acc ^= t.data[off];
-        if ((off & ((size_t(64) << 20) - 1)) == 0) bar.set(done + off);
-      }
-      sink = sink ^ acc;
-      done += t.nbytes;
-      bar.set(done);
-    }
-  }
-  bar.done();
+  return total <= ram / 10 * 7;
 }
 
 }  // namespace
@@ -147,12 +130,21 @@ LoadedModel load_model(const ModelFlags& f) {
 
   auto t0 = std::chrono::steady_clock::now();
   LoadedModel m;
-  m.model = Model::load(dir);
+  {
+    io::CheckpointOptions lo;
+    lo.in_memory = fits_in_memory(dir);
+    std::unique_ptr<ProgressBar> bar;
+    lo.progress = [&](uint64_t done, uint64_t all) {
+      if (!bar) bar = std::make_unique<ProgressBar>("loading", all);
+      bar->set(done);
+    };
+    m.model = Model::load(dir, lo);
+    if (bar) bar->done();
+  }
   m.tokenizer.emplace(Tokenizer::load(dir));
   const ModelConfig& c = m.model->config();
   if (int64_t(m.tokenizer->vocab_size()) > c.vocab_size)
     fail("{}: the tokenizer has {} tokens but the model's vocab_size is {}", dir, m.tokenizer->vocab_size(), c.vocab_size);
-  read_weights(m.model->checkpoint());
   // The one place that decides how run/chat compute: the fast kernels on a thread pool.
   if (f.threads < 0) fail("--threads must be >= 0 (got {})", f.threads);
   m.runtime = std::make_unique<Runtime>(f.threads);
