@@ -1,5 +1,7 @@
 // Shared helpers for tests: scratch directories and running the fathom binary.
 #pragma once
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -17,18 +19,25 @@ inline std::string scratch_dir(const std::string& name) {
   return p.string();
 }
 
-// A synthesized tiny checkpoint (cached per preset/dtype/seed within the test process).
+// A synthesized tiny checkpoint, cached per preset/dtype/seed under test-tmp/models. CTest runs test
+// processes in parallel, so each writes into its own directory and renames it into place; a loser
+// of the race keeps the winner's (identical) copy.
 inline std::string synth_model(const std::string& preset, SynthDType dtype, uint64_t seed = 1) {
   namespace fs = std::filesystem;
   const char* dn = dtype == SynthDType::F32 ? "f32" : dtype == SynthDType::BF16 ? "bf16" : "fp8";
   fs::path p = fs::path(FATHOM_TEST_TMP) / "models" / (preset + "-" + dn + "-" + std::to_string(seed));
   if (!fs::exists(p / "config.json")) {
+    fs::path tmp = p.string() + ".tmp" + std::to_string(::getpid());
+    fs::remove_all(tmp);
     SynthOptions o;
     o.preset = preset;
-    o.out_dir = p.string();
+    o.out_dir = tmp.string();
     o.dtype = dtype;
     o.seed = seed;
     synth_write(o);
+    std::error_code ec;
+    fs::rename(tmp, p, ec);  // fails if another process got there first: theirs is the same model
+    if (ec) fs::remove_all(tmp);
   }
   return p.string();
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# fathom vs llama.cpp on the DeepSeek-V2-Lite shape, same bits, same threads, same run.
+#   scripts/bench-v2lite.sh [LAYERS] [MODELS_DIR]     (defaults: 4 layers, /work/models)
+# Per-layer shapes are V2-Lite's (fathom synth --preset v2-lite; peer-bench make_gguf.py --preset
+# v2-lite); fewer layers keep the files small enough to write in minutes. Run as root on a quiet
+# machine: both engines run under `chrt -r 1` (see ../shared/peer-bench/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LAYERS=${1:-4}
+DIR=${2:-/work/models}
+PEER=${PEER:-../shared/peer-bench}
+FATHOM=${FATHOM:-build/fathom}
+mkdir -p "$DIR"
+[ -f "$DIR/v2lite$LAYERS-bf16/config.json" ] ||
+  "$FATHOM" synth --preset v2-lite --layers "$LAYERS" --dtype bf16 --out "$DIR/v2lite$LAYERS-bf16" --seed 1
+for t in q4_0 q8_0; do
+  [ -f "$DIR/v2lite$LAYERS-$t/config.json" ] ||
+    "$FATHOM" quantize "$DIR/v2lite$LAYERS-bf16" "$DIR/v2lite$LAYERS-$t" --type $t
+  # llama.cpp's file with the same choice of bits: experts/attention at $t, embedding and output at q8_0.
+  [ -f "$DIR/v2lite$LAYERS-$t.gguf" ] ||
+    /usr/bin/python3 "$PEER/make_gguf.py" --preset v2-lite --layers "$LAYERS" --type $t --output-type q8_0 \
+      --embd-type q8_0 "$DIR/v2lite$LAYERS-$t.gguf"
+done
+for t in q4_0 q8_0; do
+  echo "== fathom $t"
+  chrt -r 1 "$FATHOM" bench "$DIR/v2lite$LAYERS-$t" -p 512 -n 64 -t 2 -r 3 -d 0,1024,4096,16384
+  echo "== llama.cpp $t"
+  chrt -r 1 "$PEER/run_llama_bench.sh" --no-amx "$DIR/v2lite$LAYERS-$t.gguf" --threads 2 --prompt-tokens 512 \
+    --gen-tokens 64 --reps 3
+done
