@@ -21,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-build/default-model}
 FATHOM=${FATHOM:-build/fathom}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-800}
 BATCH=${BATCH:-16}
 SEQ=${SEQ:-256}
 LR=${LR:-2e-3}
