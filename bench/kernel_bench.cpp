@@ -15,6 +15,7 @@
 
 #include "core/dtype.h"
 #include "cpu/thread_pool.h"
+#include "ops/latent_attention.h"
 #include "ops/matmul.h"
 #include "ops/quant/q4_0.h"
 #include "ops/quant/q8_0.h"
@@ -142,8 +143,45 @@ void gemm_args(benchmark::internal::Benchmark* b) {
   for (int64_t f : {2, 4, 5}) b->Args({f, 1408, 2048, 48, 2});  // a routed expert's share of pp512
 }
 
+// Absorbed-MLA decode attention (V2-Lite/V3 shape: 16 heads, 512 + 64 latent row) over `positions`
+// cached rows. Several layers' caches are cycled (FATHOM_BENCH_HOT=1: one) so the rows come from
+// memory, as at decode. isa: 0 portable (AVX2 build), 1 active ISA.
+void BM_LatentAttention(benchmark::State& state) {
+  const int64_t positions = state.range(0), heads = state.range(1), threads = state.range(2);
+  const int64_t dk = 576, dv = 512;
+  const int64_t layers = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / (positions * dk * 4) + 1);
+  std::vector<std::vector<float>> caches(size_t(layers), std::vector<float>(size_t(positions * dk)));
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (auto& v : caches[0]) v = g(rng);
+  for (auto& c : caches) c = caches[0];
+  std::vector<float> q(size_t(heads * dk)), out(size_t(heads * dv));
+  for (auto& v : q) v = g(rng) * 0.3f;
+  const fathom::cpu::Isa isa = state.range(3) ? fathom::cpu::active_isa() : fathom::cpu::Isa::Avx2;
+  fathom::cpu::ThreadPool pool{int(threads)};
+  size_t i = 0;
+  for (auto _ : state) {
+    fathom::ops::LatentAttention a{q.data(), heads, caches[i].data(), dk, positions, dk, dv, 0.05f, out.data()};
+    fathom::ops::latent_attention(isa, a, &pool);
+    benchmark::DoNotOptimize(out.data());
+    i = (i + 1) % caches.size();
+  }
+  state.SetLabel(std::string(fathom::cpu::isa_name(isa)));
+  const double flop = 2.0 * double(heads * positions * (dk + dv));
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(double(positions * dk * 4) * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+
+void latent_args(benchmark::internal::Benchmark* b) {
+  for (int64_t isa : {0, 1})
+    for (int64_t positions : {1024, 4096, 16384})
+      for (int64_t t : {1, 2}) b->Args({positions, 16, t, isa});
+}
+
 BENCHMARK(BM_Gemv)->Apply(gemv_args)->ArgNames({"fmt", "rows", "cols", "threads"})->UseRealTime()->MinTime(0.3);
 BENCHMARK(BM_Gemm)->Apply(gemm_args)->ArgNames({"fmt", "rows", "cols", "n", "threads"})->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_LatentAttention)->Apply(latent_args)->ArgNames({"positions", "heads", "threads", "isa"})->UseRealTime()->MinTime(0.3);
 
 }  // namespace
 

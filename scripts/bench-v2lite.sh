@@ -11,6 +11,7 @@ DIR=${2:-/work/models}
 PEER=${PEER:-../shared/peer-bench}
 FATHOM=${FATHOM:-build/fathom}
 mkdir -p "$DIR"
+[ -d "$PEER/node_modules/node-llama-cpp" ] || (cd "$PEER" && npm install --omit=optional --ignore-scripts --no-audit --no-fund)
 [ -f "$DIR/v2lite$LAYERS-bf16/config.json" ] ||
   "$FATHOM" synth --preset v2-lite --layers "$LAYERS" --dtype bf16 --out "$DIR/v2lite$LAYERS-bf16" --seed 1
 for t in q4_0 q8_0; do
@@ -23,8 +24,8 @@ for t in q4_0 q8_0; do
 done
 for t in q4_0 q8_0; do
   echo "== fathom $t"
-  chrt -r 1 "$FATHOM" bench "$DIR/v2lite$LAYERS-$t" -p 512 -n 64 -t 2 -r 3 -d 0,1024,4096,16384
+  chrt -r 1 "$FATHOM" bench "$DIR/v2lite$LAYERS-$t" -p 512 -n 128 -t 2 -r 3 -d 0,1024,4096,16384
   echo "== llama.cpp $t"
   chrt -r 1 "$PEER/run_llama_bench.sh" --no-amx "$DIR/v2lite$LAYERS-$t.gguf" --threads 2 --prompt-tokens 512 \
-    --gen-tokens 64 --reps 3
+    --gen-tokens 128 --reps 3
 done

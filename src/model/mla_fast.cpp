@@ -4,6 +4,7 @@
 
 #include "cpu/thread_pool.h"
 #include "model/weights.h"
+#include "ops/latent_attention.h"
 #include "ops/matmul.h"
 #include "ops/quant/q8_0.h"
 
@@ -116,7 +117,7 @@ void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionW
                 dq = c.qk_head_dim(), rank = c.kv_lora_rank, row = cache.row_size();
   const AbsorbedKvB& a = *w.absorbed;
   const float scale = float(c.softmax_scale());
-  std::vector<float> qcat(nh * row), p(nh * (pos0 + T)), o_lat(nh * rank);
+  std::vector<float> qcat(nh * row), o_lat(nh * rank);
   std::vector<ops::MatmulJob> jobs(nh);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t visible = pos0 + t + 1;
@@ -128,20 +129,9 @@ void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionW
     }
     // uk_t has rows = rank and cols = dn: X = q_nope (the first dn values of qh).
     linear_batch(ex, jobs);
-    // scores[h, s] = q_cat[h] · cache_row[s]: every head reads the shared latent rows once.
-    linear(ex, f32_view(cache.row(layer, 0), visible, row), qcat.data(), nh, p.data());
-    parallel(ex, nh, [&](int64_t h) {
-      float* ph = p.data() + h * visible;
-      for (int64_t s = 0; s < visible; ++s) ph[s] *= scale;
-      ops::ref::softmax(ph, visible);
-      float* ol = o_lat.data() + h * rank;
-      std::fill(ol, ol + rank, 0.0f);
-      for (int64_t s = 0; s < visible; ++s) {
-        const float ps = ph[s];
-        const float* cs = cache.row(layer, s);
-        for (int64_t i = 0; i < rank; ++i) ol[i] += ps * cs[i];
-      }
-    });
+    // Every head attends over the shared latent rows; the kernel reads each row once for all heads.
+    ops::LatentAttention la{qcat.data(), nh, cache.row(layer, 0), row, visible, row, rank, scale, o_lat.data()};
+    ops::latent_attention(la, ex.pool);
     for (int64_t h = 0; h < nh; ++h) jobs[h] = {&a.uv[h], o_lat.data() + h * rank, 1, attn_out + (t * nh + h) * dv};
     linear_batch(ex, jobs);
   }

@@ -1,0 +1,152 @@
+// Dispatch and the portable kernel for ops::latent_attention (the AVX-512 kernel lives in
+// latent_attention_avx512.cpp). The portable kernel is plain loops written so the compiler
+// vectorizes the inner ones for whatever the build targets (AVX2 here); it serves the Scalar and
+// AVX2 families.
+#include "ops/latent_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/error.h"
+
+namespace fathom::ops {
+namespace detail {
+
+namespace {
+
+// A dot product in 16 independent lanes: a fixed-width inner loop the compiler turns into vector
+// FMAs without reassociating a single sum (which it may not do without -ffast-math).
+float dot_lanes(const float* a, const float* b, int64_t n) {
+  constexpr int64_t L = 16;
+  float acc[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int64_t k = 0; k < L; ++k) acc[k] += a[i + k] * b[i + k];
+  float sum = 0.0f;
+  for (; i < n; ++i) sum += a[i] * b[i];
+  for (int64_t k = 0; k < L; ++k) sum += acc[k];
+  return sum;
+}
+
+}  // namespace
+
+void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o) {
+  const int64_t H = a.heads, dk = a.dk, dv = a.dv;
+  constexpr int64_t B = 64;  // positions per block: their rows stay in L1/L2 while every head uses them
+  thread_local std::vector<float> sc;
+  sc.resize(size_t(H * B));
+  std::fill(m, m + H, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + H, 0.0f);
+  std::fill(o, o + H * dv, 0.0f);
+  for (int64_t b0 = s0; b0 < s1; b0 += B) {
+    const int64_t nb = std::min(B, s1 - b0);
+    for (int64_t j = 0; j < nb; ++j) {
+      const float* c = a.cache + (b0 + j) * a.stride;
+      for (int64_t h = 0; h < H; ++h) {
+        const float* q = a.q + h * dk;
+        sc[h * B + j] = dot_lanes(q, c, dk) * a.scale;
+      }
+    }
+    // Online softmax: rescale what was summed so far to the new running maximum.
+    for (int64_t h = 0; h < H; ++h) {
+      float* p = sc.data() + h * B;
+      float bm = p[0];
+      for (int64_t j = 1; j < nb; ++j) bm = std::max(bm, p[j]);
+      const float nm = std::max(m[h], bm);
+      const float f = std::exp(m[h] - nm);  // 0 on the first block (m = -inf)
+      float sum = 0.0f;
+      for (int64_t j = 0; j < nb; ++j) sum += (p[j] = std::exp(p[j] - nm));
+      l[h] = l[h] * f + sum;
+      if (f != 1.0f)
+        for (int64_t i = 0; i < dv; ++i) o[h * dv + i] *= f;
+      m[h] = nm;
+    }
+    for (int64_t j = 0; j < nb; ++j) {
+      const float* c = a.cache + (b0 + j) * a.stride;
+      for (int64_t h = 0; h < H; ++h) {
+        const float p = sc[h * B + j];
+        float* oh = o + h * dv;
+        for (int64_t i = 0; i < dv; ++i) oh[i] += p * c[i];
+      }
+    }
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+detail::LatentPartialFn partial_for(cpu::Isa isa) {
+  if (!cpu::isa_supported(isa)) fail("latent_attention: this CPU does not support {}", cpu::isa_name(isa));
+  switch (isa) {
+    case cpu::Isa::Scalar:
+    case cpu::Isa::Avx2: return detail::latent_partial_portable;
+    case cpu::Isa::Avx512:
+    case cpu::Isa::Amx: return detail::latent_partial_avx512;
+  }
+  fail("latent_attention: unknown ISA");
+}
+
+void check(const LatentAttention& a) {
+  if (a.heads < 1 || a.positions < 1 || a.dk < 1 || a.dv < 1 || a.dv > a.dk || a.stride < a.dk)
+    fail("latent_attention: bad shape (heads {}, positions {}, dk {}, dv {}, stride {})", a.heads, a.positions, a.dk,
+         a.dv, a.stride);
+}
+
+}  // namespace
+
+void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* pool) {
+  check(a);
+  const detail::LatentPartialFn partial = partial_for(isa);
+  const int64_t H = a.heads, dv = a.dv;
+  // Positions are split into contiguous chunks, one per thread (a few hundred rows at least, so short
+  // contexts stay on one thread and skip the merge).
+  constexpr int64_t kMinChunk = 256;
+  const int threads = pool ? pool->size() : 1;
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, a.positions / kMinChunk));
+  if (chunks == 1) {
+    thread_local std::vector<float> ml;
+    ml.resize(size_t(2 * H));
+    partial(a, 0, a.positions, ml.data(), ml.data() + H, a.out);
+    for (int64_t h = 0; h < H; ++h) {
+      const float inv = 1.0f / ml[H + h];
+      for (int64_t i = 0; i < dv; ++i) a.out[h * dv + i] *= inv;
+    }
+    return;
+  }
+  thread_local std::vector<float> scratch;
+  const int64_t per = H * (2 + dv);
+  scratch.resize(size_t(chunks * per));
+  float* base = scratch.data();
+  const int64_t step = (a.positions + chunks - 1) / chunks;
+  pool->parallel_for(chunks, [&](int64_t c, int) {
+    float* m = base + c * per;
+    const int64_t s0 = c * step, s1 = std::min(a.positions, s0 + step);
+    partial(a, s0, s1, m, m + H, m + 2 * H);
+  });
+  // Merge: each chunk's sums are rescaled from its own maximum to the global one.
+  for (int64_t h = 0; h < H; ++h) {
+    float gm = -std::numeric_limits<float>::infinity();
+    for (int64_t c = 0; c < chunks; ++c) gm = std::max(gm, base[c * per + h]);
+    float* out = a.out + h * dv;
+    std::fill(out, out + dv, 0.0f);
+    float lsum = 0.0f;
+    for (int64_t c = 0; c < chunks; ++c) {
+      const float* m = base + c * per;
+      const float f = std::exp(m[h] - gm);
+      lsum += f * m[H + h];
+      const float* o = m + 2 * H + h * dv;
+      for (int64_t i = 0; i < dv; ++i) out[i] += f * o[i];
+    }
+    const float inv = 1.0f / lsum;
+    for (int64_t i = 0; i < dv; ++i) out[i] *= inv;
+  }
+}
+
+void latent_attention(const LatentAttention& a, cpu::ThreadPool* pool) {
+  latent_attention(cpu::active_isa(), a, pool);
+}
+
+}  // namespace fathom::ops

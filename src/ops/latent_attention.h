@@ -1,0 +1,45 @@
+// Decode-time attention over an MLA latent cache (the "absorbed" path): every head's query lives in
+// the latent space, so all heads attend over the same cache rows — multi-query attention with one
+// shared key/value row per position. The kernel reads each cache row once for all heads (the cache
+// is the only thing that grows with context), computes scores and the weighted sum of latents in one
+// pass with an online softmax (flash-decoding), and splits the positions across threads, merging
+// the partial softmaxes at the end.
+//
+//   out[h, :] = Σ_s softmax_s(scale · q[h] · C[s, 0:dk]) · C[s, 0:dv]      for h < heads
+//
+// C rows are [kv_lora_rank latent | qk_rope_head_dim rotated key] (dk = rank + rope, dv = rank).
+// Tolerance against the two-pass reference (scores, softmax, weighted sum in f32): every path sums
+// in a different order and uses its own exp; relative L2 error of out < 1e-5 (tests/
+// ops_latent_attention_test.cpp).
+#pragma once
+#include <cstdint>
+
+#include "cpu/cpu_features.h"
+#include "cpu/thread_pool.h"
+
+namespace fathom::ops {
+
+struct LatentAttention {
+  const float* q;       // [heads, dk]
+  int64_t heads;
+  const float* cache;   // row s at cache + s * stride, s < positions
+  int64_t stride;       // floats between rows (>= dk)
+  int64_t positions;    // visible rows (>= 1)
+  int64_t dk, dv;       // dot length; leading values of each row summed into out (dv <= dk)
+  float scale;          // softmax scale applied to the dot products
+  float* out;           // [heads, dv]
+};
+
+void latent_attention(const LatentAttention& a, cpu::ThreadPool* pool);
+// On an explicit kernel family (tests, benchmarks). Fails if this CPU lacks it.
+void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* pool);
+
+namespace detail {
+// One thread's share: positions [s0, s1) of a. Writes the unnormalised partial softmax:
+//   m[h] = max_s score, l[h] = Σ_s exp(score - m[h]), o[h, :] = Σ_s exp(score - m[h]) C[s, 0:dv].
+using LatentPartialFn = void (*)(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+}  // namespace detail
+
+}  // namespace fathom::ops
