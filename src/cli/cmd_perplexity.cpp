@@ -2,7 +2,10 @@
 // The text is tokenized (BOS first when the tokenizer asks for it) and cut into windows of --ctx
 // tokens; within each window the second half is scored with the first half as context (the
 // llama.cpp convention), so every scored token sees at least ctx/2 tokens of history.
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <fstream>
 #include <memory>
@@ -58,6 +61,7 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
     int64_t scored = 0;
     auto t0 = std::chrono::steady_clock::now();
     std::vector<float> logits(o->ctx * V);
+    const bool tty = isatty(fileno(stderr));
     for (int64_t w = 0; w < windows; ++w) {
       LatentCache cache = model->make_cache(o->ctx);
       const int32_t* win = ids.data() + w * o->ctx;
@@ -71,10 +75,11 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
         nll += (m + std::log(z)) - double(l[win[t + 1]]);
         ++scored;
       }
-      std::fprintf(stderr, "\r[%lld/%lld] ppl %.4f", (long long)(w + 1), (long long)windows, std::exp(nll / scored));
+      if (tty)  // a running figure on a terminal; nothing when stderr is piped
+        std::fprintf(stderr, "\r[%lld/%lld] ppl %.4f", (long long)(w + 1), (long long)windows, std::exp(nll / scored));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\n");
+    if (tty) std::fprintf(stderr, "\n");
     std::printf("perplexity %.4f over %lld scored tokens (%lld windows of %lld; %.1f tokens/s)\n", std::exp(nll / scored),
                 (long long)scored, (long long)windows, (long long)o->ctx, double(windows * o->ctx) / secs);
     return 0;
