@@ -1,5 +1,8 @@
 // Scalar conversions against values worked out from the format definitions.
 #include <gtest/gtest.h>
+#include <immintrin.h>
+
+#include <cstring>
 
 #include <cmath>
 
@@ -61,4 +64,19 @@ TEST(DType, Bf16AndF16) {
   EXPECT_EQ(f16_to_f32(0x0001), std::ldexp(1.0f, -24));
   EXPECT_EQ(f16_to_f32(0xC000), -2.0f);
   for (uint32_t h = 0; h < 0x7C00; h += 7) EXPECT_EQ(f32_to_f16(f16_to_f32(uint16_t(h))), h);
+}
+
+// Every f16 bit pattern against the CPU's own conversion (F16C vcvtph2ps), an independent oracle.
+TEST(DType, F16ToF32MatchesHardwareForAllValues) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float want = _cvtsh_ss(uint16_t(h)), got = fathom::f16_to_f32(uint16_t(h));
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(got)) << h;
+      continue;
+    }
+    uint32_t a, b;
+    std::memcpy(&a, &want, 4);
+    std::memcpy(&b, &got, 4);
+    ASSERT_EQ(a, b) << "f16 0x" << std::hex << h;
+  }
 }

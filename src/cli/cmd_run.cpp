@@ -1,5 +1,8 @@
 // fathom run: generate a continuation of one prompt, streamed to stdout as it is produced; prompt
 // and generation speed go to stderr. The prompt comes from -p, -f FILE or stdin.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -15,6 +18,12 @@
 #include "tokenizer/unicode.h"
 
 namespace {
+
+// Whether two descriptors write to the same file (both redirected to one log).
+bool same_file(int a, int b) {
+  struct stat sa {}, sb {};
+  return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
 
 using namespace fathom;
 using namespace fathom::cli;
@@ -82,7 +91,15 @@ int run(const Opts& o) {
     return true;
   });
   Interrupt::end();
-  if (stdout_is_tty() && !r.text.empty() && r.text.back() != '\n') write_out("\n");
+  if (!r.text.empty() && r.text.back() != '\n') {
+    if (stdout_is_tty()) {
+      write_out("\n");
+    } else if (same_file(STDOUT_FILENO, STDERR_FILENO)) {
+      // `run ... > log 2>&1`: the text stays exact on stdout; the speed line starts on a line of its own.
+      std::fflush(stdout);
+      std::fputc('\n', stderr);
+    }
+  }
   report_speed(r.stats, r.finish);
   if (o.model.verbose) report_peak_rss();
   return r.finish == FinishReason::Cancelled ? 130 : 0;

@@ -85,15 +85,20 @@ size_t dtype_size(DType t) {
 }
 
 float f16_to_f32(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  int e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  float v;
-  if (e == 0) v = std::ldexp(float(m), -24);
-  else if (e == 31) v = m ? NAN : INFINITY;
-  else v = std::ldexp(float(m | 0x400), e - 25);
+  // Bit manipulation, exact for every input (no libm: this sits in dequantization loops).
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  const uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ff;
   uint32_t u;
-  std::memcpy(&u, &v, 4);
+  if (e == 0) {
+    float v = float(m) * 0x1p-24f;  // zero and subnormals: m * 2^-24, exact in f32
+    std::memcpy(&u, &v, 4);
+  } else if (e == 31) {
+    u = 0x7f800000u | (m << 13);  // inf, NaN (payload kept)
+  } else {
+    u = ((e + 112) << 23) | (m << 13);  // rebias 15 -> 127
+  }
   u |= sign;
+  float v;
   std::memcpy(&v, &u, 4);
   return v;
 }

@@ -3,9 +3,10 @@
 //   decode, n <= kGemvMaxTokens: GEMV streaming each weight row once; float formats are decoded
 //     exactly to f32 and FMA'd; Q8_0/Q4_0 dot int8 activations (quantized in prepare()) with
 //     vpdpbusd, per-block scales applied lane-wise in f32.
-//   prefill, n > kGemvMaxTokens: GEMM. A 64-row x KC-column weight panel is decoded to f32 and
-//     transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of accumulators
-//     (24 zmm), one broadcast of X per token and k.
+//   prefill, n > kGemvMaxTokens: GEMM. Float formats: a 64-row x KC-column weight panel is decoded
+//     to f32 and transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of
+//     accumulators (24 zmm), one broadcast of X per token and k. Q8_0/Q4_0: int8 activations and
+//     vpdpbusd (gemm_int8_avx512.cpp).
 // GCC 12 warns inside its own _mm512_reduce_* / masked-load headers (undefined-vector idiom).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -14,6 +15,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ops/gemm_int8.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
 #include "ops/quant/q4_0.h"
@@ -185,12 +187,14 @@ bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
 size_t prep_bytes(const WeightMatrix& W, int64_t n) {
   if (W.format == WFormat::F8_E4M3 && W.block_cols % 16 != 0)
     fail("matmul (avx512): F8_E4M3 block_cols {} must be a multiple of 16", W.block_cols);
-  if (!is_q(W.format) || n > kGemvMaxTokens) return 0;
+  if (!is_q(W.format)) return 0;
+  if (n > kGemvMaxTokens) return gemm_i8_prep_bytes(W, n);
   return size_t(QActLayout(W).token_bytes * n);
 }
 
 void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
-  if (!is_q(W.format) || n > kGemvMaxTokens) return;
+  if (!is_q(W.format)) return;
+  if (n > kGemvMaxTokens) return gemm_i8_prepare(W, X, n, prep);
   const QActLayout L(W);
   const int64_t K = W.cols;
   const bool q4 = W.format == WFormat::Q4_0;
@@ -446,7 +450,10 @@ void gemm_rows(const WeightMatrix& W, const float* X, int64_t n, float* Y, int64
 // ---- Entry ------------------------------------------------------------------------------------
 template <WFormat F>
 void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
-  if (n > kGemvMaxTokens) return gemm_rows<F>(W, X, n, Y, r0, r1);
+  if (n > kGemvMaxTokens) {
+    if constexpr (F == WFormat::Q8_0 || F == WFormat::Q4_0) return gemm_i8_rows(W, prep, n, Y, r0, r1);
+    return gemm_rows<F>(W, X, n, Y, r0, r1);
+  }
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
     const int64_t nt = std::min<int64_t>(4, n - t0);
     if constexpr (F == WFormat::Q8_0) {
