@@ -72,8 +72,39 @@ void unpack_rows(const WeightMatrix& W, int64_t r, int R, int64_t b0, int64_t b1
     float* d = dbuf.data() + i * kChunkBlocks;
     int32_t* corr = cbuf.data() + i * kChunkBlocks;
     int8_t* wdst = wbuf.data() + i * kChunkBlocks * 32;
-    for (int64_t b = b0; b < b1; ++b) {
-      d[b - b0] = _cvtsh_ss(scales[b]);  // F16C (core f16_to_f32 is the portable, slower one)
+    // Scales, 16 at a time (F16C).
+    for (int64_t b = b0; b < b1; b += 16) {
+      const __mmask16 m = tail16(b1 - b);
+      const __m256i h = _mm256_maskz_loadu_epi16(m, scales + b);
+      _mm512_mask_storeu_ps(d + (b - b0), m, _mm512_cvtph_ps(h));
+    }
+    int64_t b = b0;
+    alignas(64) int64_t sv[8];
+    if (q4) {
+      // 4 blocks per 64-byte load: nibbles split, each block laid out [low 16 | high 16] as q - 8;
+      // sum(w) = sum(q) - 32 * 8 from vpsadbw of the nibbles.
+      const __m512i idx0 = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), idx1 = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+      for (; b + 4 <= b1; b += 4) {
+        const __m512i packed = _mm512_loadu_si512(row + 2 * nb + b * 16);
+        const __m512i lo = _mm512_and_si512(packed, _mm512_set1_epi8(0x0f));
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), _mm512_set1_epi8(0x0f));
+        const __m512i eight = _mm512_set1_epi8(8);
+        _mm512_storeu_si512(wdst + (b - b0) * 32, _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, idx0, hi), eight));
+        _mm512_storeu_si512(wdst + (b - b0) * 32 + 64, _mm512_sub_epi8(_mm512_permutex2var_epi64(lo, idx1, hi), eight));
+        const __m512i z = _mm512_setzero_si512();
+        _mm512_store_si512(sv, _mm512_add_epi64(_mm512_sad_epu8(lo, z), _mm512_sad_epu8(hi, z)));
+        for (int j = 0; j < 4; ++j) corr[b - b0 + j] = int32_t(-128 * (sv[2 * j] + sv[2 * j + 1] - 32 * 8));
+      }
+    } else {
+      // 2 blocks per 64-byte load: sum(w) = sum(w + 128) - 32 * 128 from vpsadbw of the biased bytes.
+      for (; b + 2 <= b1; b += 2) {
+        const __m512i w = _mm512_loadu_si512(row + 2 * nb + b * 32);
+        _mm512_store_si512(sv, _mm512_sad_epu8(_mm512_xor_si512(w, _mm512_set1_epi8(char(0x80))), _mm512_setzero_si512()));
+        corr[b - b0] = int32_t(-128 * (sv[0] + sv[1] + sv[2] + sv[3] - 32 * 128));
+        corr[b - b0 + 1] = int32_t(-128 * (sv[4] + sv[5] + sv[6] + sv[7] - 32 * 128));
+      }
+    }
+    for (; b < b1; ++b) {  // the chunk's last blocks, one at a time
       __m256i w;
       if (q4) {
         const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * nb + b * 16));
@@ -84,7 +115,6 @@ void unpack_rows(const WeightMatrix& W, int64_t r, int R, int64_t b0, int64_t b1
       } else {
         w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 2 * nb + b * 32));
       }
-      // sum(w) = sum(w + 128) - 32 * 128, the biased bytes summed by vpsadbw.
       const __m256i s = _mm256_sad_epu8(_mm256_xor_si256(w, bias), zero);
       const __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
       const int64_t sum = _mm_cvtsi128_si64(s2) + _mm_extract_epi64(s2, 1) - 32 * 128;
@@ -219,17 +249,27 @@ void gemm_i8_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, 
         __m512 facc[4][3];
         tile_any(R, G, p, L.xq(prep, g0) + b0 * kBlockBytes, L.dx(prep, g0) + b0 * kLanes, L.group_bytes, b1 - b0,
                  facc);
-        alignas(64) float out[16];
-        for (int i = 0; i < R; ++i)
-          for (int g = 0; g < G; ++g) {
-            _mm512_store_ps(out, facc[i][g]);
-            const int64_t t0 = (g0 + g) * kLanes, nt = std::min(kLanes, n - t0);
-            float* y = Y + t0 * ldy + r + i;
-            if (b0 == 0)
-              for (int64_t l = 0; l < nt; ++l) y[l * ldy] = out[l];
-            else
-              for (int64_t l = 0; l < nt; ++l) y[l * ldy] += out[l];
+        // Transposed write: each token gets its R consecutive outputs in one short store (single-float
+        // stores to every token's row cost more than the tile's arithmetic at small n).
+        const __mmask8 m = __mmask8((1u << R) - 1);
+        for (int g = 0; g < G; ++g) {
+          __m512 v[4];
+          for (int i = 0; i < 4; ++i) v[i] = i < R ? facc[i][g] : _mm512_setzero_ps();
+          // 4 x 16 -> 16 x 4: 128-bit lane L of u[k] holds token 4L + k's four rows.
+          const __m512 t0 = _mm512_unpacklo_ps(v[0], v[1]), t1 = _mm512_unpackhi_ps(v[0], v[1]);
+          const __m512 t2 = _mm512_unpacklo_ps(v[2], v[3]), t3 = _mm512_unpackhi_ps(v[2], v[3]);
+          const __m512 u[4] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xee),
+                               _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xee)};
+          alignas(64) float out[4][16];
+          for (int k = 0; k < 4; ++k) _mm512_store_ps(out[k], u[k]);
+          const int64_t t0k = (g0 + g) * kLanes, nt = std::min(kLanes, n - t0k);
+          for (int64_t l = 0; l < nt; ++l) {
+            float* y = Y + (t0k + l) * ldy + r;
+            __m128 x = _mm_load_ps(&out[l % 4][(l / 4) * 4]);
+            if (b0 != 0) x = _mm_add_ps(x, _mm_maskz_loadu_ps(m, y));
+            _mm_mask_storeu_ps(y, m, x);
           }
+        }
       }
     }
   }
