@@ -77,7 +77,7 @@ struct Scratch {
 void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool* pool) {
   const detail::MatmulKernels& k = kernels_for(isa);
   thread_local Scratch scratch;
-  // Activations are prepared once per job on the calling thread (cheap: O(n * cols)).
+  // Activations are prepared once per job (cheap: O(n * cols)).
   // thread_local: no allocation once warm. Worker threads reach them through these references.
   thread_local std::vector<size_t> offset_storage;
   std::vector<size_t>& offset = offset_storage;
@@ -85,12 +85,18 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
   for (size_t j = 0; j < jobs.size(); ++j)
     offset[j + 1] = offset[j] + (k.prep_bytes(*jobs[j].W, jobs[j].n) + 63) / 64 * 64;
   uint8_t* prep = scratch.get(std::max<size_t>(offset.back(), 64));
-  for (size_t j = 0; j < jobs.size(); ++j)
+  const int threads = pool ? pool->size() : 1;
+  // Several jobs (a MoE layer's experts) prepare their activations in parallel.
+  auto prepare_job = [&](int64_t j, int) {
     if (offset[j + 1] > offset[j]) k.prepare(*jobs[j].W, jobs[j].X, jobs[j].n, prep + offset[j]);
+  };
+  if (pool && threads > 1 && jobs.size() > 1 && offset.back() >= (size_t(1) << 16))
+    pool->parallel_for(int64_t(jobs.size()), prepare_job);
+  else
+    for (size_t j = 0; j < jobs.size(); ++j) prepare_job(int64_t(j), 0);
 
   // Each job's rows are cut into a few aligned chunks per thread: enough to balance a thread that
   // the (shared) machine delays, few enough that each chunk streams a long contiguous range.
-  const int threads = pool ? pool->size() : 1;
   struct Chunk {
     int job;
     int64_t r0, r1;

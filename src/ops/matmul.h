@@ -7,7 +7,8 @@
 //   Q8_0/Q4_0, n <= kGemvMaxTokens:      activations quantized per 32-block to int8 (amax/127),
 //                                          int8 dot products: relative L2 error < 1e-2 against
 //                                          the reference on the same (already quantized) weights.
-//   Q8_0/Q4_0, n > kGemvMaxTokens:       weights decoded to f32 panels: < 1e-5.
+//   Q8_0/Q4_0, n > kGemvMaxTokens:       AVX-512 (VNNI): int8 activations as above, < 1e-2.
+//                                          AVX2: weights decoded to f32 panels, < 1e-5.
 // Decode (n <= kGemvMaxTokens) streams each weight row once (GEMV); prefill tiles over rows, columns
 // and tokens so each decoded weight panel serves all tokens (GEMM).
 #pragma once

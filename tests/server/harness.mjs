@@ -22,9 +22,16 @@ function killAll() { for (const s of servers) { try { s.kill('SIGKILL'); } catch
 process.on('exit', killAll);
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { killAll(); process.exit(1); });
 
+// Synthesized into a private directory and renamed into place, so an interrupted earlier run never
+// leaves a half-written model that a later run would take as complete.
 export function synth(preset, dir, dtype = 'f32') {
-  if (!fs.existsSync(path.join(dir, 'tokenizer.json')))
-    execFileSync(FATHOM, ['synth', '--preset', preset, '--dtype', dtype, '--out', dir], { stdio: 'ignore' });
+  if (!fs.existsSync(path.join(dir, 'config.json'))) {
+    const tmp = `${dir}.tmp-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    execFileSync(FATHOM, ['synth', '--preset', preset, '--dtype', dtype, '--out', tmp], { stdio: 'ignore' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.renameSync(tmp, dir);
+  }
   return dir;
 }
 
