@@ -145,7 +145,7 @@ void gemm_args(benchmark::internal::Benchmark* b) {
 
 // Absorbed-MLA decode attention (V2-Lite/V3 shape: 16 heads, 512 + 64 latent row) over `positions`
 // cached rows. Several layers' caches are cycled (FATHOM_BENCH_HOT=1: one) so the rows come from
-// memory, as at decode. isa: 0 portable (AVX2 build), 1 active ISA.
+// memory, as at decode. isa: 0 the AVX2 kernel, 1 the active ISA.
 void BM_LatentAttention(benchmark::State& state) {
   const int64_t positions = state.range(0), heads = state.range(1), threads = state.range(2);
   const int64_t dk = 576, dv = 512;

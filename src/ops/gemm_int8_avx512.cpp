@@ -22,7 +22,6 @@
 #include <cstring>
 #include <vector>
 
-#include "core/dtype.h"
 #include "ops/gemm_int8.h"
 #include "ops/quant/q4_0.h"
 #include "ops/quant/q8_0.h"

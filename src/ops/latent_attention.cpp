@@ -1,7 +1,6 @@
-// Dispatch and the portable kernel for ops::latent_attention (the AVX-512 kernel lives in
-// latent_attention_avx512.cpp). The portable kernel is plain loops written so the compiler
-// vectorizes the inner ones for whatever the build targets (AVX2 here); it serves the Scalar and
-// AVX2 families.
+// Dispatch and the portable kernel for ops::latent_attention (the AVX2 and AVX-512 kernels live in
+// latent_attention_avx2.cpp / _avx512.cpp). The portable kernel is plain loops written so the
+// compiler can vectorize the inner ones; it serves the Scalar family.
 #include "ops/latent_attention.h"
 
 #include <algorithm>
@@ -81,8 +80,8 @@ namespace {
 detail::LatentPartialFn partial_for(cpu::Isa isa) {
   if (!cpu::isa_supported(isa)) fail("latent_attention: this CPU does not support {}", cpu::isa_name(isa));
   switch (isa) {
-    case cpu::Isa::Scalar:
-    case cpu::Isa::Avx2: return detail::latent_partial_portable;
+    case cpu::Isa::Scalar: return detail::latent_partial_portable;
+    case cpu::Isa::Avx2: return detail::latent_partial_avx2;
     case cpu::Isa::Avx512:
     case cpu::Isa::Amx: return detail::latent_partial_avx512;
   }

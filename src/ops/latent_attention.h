@@ -39,6 +39,7 @@ namespace detail {
 //   m[h] = max_s score, l[h] = Σ_s exp(score - m[h]), o[h, :] = Σ_s exp(score - m[h]) C[s, 0:dv].
 using LatentPartialFn = void (*)(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 }  // namespace detail
 
