@@ -140,7 +140,8 @@ void gemv_args(benchmark::internal::Benchmark* b) {
 void gemm_args(benchmark::internal::Benchmark* b) {
   for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
     for (int64_t t : {1, 2}) b->Args({f, 10944, 2048, 512, t});
-  for (int64_t f : {2, 4, 5}) b->Args({f, 1408, 2048, 48, 2});  // a routed expert's share of pp512
+  for (int64_t f : {2, 4, 5})
+    for (int64_t t : {1, 2}) b->Args({f, 1408, 2048, 48, t});  // a routed expert's share of pp512
 }
 
 // Absorbed-MLA decode attention (V2-Lite/V3 shape: 16 heads, 512 + 64 latent row) over `positions`
@@ -150,18 +151,26 @@ void BM_LatentAttention(benchmark::State& state) {
   const int64_t positions = state.range(0), heads = state.range(1), threads = state.range(2);
   const int64_t dk = 576, dv = 512;
   const int64_t layers = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / (positions * dk * 4) + 1);
-  std::vector<std::vector<float>> caches(size_t(layers), std::vector<float>(size_t(positions * dk)));
+  // Huge-page-backed, as the model's latent cache is (FATHOM_BENCH_NO_HUGEPAGES=1: 4 KiB pages).
+  const size_t cache_bytes = size_t(positions * dk) * sizeof(float);
+  Mapping map;
+  map.n = cache_bytes * size_t(layers);
+  map.p = mmap(nullptr, map.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map.p == MAP_FAILED) std::abort();
+  if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(map.p, map.n, MADV_HUGEPAGE);
+  std::vector<float*> caches;
+  for (int64_t c = 0; c < layers; ++c) caches.push_back(reinterpret_cast<float*>(static_cast<uint8_t*>(map.p) + c * cache_bytes));
   std::mt19937 rng(1);
   std::normal_distribution<float> g(0.0f, 1.0f);
-  for (auto& v : caches[0]) v = g(rng);
-  for (auto& c : caches) c = caches[0];
+  for (int64_t k = 0; k < positions * dk; ++k) caches[0][k] = g(rng);
+  for (int64_t c = 1; c < layers; ++c) std::memcpy(caches[c], caches[0], cache_bytes);
   std::vector<float> q(size_t(heads * dk)), out(size_t(heads * dv));
   for (auto& v : q) v = g(rng) * 0.3f;
   const fathom::cpu::Isa isa = state.range(3) ? fathom::cpu::active_isa() : fathom::cpu::Isa::Avx2;
   fathom::cpu::ThreadPool pool{int(threads)};
   size_t i = 0;
   for (auto _ : state) {
-    fathom::ops::LatentAttention a{q.data(), heads, caches[i].data(), dk, positions, dk, dv, 0.05f, out.data()};
+    fathom::ops::LatentAttention a{q.data(), heads, caches[i], dk, positions, dk, dv, 0.05f, out.data()};
     fathom::ops::latent_attention(isa, a, &pool);
     benchmark::DoNotOptimize(out.data());
     i = (i + 1) % caches.size();
@@ -175,7 +184,7 @@ void BM_LatentAttention(benchmark::State& state) {
 
 void latent_args(benchmark::internal::Benchmark* b) {
   for (int64_t isa : {0, 1})
-    for (int64_t positions : {1024, 4096, 16384})
+    for (int64_t positions : {256, 1024, 4096, 16384})
       for (int64_t t : {1, 2}) b->Args({positions, 16, t, isa});
 }
 

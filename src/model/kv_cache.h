@@ -3,9 +3,9 @@
 // every head are recomputed from the latent (expanded path) or never formed at all (absorbed path).
 #pragma once
 #include <cstdint>
-#include <vector>
 
 #include "core/error.h"
+#include "core/huge_buffer.h"
 
 namespace fathom {
 
@@ -14,7 +14,7 @@ class LatentCache {
   LatentCache() = default;
   LatentCache(int64_t layers, int64_t capacity, int64_t kv_lora_rank, int64_t rope_dim)
       : layers_(layers), capacity_(capacity), rank_(kv_lora_rank), rope_(rope_dim),
-        data_(size_t(layers * capacity * (kv_lora_rank + rope_dim)), 0.0f) {}
+        data_(size_t(layers * capacity * (kv_lora_rank + rope_dim))) {}
 
   int64_t length() const { return length_; }
   int64_t capacity() const { return capacity_; }
@@ -38,7 +38,7 @@ class LatentCache {
 
  private:
   int64_t layers_ = 0, capacity_ = 0, rank_ = 0, rope_ = 0, length_ = 0;
-  std::vector<float> data_;
+  HugeBuffer data_;  // zero-filled; huge pages (decode streams every row of it per token)
 };
 
 }  // namespace fathom
