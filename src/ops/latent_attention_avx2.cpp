@@ -1,12 +1,13 @@
-// AVX2 + FMA kernel for ops::latent_attention: the AVX-512 kernel's structure at 8 lanes — scores as
-// 2 heads x 4 positions tiles (each cache row loaded once per 2 heads), a vectorized exp for the
-// online softmax, and the weighted sum of latents as 4 heads x 16 columns tiles.
+// AVX2 + FMA kernel for ops::latent_attention: the AVX-512 kernel's design at 8 lanes — vectorized
+// across heads (a ymm holds 8 heads), queries transposed once per call, scores and weighted sums as
+// outer products with the cache values broadcast, online softmax for 8 heads at a time. AVX2 has 16
+// registers and no embedded broadcast, so tiles pair two head groups (16 heads, DeepSeek's common
+// count, in one pass over the rows): 6 rows x 2 groups for scores, 6 columns x 2 groups for values.
 // (The whole build targets x86-64-v3, so AVX2 needs no extra flags; dispatch enters this file only
 // when cpu::isa_supported(Isa::Avx2).)
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -15,27 +16,9 @@
 namespace fathom::ops::detail {
 namespace {
 
-constexpr int64_t B = 64;  // positions per block
-
-// Lanes [0, n) set (n clamped to 0..8), as a maskload/maskstore mask.
-inline __m256i lane_mask(int64_t n) {
-  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(std::clamp<int64_t>(n, 0, 8))), idx);
-}
-
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-inline float hmax(__m256 v) {
-  __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_max_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+constexpr int64_t L = 8;   // heads per ymm
+constexpr int64_t B = 64;  // positions per block: their rows stay in L2 while both phases use them
+constexpr int T = 6;       // rows per score tile, columns per value tile
 
 // e^x for x <= 0, as in the AVX-512 kernel; 2^n is built in the exponent field (x >= -87 keeps n
 // a normal exponent; below that the result is 0 to f32 precision anyway).
@@ -58,117 +41,157 @@ inline __m256 exp_nonpos(__m256 x) {
   return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
-template <int NH, int NS>
-void score_tile(const float* q, int64_t dk, const float* const* rows, float scale, float* sc) {
-  __m256 acc[NH][NS];
-  for (int h = 0; h < NH; ++h)
-    for (int s = 0; s < NS; ++s) acc[h][s] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < dk; i += 8) {
-    const __m256i mk = lane_mask(dk - i);
-    __m256 c[NS];
-    for (int s = 0; s < NS; ++s) c[s] = _mm256_maskload_ps(rows[s] + i, mk);
-    for (int h = 0; h < NH; ++h) {
-      const __m256 qv = _mm256_maskload_ps(q + h * dk + i, mk);
-      for (int s = 0; s < NS; ++s) acc[h][s] = _mm256_fmadd_ps(qv, c[s], acc[h][s]);
+// sc[s * G + g] = Σ_k row_s[k] · qt_g[k] for N rows and G head groups (qt_g = qt + g * dk * L).
+template <int N, int G>
+void score_tile(const float* qt, int64_t dk, const float* row0, int64_t stride, __m256* sc) {
+  const float* r[N];
+#pragma GCC unroll 8
+  for (int s = 0; s < N; ++s) r[s] = row0 + s * stride;
+  __m256 acc[N][G];
+#pragma GCC unroll 8
+  for (int s = 0; s < N; ++s)
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) acc[s][g] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < dk; ++k) {
+    __m256 q[G];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) q[g] = _mm256_load_ps(qt + (g * dk + k) * L);
+#pragma GCC unroll 8
+    for (int s = 0; s < N; ++s) {
+      const __m256 c = _mm256_broadcast_ss(r[s] + k);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) acc[s][g] = _mm256_fmadd_ps(c, q[g], acc[s][g]);
     }
   }
-  for (int h = 0; h < NH; ++h)
-    for (int s = 0; s < NS; ++s) sc[h * B + s] = hsum(acc[h][s]) * scale;
+#pragma GCC unroll 8
+  for (int s = 0; s < N; ++s)
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) sc[s * G + g] = acc[s][g];
 }
 
-template <int NH>
-void score_tile_rows(int ns, const float* q, int64_t dk, const float* const* rows, float scale, float* sc) {
-  switch (ns) {
-    case 4: return score_tile<NH, 4>(q, dk, rows, scale, sc);
-    case 3: return score_tile<NH, 3>(q, dk, rows, scale, sc);
-    case 2: return score_tile<NH, 2>(q, dk, rows, scale, sc);
-    default: return score_tile<NH, 1>(q, dk, rows, scale, sc);
-  }
-}
-
-template <int NH>
-void value_tile(const float* p, const float* row0, int64_t stride, int64_t nb, float* o, int64_t dv, __m256i m0,
-                __m256i m1) {
-  __m256 acc[NH][2];
-  for (int h = 0; h < NH; ++h) {
-    acc[h][0] = _mm256_maskload_ps(o + h * dv, m0);
-    acc[h][1] = _mm256_maskload_ps(o + h * dv + 8, m1);
-  }
+// ot_g[d] += Σ_j row_j[d] · p[j * G + g] for N columns d, G head groups (ot_g = ot + g * dv * L), nb rows.
+template <int N, int G>
+void value_tile(const __m256* p, int64_t nb, const float* row0, int64_t stride, float* ot, int64_t dv) {
+  __m256 acc[N][G];
+#pragma GCC unroll 8
+  for (int d = 0; d < N; ++d)
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) acc[d][g] = _mm256_load_ps(ot + (g * dv + d) * L);
   for (int64_t j = 0; j < nb; ++j) {
     const float* r = row0 + j * stride;
-    const __m256 c0 = _mm256_maskload_ps(r, m0), c1 = _mm256_maskload_ps(r + 8, m1);
-    for (int h = 0; h < NH; ++h) {
-      const __m256 pb = _mm256_broadcast_ss(p + h * B + j);
-      acc[h][0] = _mm256_fmadd_ps(pb, c0, acc[h][0]);
-      acc[h][1] = _mm256_fmadd_ps(pb, c1, acc[h][1]);
+    _mm_prefetch(reinterpret_cast<const char*>(r + 4 * stride), _MM_HINT_T0);
+    __m256 pj[G];
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) pj[g] = p[j * G + g];
+#pragma GCC unroll 8
+    for (int d = 0; d < N; ++d) {
+      const __m256 c = _mm256_broadcast_ss(r + d);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) acc[d][g] = _mm256_fmadd_ps(c, pj[g], acc[d][g]);
     }
   }
-  for (int h = 0; h < NH; ++h) {
-    _mm256_maskstore_ps(o + h * dv, m0, acc[h][0]);
-    _mm256_maskstore_ps(o + h * dv + 8, m1, acc[h][1]);
-  }
+#pragma GCC unroll 8
+  for (int d = 0; d < N; ++d)
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) _mm256_store_ps(ot + (g * dv + d) * L, acc[d][g]);
 }
 
-void value_tile_any(int nh, const float* p, const float* row0, int64_t stride, int64_t nb, float* o, int64_t dv,
-                    __m256i m0, __m256i m1) {
-  switch (nh) {
-    case 4: return value_tile<4>(p, row0, stride, nb, o, dv, m0, m1);
-    case 3: return value_tile<3>(p, row0, stride, nb, o, dv, m0, m1);
-    case 2: return value_tile<2>(p, row0, stride, nb, o, dv, m0, m1);
-    default: return value_tile<1>(p, row0, stride, nb, o, dv, m0, m1);
+template <int G>
+void scores(const float* qt, int64_t dk, const float* row0, int64_t stride, int64_t nb, __m256* sc) {
+  int64_t j = 0;
+  for (; j + T <= nb; j += T) score_tile<T, G>(qt, dk, row0 + j * stride, stride, sc + j * G);
+  for (; j < nb; ++j) score_tile<1, G>(qt, dk, row0 + j * stride, stride, sc + j * G);
+}
+
+template <int G>
+void values(const __m256* p, int64_t nb, const float* row0, int64_t stride, int64_t dv, float* ot) {
+  int64_t d = 0;
+  for (; d + T <= dv; d += T) value_tile<T, G>(p, nb, row0 + d, stride, ot + d * L, dv);
+  for (; d < dv; ++d) value_tile<1, G>(p, nb, row0 + d, stride, ot + d * L, dv);
+}
+
+struct alignas(32) Lanes {
+  float f[L];
+};
+struct Scratch {  // 32-byte aligned, keeps its capacity
+  std::vector<Lanes> v;
+  float* get(int64_t floats) {
+    v.resize(size_t((floats + L - 1) / L));
+    return reinterpret_cast<float*>(v.data());
+  }
+};
+
+// One pass over positions [s0, s1) for G (1 or 2) head groups starting at group g0.
+template <int G>
+void pass(const LatentAttention& a, int64_t s0, int64_t s1, const float* qt, float* ot, __m256* sc, __m256* mv,
+          __m256* lv) {
+  const int64_t dk = a.dk, dv = a.dv;
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    mv[g] = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    lv[g] = _mm256_setzero_ps();
+  }
+  for (int64_t b0 = s0; b0 < s1; b0 += B) {
+    const int64_t nb = std::min(B, s1 - b0);
+    const float* row0 = a.cache + b0 * a.stride;
+    scores<G>(qt, dk, row0, a.stride, nb, sc);
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {  // online softmax, 8 heads at a time
+      __m256 bmax = sc[g];
+      for (int64_t j = 1; j < nb; ++j) bmax = _mm256_max_ps(bmax, sc[j * G + g]);
+      const __m256 nm = _mm256_max_ps(mv[g], bmax);
+      const __m256 f = exp_nonpos(_mm256_sub_ps(mv[g], nm));  // 0 on the first block (m = -inf)
+      __m256 sum = _mm256_setzero_ps();
+      for (int64_t j = 0; j < nb; ++j) {
+        sc[j * G + g] = exp_nonpos(_mm256_sub_ps(sc[j * G + g], nm));
+        sum = _mm256_add_ps(sum, sc[j * G + g]);
+      }
+      lv[g] = _mm256_fmadd_ps(lv[g], f, sum);
+      float* og = ot + g * dv * L;
+      if (_mm256_movemask_ps(_mm256_cmp_ps(f, _mm256_set1_ps(1.0f), _CMP_NEQ_UQ)) != 0)
+        for (int64_t d = 0; d < dv; ++d) _mm256_store_ps(og + d * L, _mm256_mul_ps(f, _mm256_load_ps(og + d * L)));
+      mv[g] = nm;
+    }
+    values<G>(sc, nb, row0, a.stride, dv, ot);
   }
 }
 
 }  // namespace
 
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o) {
-  const int64_t H = a.heads, dk = a.dk, dv = a.dv;
-  thread_local std::vector<float> sc_storage;
-  sc_storage.resize(size_t(H * B));
-  float* sc = sc_storage.data();
-  std::fill(m, m + H, -std::numeric_limits<float>::infinity());
-  std::fill(l, l + H, 0.0f);
-  std::fill(o, o + H * dv, 0.0f);
-  for (int64_t b0 = s0; b0 < s1; b0 += B) {
-    const int64_t nb = std::min(B, s1 - b0);
-    for (int64_t j0 = 0; j0 < nb; j0 += 4) {
-      const int ns = int(std::min<int64_t>(4, nb - j0));
-      const float* rows[4];
-      for (int s = 0; s < ns; ++s) rows[s] = a.cache + (b0 + j0 + s) * a.stride;
-      for (int64_t h0 = 0; h0 < H; h0 += 2) {
-        float* dst = sc + h0 * B + j0;
-        if (H - h0 >= 2)
-          score_tile_rows<2>(ns, a.q + h0 * dk, dk, rows, a.scale, dst);
-        else
-          score_tile_rows<1>(ns, a.q + h0 * dk, dk, rows, a.scale, dst);
+  const int64_t H = a.heads, dk = a.dk, dv = a.dv, HG = (H + L - 1) / L;
+  thread_local Scratch qt_s, ot_s, sc_s;
+  float* qt = qt_s.get(HG * dk * L);  // [group][k][8 heads], times scale; padding heads 0
+  float* ot = ot_s.get(HG * dv * L);  // [group][d][8 heads]: the weighted sums, transposed
+  __m256* sc = reinterpret_cast<__m256*>(sc_s.get(B * 2 * L));
+  for (int64_t g = 0; g < HG; ++g)
+    for (int64_t k = 0; k < dk; ++k)
+      for (int64_t i = 0; i < L; ++i) {
+        const int64_t h = g * L + i;
+        qt[(g * dk + k) * L + i] = h < H ? a.q[h * dk + k] * a.scale : 0.0f;
       }
-    }
-    for (int64_t h = 0; h < H; ++h) {
-      float* p = sc + h * B;
-      float bm = -std::numeric_limits<float>::infinity();
-      for (int64_t j = 0; j < nb; ++j) bm = std::max(bm, p[j]);
-      const float nm = std::max(m[h], bm);
-      const float f = std::exp(m[h] - nm);
-      const __m256 vm = _mm256_set1_ps(nm);
-      __m256 vsum = _mm256_setzero_ps();
-      for (int64_t j = 0; j < nb; j += 8) {
-        const __m256i mk = lane_mask(nb - j);
-        const __m256 e = _mm256_and_ps(exp_nonpos(_mm256_sub_ps(_mm256_maskload_ps(p + j, mk), vm)),
-                                       _mm256_castsi256_ps(mk));
-        _mm256_maskstore_ps(p + j, mk, e);
-        vsum = _mm256_add_ps(vsum, e);
+  std::fill(ot, ot + HG * dv * L, 0.0f);
+  for (int64_t g0 = 0; g0 < HG; g0 += 2) {
+    __m256 mv[2], lv[2];
+    const int G = int(std::min<int64_t>(2, HG - g0));
+    if (G == 2)
+      pass<2>(a, s0, s1, qt + g0 * dk * L, ot + g0 * dv * L, sc, mv, lv);
+    else
+      pass<1>(a, s0, s1, qt + g0 * dk * L, ot + g0 * dv * L, sc, mv, lv);
+    // Back to the per-head layout of the interface.
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      alignas(32) float mm[L], ll[L];
+      _mm256_store_ps(mm, mv[g]);
+      _mm256_store_ps(ll, lv[g]);
+      const int64_t h0 = (g0 + g) * L, nh = std::min(L, H - h0);
+      for (int64_t i = 0; i < nh; ++i) {
+        m[h0 + i] = mm[i];
+        l[h0 + i] = ll[i];
       }
-      l[h] = l[h] * f + hsum(vsum);
-      if (f != 1.0f)
-        for (int64_t i = 0; i < dv; ++i) o[h * dv + i] *= f;
-      m[h] = nm;
-    }
-    const float* row0 = a.cache + b0 * a.stride;
-    for (int64_t c0 = 0; c0 < dv; c0 += 16) {
-      const __m256i m0 = lane_mask(dv - c0), m1 = lane_mask(dv - c0 - 8);
-      for (int64_t h0 = 0; h0 < H; h0 += 4)
-        value_tile_any(int(std::min<int64_t>(4, H - h0)), sc + h0 * B, row0 + c0, a.stride, nb, o + h0 * dv + c0, dv,
-                       m0, m1);
+      const float* og = ot + (g0 + g) * dv * L;
+      for (int64_t d = 0; d < dv; ++d)
+        for (int64_t i = 0; i < nh; ++i) o[(h0 + i) * dv + d] = og[d * L + i];
     }
   }
 }
