@@ -23,27 +23,25 @@ MappedFile::MappedFile(const std::string& path, bool in_memory, const Progress& 
   }
   size_ = size_t(st.st_size);
   if (size_ > 0 && in_memory) {
-    const size_t huge = size_t(2) << 20;
-    mapped_ = (size_ + huge - 1) / huge * huge;
-    void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    const size_t huge = size_t(2) << 20;  // whole huge pages
+    try {
+      memory_ = HugeBuffer((size_ + huge - 1) / huge * huge, path + ": loading it");
+    } catch (...) {
       ::close(fd);
-      fail("{}: cannot allocate {} bytes to load it: {}", path, size_, std::strerror(errno));
+      throw;
     }
-    ::madvise(p, mapped_, MADV_HUGEPAGE);
-    uint8_t* dst = static_cast<uint8_t*>(p);
+    uint8_t* dst = memory_.as<uint8_t>();
     size_t done = 0;
     while (done < size_) {
       ssize_t n = ::pread(fd, dst + done, std::min<size_t>(size_ - done, size_t(64) << 20), off_t(done));
       if (n <= 0) {
-        ::munmap(p, mapped_);
         ::close(fd);
         fail("{}: read failed at byte {}: {}", path, done, n < 0 ? std::strerror(errno) : "unexpected end of file");
       }
       done += size_t(n);
       if (progress) progress(done);
     }
-    ::mprotect(p, mapped_, PROT_READ);
+    memory_.seal();
     data_ = dst;
   } else if (size_ > 0) {
     mapped_ = size_;
@@ -58,7 +56,7 @@ MappedFile::MappedFile(const std::string& path, bool in_memory, const Progress& 
 }
 
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), mapped_);
+  if (mapped_) ::munmap(const_cast<uint8_t*>(data_), mapped_);
 }
 
 }  // namespace fathom::io

@@ -14,7 +14,7 @@ class LatentCache {
   LatentCache() = default;
   LatentCache(int64_t layers, int64_t capacity, int64_t kv_lora_rank, int64_t rope_dim)
       : layers_(layers), capacity_(capacity), rank_(kv_lora_rank), rope_(rope_dim),
-        data_(size_t(layers * capacity * (kv_lora_rank + rope_dim))) {}
+        data_(size_t(layers * capacity * (kv_lora_rank + rope_dim)) * sizeof(float), "latent cache") {}
 
   int64_t length() const { return length_; }
   int64_t capacity() const { return capacity_; }
@@ -22,9 +22,9 @@ class LatentCache {
   int64_t rope_dim() const { return rope_; }
   int64_t row_size() const { return rank_ + rope_; }
   // Row for (layer, pos): [c_kv (kv_lora_rank) | k_pe (rope_dim)].
-  float* row(int64_t layer, int64_t pos) { return data_.data() + (layer * capacity_ + pos) * row_size(); }
+  float* row(int64_t layer, int64_t pos) { return data_.as<float>() + (layer * capacity_ + pos) * row_size(); }
   const float* row(int64_t layer, int64_t pos) const {
-    return data_.data() + (layer * capacity_ + pos) * row_size();
+    return data_.as<float>() + (layer * capacity_ + pos) * row_size();
   }
   // Reserve room for n more tokens; throws when the context is full.
   void check_room(int64_t n) const {

@@ -73,6 +73,16 @@ void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, f
   }
 }
 
+void store_group_partial(const float* mm, const float* ll, const float* og, int64_t lanes, int64_t h0, int64_t live,
+                         int64_t dv, float* m, float* l, float* o) {
+  for (int64_t i = 0; i < live; ++i) {
+    m[h0 + i] = mm[i];
+    l[h0 + i] = ll[i];
+  }
+  for (int64_t d = 0; d < dv; ++d)
+    for (int64_t i = 0; i < live; ++i) o[(h0 + i) * dv + d] = og[d * lanes + i];
+}
+
 }  // namespace detail
 
 namespace {

@@ -13,6 +13,7 @@
 // ops_latent_attention_test.cpp).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "cpu/cpu_features.h"
 #include "cpu/thread_pool.h"
@@ -41,6 +42,33 @@ using LatentPartialFn = void (*)(const LatentAttention& a, int64_t s0, int64_t s
 void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+
+// Shared by the SIMD kernels, which vectorize across heads ("lanes" heads per register).
+// Their exp for x <= 0: x = n·ln2 + r with |r| <= ln2/2 (ln2 split into a part exact in f32 and
+// the rest), e^r by this degree-6 polynomial in Horner order (relative error ~2e-7), scaled by 2^n.
+inline constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693145751953125f,
+                       kLn2Lo = 1.428606765330187045e-06f;
+inline constexpr float kExpPoly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+
+// 64-byte aligned per-thread scratch that keeps its capacity.
+class KernelScratch {
+ public:
+  float* get(int64_t floats) {
+    v_.resize(size_t((floats + 15) / 16));
+    return v_.data()->f;
+  }
+
+ private:
+  struct alignas(64) Line {
+    float f[16];
+  };
+  std::vector<Line> v_;
+};
+
+// Writes one head group's partial softmax in the interface's per-head layout: m, l from the
+// group's lane vectors, o[h, :] from the transposed sums og[d * lanes + i]; heads h0 .. h0 + live.
+void store_group_partial(const float* mm, const float* ll, const float* og, int64_t lanes, int64_t h0, int64_t live,
+                         int64_t dv, float* m, float* l, float* o);
 }  // namespace detail
 
 }  // namespace fathom::ops

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <vector>
 
@@ -20,23 +21,17 @@ constexpr int64_t L = 8;   // heads per ymm
 constexpr int64_t B = 64;  // positions per block: their rows stay in L2 while both phases use them
 constexpr int T = 6;       // rows per score tile, columns per value tile
 
-// e^x for x <= 0, as in the AVX-512 kernel; 2^n is built in the exponent field (x >= -87 keeps n
-// a normal exponent; below that the result is 0 to f32 precision anyway).
+// e^x for x <= 0, see kExpPoly; 2^n is built in the exponent field (x >= -87 keeps n a normal
+// exponent; below that the result is 0 to f32 precision anyway).
 inline __m256 exp_nonpos(__m256 x) {
   const __m256 lo = _mm256_set1_ps(-87.0f);
   const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
   x = _mm256_max_ps(x, lo);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
+  __m256 p = _mm256_set1_ps(kExpPoly[0]);
+  for (size_t i = 1; i < std::size(kExpPoly); ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpPoly[i]));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
@@ -110,17 +105,6 @@ void values(const __m256* p, int64_t nb, const float* row0, int64_t stride, int6
   for (; d < dv; ++d) value_tile<1, G>(p, nb, row0 + d, stride, ot + d * L, dv);
 }
 
-struct alignas(32) Lanes {
-  float f[L];
-};
-struct Scratch {  // 32-byte aligned, keeps its capacity
-  std::vector<Lanes> v;
-  float* get(int64_t floats) {
-    v.resize(size_t((floats + L - 1) / L));
-    return reinterpret_cast<float*>(v.data());
-  }
-};
-
 // One pass over positions [s0, s1) for G (1 or 2) head groups starting at group g0.
 template <int G>
 void pass(const LatentAttention& a, int64_t s0, int64_t s1, const float* qt, float* ot, __m256* sc, __m256* mv,
@@ -160,7 +144,7 @@ void pass(const LatentAttention& a, int64_t s0, int64_t s1, const float* qt, flo
 
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o) {
   const int64_t H = a.heads, dk = a.dk, dv = a.dv, HG = (H + L - 1) / L;
-  thread_local Scratch qt_s, ot_s, sc_s;
+  thread_local KernelScratch qt_s, ot_s, sc_s;
   float* qt = qt_s.get(HG * dk * L);  // [group][k][8 heads], times scale; padding heads 0
   float* ot = ot_s.get(HG * dv * L);  // [group][d][8 heads]: the weighted sums, transposed
   __m256* sc = reinterpret_cast<__m256*>(sc_s.get(B * 2 * L));
@@ -179,19 +163,12 @@ void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float
     else
       pass<1>(a, s0, s1, qt + g0 * dk * L, ot + g0 * dv * L, sc, mv, lv);
     // Back to the per-head layout of the interface.
-#pragma GCC unroll 8
     for (int g = 0; g < G; ++g) {
       alignas(32) float mm[L], ll[L];
       _mm256_store_ps(mm, mv[g]);
       _mm256_store_ps(ll, lv[g]);
-      const int64_t h0 = (g0 + g) * L, nh = std::min(L, H - h0);
-      for (int64_t i = 0; i < nh; ++i) {
-        m[h0 + i] = mm[i];
-        l[h0 + i] = ll[i];
-      }
-      const float* og = ot + (g0 + g) * dv * L;
-      for (int64_t d = 0; d < dv; ++d)
-        for (int64_t i = 0; i < nh; ++i) o[(h0 + i) * dv + d] = og[d * L + i];
+      const int64_t h0 = (g0 + g) * L;
+      store_group_partial(mm, ll, ot + (g0 + g) * dv * L, L, h0, std::min(L, H - h0), dv, m, l, o);
     }
   }
 }

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <vector>
 
@@ -29,21 +30,14 @@ constexpr int64_t L = 16;  // heads per zmm
 constexpr int64_t B = 64;  // positions per block: their rows stay in L2 while both phases use them
 constexpr int DC = 16;     // columns per value tile
 
-// e^x for x <= 0 (arguments are score - running max): x = n·ln2 + r, |r| <= ln2/2, e^r by a
-// degree-6 polynomial (relative error ~2e-7), then scaled by 2^n; very negative x underflows to 0.
+// e^x for x <= 0 (arguments are score - running max), see kExpPoly; very negative x underflows to 0.
 inline __m512 exp_nonpos(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 720);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512 n =
+      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x));
+  __m512 p = _mm512_set1_ps(kExpPoly[0]);
+  for (size_t i = 1; i < std::size(kExpPoly); ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpPoly[i]));
   return _mm512_scalef_ps(p, n);
 }
 
@@ -132,23 +126,11 @@ void values(const __m512* p, int64_t nb, const float* row0, int64_t stride, int6
   if (d < dv) value_tile<1>(p, nb, row0 + d, stride, ot + d * L);
 }
 
-// 64-byte aligned scratch that keeps its capacity.
-struct alignas(64) Lanes {
-  float f[L];
-};
-struct Scratch {
-  std::vector<Lanes> v;
-  float* get(int64_t floats) {
-    v.resize(size_t((floats + L - 1) / L));
-    return reinterpret_cast<float*>(v.data());
-  }
-};
-
 }  // namespace
 
 void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o) {
   const int64_t H = a.heads, dk = a.dk, dv = a.dv, HG = (H + L - 1) / L;
-  thread_local Scratch qt_s, ot_s, sc_s;
+  thread_local KernelScratch qt_s, ot_s, sc_s;
   float* qt = qt_s.get(HG * dk * L);  // [group][k][16 heads], times scale; padding heads 0
   float* ot = ot_s.get(HG * dv * L);  // [group][d][16 heads]: the weighted sums, transposed
   __m512* sc = reinterpret_cast<__m512*>(sc_s.get(B * L));
@@ -202,14 +184,7 @@ void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, flo
       alignas(64) float mm[L], ll[L];
       _mm512_store_ps(mm, mv[g - g0]);
       _mm512_store_ps(ll, lv[g - g0]);
-      const int64_t nh = std::min(L, H - g * L);
-      for (int64_t i = 0; i < nh; ++i) {
-        m[g * L + i] = mm[i];
-        l[g * L + i] = ll[i];
-      }
-      const float* og = ot + g * dv * L;
-      for (int64_t d = 0; d < dv; ++d)
-        for (int64_t i = 0; i < nh; ++i) o[(g * L + i) * dv + d] = og[d * L + i];
+      store_group_partial(mm, ll, ot + g * dv * L, L, g * L, std::min(L, H - g * L), dv, m, l, o);
     }
   }
 }
