@@ -124,14 +124,16 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     if (o->prompt > 0) {
       std::vector<int32_t> ids(o->prompt);
       std::vector<float> logits(c.vocab_size);
+      std::vector<float> hidden(size_t(o->prompt * c.hidden_size));
       std::vector<double> tps;
       for (int r = 0; r <= o->reps; ++r) {  // the first run warms the page cache and is not counted
         for (auto& i : ids) i = tok(rng);
         LatentCache cache = model->make_cache(o->prompt);
         auto s = Clock::now();
-        // Only the last position's logits are needed, as in generation.
-        std::vector<float> all(o->prompt * c.vocab_size);
-        model->forward(ex, ids.data(), o->prompt, cache, AttentionPath::Expanded, all.data(), nullptr);
+        // Only the last position's logits are needed, as in generation (Generator::prefill) and in
+        // llama-bench's pp: final hidden states for all T, lm_head on the last row.
+        model->forward(ex, ids.data(), o->prompt, cache, AttentionPath::Expanded, nullptr, hidden.data());
+        linear(ex, model->weights().lm_head, hidden.data() + (o->prompt - 1) * c.hidden_size, 1, logits.data());
         double dt = std::chrono::duration<double>(Clock::now() - s).count();
         if (r > 0) tps.push_back(double(o->prompt) / dt);
       }
