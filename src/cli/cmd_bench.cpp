@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "core/error.h"
 #include "cpu/cpu_features.h"
+#include "cpu/read_bandwidth.h"
 #include "model/mla_fast.h"
 #include "model/model.h"
 
@@ -23,6 +24,7 @@ struct Opts {
   std::string model;
   int64_t prompt = 512, gen = 128;
   int threads = 0, reps = 3;
+  bool ceiling = false;
   std::vector<int64_t> depths = {0};
 };
 
@@ -97,6 +99,9 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
   sub.add_option("-n,--gen", o->gen, "generated tokens for tg (0 skips tg)");
   sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   sub.add_option("-r,--reps", o->reps, "repetitions (the median is reported)");
+  sub.add_flag("--ceiling", o->ceiling,
+               "before every tg repetition, measure the read bandwidth the same threads sustain (1 GiB of "
+               "huge pages, best of 2 passes) and report tg's GB/s as a share of it");
   sub.add_option("-d,--depth,--ctx", *depth_str,
                  "comma-separated context depths at which tg is measured, e.g. 0,4096,16384 (the latent cache "
                  "is pre-filled with random rows)");
@@ -115,7 +120,14 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     const uint64_t wbytes = decode_weight_bytes(*model);
     std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, loaded in %.1f s\n", o->model.c_str(),
                  rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(), load_s);
-    std::printf("| model | weights GB | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|\n");
+    std::unique_ptr<cpu::ReadBandwidthProbe> probe;
+    if (o->ceiling && o->gen > 0) probe = std::make_unique<cpu::ReadBandwidthProbe>(size_t(1) << 30);
+    if (probe)
+      std::printf("| model | weights GB | threads | test | t/s | GB/s | read GB/s | %% of read |\n"
+                  "|---|---|---|---|---|---|---|---|\n");
+    else
+      std::printf("| model | weights GB | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|\n");
+    const char* no_ceiling = probe ? " | |" : "";
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(c.vocab_size - 1));
     const std::string name = c.model_type + " " + std::to_string(c.num_hidden_layers) + "L";
@@ -137,19 +149,20 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
         double dt = std::chrono::duration<double>(Clock::now() - s).count();
         if (r > 0) tps.push_back(double(o->prompt) / dt);
       }
-      std::printf("| %s | %.2f | %d | pp%lld | %.2f | |\n", name.c_str(), gb, rt.threads(), (long long)o->prompt,
-                  median(tps));
+      std::printf("| %s | %.2f | %d | pp%lld | %.2f | |%s\n", name.c_str(), gb, rt.threads(), (long long)o->prompt,
+                  median(tps), no_ceiling);
       std::fflush(stdout);
     }
     if (o->gen > 0) {
       for (int64_t depth : o->depths) {
-        std::vector<double> tps, bw;
+        std::vector<double> tps, bw, ceil, share;
         LatentCache cache = model->make_cache(depth + o->gen);
         std::vector<float> logits(c.vocab_size);
         for (int r = 0; r <= o->reps; ++r) {
           cache.clear();
           fill_cache(cache, c.num_hidden_layers, depth, rng);
           int32_t t = tok(rng);
+          if (probe && r > 0) ceil.push_back(probe->measure(ex.pool, 2));
           auto s = Clock::now();
           for (int64_t i = 0; i < o->gen; ++i) {
             model->forward(ex, &t, 1, cache, AttentionPath::Absorbed, logits.data(), nullptr);
@@ -162,10 +175,14 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
           if (r > 0) {
             tps.push_back(double(o->gen) / dt);
             bw.push_back((double(wbytes) + cache_bytes) * double(o->gen) / dt / 1e9);
+            if (probe) share.push_back(bw.back() / ceil.back());
           }
         }
-        std::printf("| %s | %.2f | %d | tg%lld @ d%lld | %.2f | %.1f |\n", name.c_str(), gb, rt.threads(),
+        std::printf("| %s | %.2f | %d | tg%lld @ d%lld | %.2f | %.1f |", name.c_str(), gb, rt.threads(),
                     (long long)o->gen, (long long)depth, median(tps), median(bw));
+        // The share is the median of each repetition's GB/s over the ceiling measured just before it.
+        if (probe) std::printf(" %.1f | %.0f%% |", median(ceil), 100.0 * median(share));
+        std::printf("\n");
         std::fflush(stdout);
       }
     }

@@ -1,0 +1,29 @@
+// The memory read bandwidth the pool's threads can sustain: the ceiling a bandwidth-bound kernel
+// (decode's GEMV) is measured against. Same method as peer-bench's `roofline bw`: the threads stream
+// disjoint slices of a buffer far larger than the last-level cache; best of a few passes.
+//
+// Why in-process: on a shared machine the ceiling itself moves (here 25-32 GB/s within minutes), so
+// `fathom bench --ceiling` measures it right before every tg repetition and reports each
+// repetition's share of its own ceiling.
+#pragma once
+#include <cstddef>
+
+#include "core/huge_buffer.h"
+
+namespace fathom::cpu {
+
+class ThreadPool;
+
+class ReadBandwidthProbe {
+ public:
+  // Allocates and touches `bytes` of huge-page memory (use several times the L3 size).
+  explicit ReadBandwidthProbe(size_t bytes);
+  // Best GB/s (1e9 bytes/s) over `passes` full reads by the pool's threads (null: this thread).
+  double measure(ThreadPool* pool, int passes) const;
+  size_t bytes() const { return buf_.bytes(); }
+
+ private:
+  HugeBuffer buf_;
+};
+
+}  // namespace fathom::cpu
