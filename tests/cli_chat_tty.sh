@@ -61,20 +61,20 @@ $T send-keys -t chat 'never sent' C-c
 wait_for "the prompt after ^C" at_least_prompts 4
 screen_has "never sent^C" || fail "no ^C echo"
 
-# 4. Ctrl-C during a long answer stops it, and the chat goes on. (The answer must run well past
-#    the 0.1 s before the Ctrl-C: checked by a `run` that reaches 64 tokens without EOS.)
+# 4. Ctrl-C during a long answer stops it, and the chat goes on. --ignore-eos makes the answer run
+#    to the full context (thousands of tokens), far past the 0.1 s before the Ctrl-C: waiting for
+#    a random model to talk long enough raced with the kernels getting faster.
 $T send-keys -t chat '/reset' Enter
 wait_for "/reset" screen_has "(conversation cleared)"
 n=$(prompts)
 $T kill-session -t chat
-$T new-session -d -s chat -x 160 -y 50 "$FATHOM chat $MODEL --temp 0; echo EXITED:\$?; sleep 30"
+$T new-session -d -s chat -x 160 -y 50 "$FATHOM chat $MODEL --temp 0 --ignore-eos; echo EXITED:\$?; sleep 30"
 wait_for "the prompt of the second session" at_least_prompts 1
-long=$("$FATHOM" run "$MODEL" --chat -p 'Tell me a long story' --temp 0 -n 64 2>&1 > /dev/null | grep -c 'stop: length' || true)
 $T send-keys -t chat 'Tell me a long story' Enter
 sleep 0.1
 $T send-keys -t chat C-c
 wait_for "the prompt after stopping" at_least_prompts 2
-if [ "$long" = 1 ]; then screen_has "[stopped]" || fail "the long answer was not marked stopped"; fi
+screen_has "[stopped]" || fail "the long answer was not marked stopped"
 $T send-keys -t chat '/exit' Enter
 wait_for "exit" screen_has "EXITED:0"
-echo "PASS (prompts: $n, stop tested: $long)"
+echo "PASS (prompts: $n)"

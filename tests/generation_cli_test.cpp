@@ -105,6 +105,21 @@ TEST(CliRun, SeededSamplingRepeats) {
   EXPECT_NE(a.out, c.out);
 }
 
+TEST(CliRun, IgnoreEosGeneratesPastTheEndOfText) {
+  const std::string dir = model();
+  // Seeded sampling that reaches the end-of-text token well before 300 tokens (checked first, so
+  // that a change of the tiny model shows up as this precondition, not as a silent pass).
+  const std::string args = "run " + dir + " -p 'Hi' -n 300 --temp 1.5 --seed 1";
+  Proc stopped = run_fathom(args);
+  ASSERT_EQ(stopped.status, 0) << stopped.err;
+  ASSERT_NE(stopped.err.find("stop: eos"), std::string::npos) << stopped.err;
+  Proc on = run_fathom(args + " --ignore-eos");
+  ASSERT_EQ(on.status, 0) << on.err;
+  EXPECT_NE(on.err.find("stop: length"), std::string::npos) << on.err;
+  EXPECT_GT(on.out.size(), stopped.out.size());
+  EXPECT_EQ(on.out.substr(0, stopped.out.size()), stopped.out);  // the same draws up to the EOS
+}
+
 TEST(CliRun, ChatFlagUsesTheTemplate) {
   const std::string dir = model();
   Proc r = run_fathom("run " + dir + " --chat -p 'Hello' -n 8 --temp 0 --verbose");

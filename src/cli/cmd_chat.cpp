@@ -122,6 +122,7 @@ int run(const Opts& o) {
     req.sampling = sampling;
     req.sampling.seed = sampling.seed + turn++;  // a fresh stream per turn, reproducible from --seed
     req.stop = o.sampling.stop;
+    req.ignore_eos = o.sampling.ignore_eos;
     req.cancel = Interrupt::flag();
 
     // Reasoning shown dimmed on a terminal; elsewhere the raw text, tags included.

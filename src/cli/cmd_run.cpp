@@ -80,6 +80,7 @@ int run(const Opts& o) {
   req.max_tokens = o.sampling.n;
   req.sampling = sampling;
   req.stop = o.sampling.stop;
+  req.ignore_eos = o.sampling.ignore_eos;
   req.cancel = Interrupt::flag();
   if (o.model.verbose) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)sampling.seed);
 

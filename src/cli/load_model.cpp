@@ -30,6 +30,7 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
     f.n = n;
     f.n_given = true;
   }, "stop after N generated tokens (default: until end of text or a full context)");
+  app.add_flag("--ignore-eos", f.ignore_eos, "keep generating past the end-of-text token (as llama.cpp's --ignore-eos)");
   app.add_option("--temp", p.temperature, "temperature; 0 = greedy (always the most likely token)")->capture_default_str();
   app.add_option("--top-k", p.top_k, "sample from the K most likely tokens (0 = off)")->capture_default_str();
   app.add_option("--top-p", p.top_p, "sample from the smallest set with probability >= P (1 = off)")->capture_default_str();

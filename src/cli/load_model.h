@@ -28,6 +28,7 @@ struct SamplingFlags {
   int64_t n = -1;  // -1: no limit
   bool n_given = false;
   std::vector<std::string> stop;
+  bool ignore_eos = false;
   bool seed_given = false;
 };
 void add_sampling_flags(CLI::App& app, SamplingFlags& f);

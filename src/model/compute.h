@@ -36,4 +36,7 @@ void linear(const Exec& ex, const ops::WeightMatrix& W, const float* X, int64_t 
 // Independent products in one parallel region (the fast path splits the union of their rows).
 void linear_batch(const Exec& ex, std::span<const ops::MatmulJob> jobs);
 
+// y[i] = silu(gate[i]) * up[i] (the experts' gated activation); y may alias gate.
+void silu_mul(const Exec& ex, const float* gate, const float* up, int64_t n, float* y);
+
 }  // namespace fathom

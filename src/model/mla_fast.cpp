@@ -2,8 +2,10 @@
 
 #include <cmath>
 
+#include "cpu/cpu_features.h"
 #include "cpu/thread_pool.h"
 #include "model/weights.h"
+#include "ops/activation.h"
 #include "ops/latent_attention.h"
 #include "ops/matmul.h"
 #include "ops/quant/q8_0.h"
@@ -102,7 +104,7 @@ void attend_expanded_fast(const Exec& ex, const ModelConfig& c, const AttentionW
       float* pr = p.data() + t * S;
       const int64_t visible = pos0 + t + 1;
       for (int64_t s = 0; s < visible; ++s) pr[s] *= scale;
-      ops::ref::softmax(pr, visible);
+      ops::softmax(cpu::active_isa(), pr, visible);
       for (int64_t s = visible; s < S; ++s) pr[s] = 0.0f;  // causal mask
     });
     linear(ex, f32_view(vt.data(), dv, S), p.data(), T, o.data());  // [T, dv]

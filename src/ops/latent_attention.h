@@ -43,12 +43,8 @@ void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, f
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 
-// Shared by the SIMD kernels, which vectorize across heads ("lanes" heads per register).
-// Their exp for x <= 0: x = n·ln2 + r with |r| <= ln2/2 (ln2 split into a part exact in f32 and
-// the rest), e^r by this degree-6 polynomial in Horner order (relative error ~2e-7), scaled by 2^n.
-inline constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693145751953125f,
-                       kLn2Lo = 1.428606765330187045e-06f;
-inline constexpr float kExpPoly[] = {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f};
+// Shared by the SIMD kernels, which vectorize across heads ("lanes" heads per register); their exp
+// is in ops/simd_exp.h.
 
 // 64-byte aligned per-thread scratch that keeps its capacity.
 class KernelScratch {

@@ -13,28 +13,16 @@
 #include <vector>
 
 #include "ops/latent_attention.h"
+#include "ops/simd_exp.h"
 
 namespace fathom::ops::detail {
 namespace {
 
+using simd::exp_nonpos;
+
 constexpr int64_t L = 8;   // heads per ymm
 constexpr int64_t B = 64;  // positions per block: their rows stay in L2 while both phases use them
 constexpr int T = 6;       // rows per score tile, columns per value tile
-
-// e^x for x <= 0, see kExpPoly; 2^n is built in the exponent field (x >= -87 keeps n a normal
-// exponent; below that the result is 0 to f32 precision anyway).
-inline __m256 exp_nonpos(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.0f);
-  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_max_ps(x, lo);
-  const __m256 n =
-      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
-  __m256 p = _mm256_set1_ps(kExpPoly[0]);
-  for (size_t i = 1; i < std::size(kExpPoly); ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpPoly[i]));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
-}
 
 // sc[s * G + g] = Σ_k row_s[k] · qt_g[k] for N rows and G head groups (qt_g = qt + g * dk * L).
 template <int N, int G>

@@ -22,24 +22,16 @@
 #include <vector>
 
 #include "ops/latent_attention.h"
+#include "ops/simd_exp.h"
 
 namespace fathom::ops::detail {
 namespace {
 
+using simd::exp_nonpos;
+
 constexpr int64_t L = 16;  // heads per zmm
 constexpr int64_t B = 64;  // positions per block: their rows stay in L2 while both phases use them
 constexpr int DC = 16;     // columns per value tile
-
-// e^x for x <= 0 (arguments are score - running max), see kExpPoly; very negative x underflows to 0.
-inline __m512 exp_nonpos(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-  const __m512 n =
-      _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo), _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x));
-  __m512 p = _mm512_set1_ps(kExpPoly[0]);
-  for (size_t i = 1; i < std::size(kExpPoly); ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpPoly[i]));
-  return _mm512_scalef_ps(p, n);
-}
 
 // sc[s] = Σ_k row_s[k] · qt[k] for N rows (row_s = row0 + s * stride). pf, when set, points at the
 // rows one block further on: one line of each is prefetched per 16 columns, so the next block
