@@ -4,12 +4,12 @@
 //   - every attention o_proj and MLP down_proj is zeroed, so each layer adds nothing to the
 //     residual and the final hidden state is the current token's embedding: a bigram model;
 //   - the tokens of the scripts below get one-hot embeddings (the final norm weight set to 1), and
-//     lm_head rows are written so that logit(next | current) is a chosen weight (30, 25, 20) for the
+//     lm_head rows are written so that logit(next | current) is a chosen weight (60, 45, 30) for the
 //     script's successor and 0 for every other token;
 //   - the tokenizer gets added tokens for the DeepSeek tool-call markers and the script pieces (ids
 //     freed by dropping the last learned merges), and a DeepSeek-like chat template with tools.
-// After <｜Assistant｜> the model thinks (30); with logit_bias {<think>: -100} it calls a tool (25);
-// biasing that away too, it answers "Hello there!" (20).
+// After <｜Assistant｜> the model thinks (60); with logit_bias {<think>: -100} it calls a tool (45);
+// biasing that away too, it answers "Hello there!" (30).
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -90,10 +90,13 @@ export function makeScriptedModel(synthDir, outDir) {
   // The scripts: current token -> [[next token, logit]].
   const next = new Map();
   const edge = (a, b, w) => { if (!next.has(a)) next.set(a, []); next.get(a).push([b, w]); };
-  edge(ids.assistant, ids.think, 30);
-  edge(ids.assistant, ids.callsBegin, 25);
-  edge(ids.assistant, ids.hello, 20);
-  const chain = (list) => { for (let i = 0; i + 1 < list.length; ++i) edge(list[i], list[i + 1], 30); };
+  // Gaps of 15 between the three choices: requests sample at the OpenAI default temperature 1, and
+  // a gap of 5 (25 vs 20, as first written) let the answer win over the tool call e^-5 = 0.7% of the
+  // time — a flaky toolCall test. At 15 that is 3e-7.
+  edge(ids.assistant, ids.think, 60);
+  edge(ids.assistant, ids.callsBegin, 45);
+  edge(ids.assistant, ids.hello, 30);
+  const chain = (list) => { for (let i = 0; i + 1 < list.length; ++i) edge(list[i], list[i + 1], 60); };
   chain([ids.think, ids.thought, ids.endThink, ids.answer, ids.eos]);
   chain([ids.callsBegin, ids.callBegin, ids.fn, ids.sep, ids.name, ids.open, ids.args, ids.close, ids.callEnd,
          ids.callsEnd, ids.eos]);
