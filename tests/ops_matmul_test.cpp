@@ -99,7 +99,9 @@ TEST_P(MatmulTest, MatchesReference) {
   const WFormat f = GetParam();
   cpu::ThreadPool pool(3);  // more threads than this machine's cores: exercises the split
   const std::vector<std::pair<int64_t, int64_t>> shapes = {
-      {1, 1}, {7, 33}, {67, 129}, {130, 300}, {64, 256}, {200, 1000}, {3, 2049}, {70, 4200}};
+      {1, 1}, {7, 33}, {67, 129}, {130, 300}, {64, 256}, {200, 1000}, {3, 2049}, {70, 4200},
+      // odd numbers of full 32-blocks (the last block of a pair-wise kernel runs alone)
+      {33, 96}, {5, 160}};
   uint32_t seed = 1;
   double worst[4][2] = {};  // [isa][gemm?]
   for (auto [rows, cols] : shapes) {

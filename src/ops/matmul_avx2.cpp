@@ -170,17 +170,23 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
 }
 
 // ---- GEMV, Q8_0 / Q4_0 with int8 activations ----------------------------------------------------
-// prepare() quantizes each token per 32-block (q = round(x / dx), dx = amax / 127), natural order.
-// Per token: q int8 [nb * 32] | dx f32 [nb] | cx f32 [nb], cx = -8 * sum(q) * dx (Q4_0's offset).
+// prepare() quantizes each token per 32-block (q = round(x / dx), dx = amax / 127).
+// Per token: q int8 [nbp * 32] | dx f32 [nbp] | cx f32 [nbp], cx = -8 * sum(q) * dx (Q4_0's offset),
+// nbp = nb rounded up to 8 so that the kernels read the scales 8 at a time; the padding is zero.
+// For Q4_0 each pair of blocks is stored as [x_b[0:16] x_b+1[0:16] x_b[16:32] x_b+1[16:32]]: one
+// 32-byte load of weights holds two blocks' nibbles, low nibbles (elements 0..15 of each block) in
+// one register and high nibbles (16..31) in another, and these are the activations each meets.
+// An odd last block stays in natural order.
 struct QActLayout {
-  int64_t nb, token_bytes;
+  int64_t nb, nbp, token_bytes;
   explicit QActLayout(const WeightMatrix& W) {
     nb = (W.cols + 31) / 32;
-    token_bytes = (nb * 32 + nb * 8 + 63) / 64 * 64;
+    nbp = (nb + 7) / 8 * 8;
+    token_bytes = (nbp * 32 + nbp * 8 + 63) / 64 * 64;
   }
   int8_t* q(void* prep, int64_t t) const { return static_cast<int8_t*>(prep) + t * token_bytes; }
-  float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nb * 32); }
-  float* cx(void* prep, int64_t t) const { return dx(prep, t) + nb; }
+  float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nbp * 32); }
+  float* cx(void* prep, int64_t t) const { return dx(prep, t) + nbp; }
 };
 
 bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
@@ -196,6 +202,8 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
   if (!is_q(W.format) || n > kGemvMaxTokens) return;
   const QActLayout L(W);
   const int64_t K = W.cols;
+  const bool q4 = W.format == WFormat::Q4_0;
+  std::memset(prep, 0, size_t(L.token_bytes * n));
   for (int64_t t = 0; t < n; ++t) {
     const float* x = X + t * K;
     int8_t* q = L.q(prep, t);
@@ -219,15 +227,38 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
       int32_t tmp[32];
       #pragma GCC unroll 4
       for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp + 8 * j), i[j]);
+      // Where element j of block b goes (see QActLayout).
+      const bool paired = q4 && (b | 1) < L.nb;
+      const int64_t base = paired ? (b & ~int64_t(1)) * 32 + (b & 1) * 16 : b * 32;
       int32_t sum = 0;
       for (int j = 0; j < 32; ++j) {
-        q[b * 32 + j] = int8_t(tmp[j]);
+        q[paired ? base + (j < 16 ? j : 16 + j) : base + j] = int8_t(tmp[j]);
         sum += tmp[j];
       }
       dx[b] = amax / 127.0f;
       cx[b] = -8.0f * float(sum) * dx[b];
     }
   }
+}
+
+// Software prefetch distance for streamed weights, as in the AVX-512 kernels (without it a core
+// streams well below its share of the bandwidth when compute is interleaved with the loads).
+constexpr int64_t kPrefetchBytes = 3072;
+
+// The scales of blocks b0..b0+7 of one row times each token's activation scales: s[t][j] =
+// dw[b0 + j] * dx_t[b0 + j]. Lanes past nb are zeroed (the f16 read there runs into the row's
+// quantized bytes, which may decode to inf or NaN). Returns dw (masked) for Q4_0's offset term.
+template <int NT>
+inline __m256 block_scales(const uint16_t* ws, int64_t b0, int64_t nb, const float* const* xd, float (*s)[8]) {
+  __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b0)));
+  if (nb - b0 < 8) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(nb - b0)), lane));
+    dw = _mm256_and_ps(dw, live);
+  }
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) _mm256_store_ps(s[t], _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + b0)));
+  return dw;
 }
 
 // Q8_0: sum over the block of w * x = maddubs(|w|, sign(x, w)) (pairs fit int16: 2*127*127).
@@ -244,21 +275,26 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     xd[t] = L.dx(p, t0 + t);
   }
   const __m256i ones = _mm256_set1_epi16(1);
+  alignas(32) float s[NT][8];
   for (int64_t r = r0; r < r1; ++r) {
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
     const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
     __m256 acc[NT];
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 32));
-      const __m256i aw = _mm256_sign_epi8(w, w);
-      const float dw = _cvtsh_ss(ws[b]);
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
-        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * xd[t][b]), acc[t]);
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+      block_scales<NT>(ws, b0, nb, xd, s);
+      const int64_t b1 = std::min(nb, b0 + 8);
+      for (int64_t b = b0; b < b1; ++b) {
+        if (b & 1) _mm_prefetch(reinterpret_cast<const char*>(wq + b * 32) + kPrefetchBytes, _MM_HINT_T0);
+        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 32));
+        const __m256i aw = _mm256_sign_epi8(w, w);
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
+          const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_broadcast_ss(&s[t][b - b0]), acc[t]);
+        }
       }
     }
     #pragma GCC unroll 8
@@ -267,6 +303,9 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
 }
 
 // Q4_0: maddubs(nibble, x) with nibble in 0..15 unsigned; the -8 offset comes back through cx.
+// Two blocks per step: their low-nibble and high-nibble products are summed in int16 before the
+// widening madd (each at most 2 * 15 * 127 per pair of elements, so the sum fits), which leaves
+// lanes 0..3 with block b's partial sums and lanes 4..7 with block b+1's.
 template <int NT>
 void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const QActLayout L(W);
@@ -282,31 +321,53 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     xc[t] = L.cx(p, t0 + t);
   }
   const __m256i ones = _mm256_set1_epi16(1);
-  const __m128i low4 = _mm_set1_epi8(0x0f);
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  const __m128i low4_128 = _mm_set1_epi8(0x0f);
+  // Lanes 0..3 take pair slot j's first scale, lanes 4..7 its second.
+  const __m256i pair_idx[4] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
+                               _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5), _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7)};
+  alignas(32) float s[NT][8];
   for (int64_t r = r0; r < r1; ++r) {
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
     const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
     __m256 acc[NT];
-    float corr[NT];
     #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) {
-      acc[t] = _mm256_setzero_ps();
-      corr[t] = 0;
-    }
-    for (int64_t b = 0; b < nb; ++b) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wq + b * 16));
-      const __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4), _mm_and_si128(v, low4));
-      const float dw = _cvtsh_ss(ws[b]);
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+      const __m256 dw = block_scales<NT>(ws, b0, nb, xd, s);
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
-        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dw * xd[t][b]), acc[t]);
-        corr[t] += dw * xc[t][b];
+      for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(xc[t] + b0), acc[t]);  // offsets
+      const int64_t b1 = std::min(nb, b0 + 8);
+      int64_t b = b0;
+      #pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j, b += 2) {
+        if (b + 2 > b1) break;
+        if (j % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(wq + b * 16) + kPrefetchBytes, _MM_HINT_T0);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 16));
+        const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* x = xq[t] + b * 32;
+          const __m256i x_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+          const __m256i x_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
+          const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
+          const __m256 sc = _mm256_permutevar8x32_ps(_mm256_load_ps(s[t]), pair_idx[j]);
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), sc, acc[t]);
+        }
+      }
+      if (b < b1) {  // an odd last block, activations in natural order
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wq + b * 16));
+        const __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4_128), _mm_and_si128(v, low4_128));
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
+          const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
+          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_broadcast_ss(&s[t][b - b0]), acc[t]);
+        }
       }
     }
     #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]) + corr[t];
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]);
   }
 }
 
