@@ -1,4 +1,4 @@
-// Internal: the AVX-512 VNNI prefill GEMM for Q8_0 / Q4_0 weights (int8 activations), used by the
+// Internal: the int8-activation prefill GEMMs. The AVX-512 VNNI one for Q8_0 / Q4_0 weights (int8 activations), used by the
 // AVX-512 matmul kernels for n > kGemvMaxTokens. Same two phases as MatmulKernels: prepare() once per
 // X, rows() on disjoint row ranges from several threads. Tolerance (the Q-format int8-activation one
 // of ops/matmul.h): relative L2 error of Y < 1e-2 against the reference on the same weights.
@@ -13,5 +13,11 @@ namespace fathom::ops::detail {
 size_t gemm_i8_prep_bytes(const WeightMatrix& W, int64_t n);
 void gemm_i8_prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep);
 void gemm_i8_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1);
+
+// The AVX2 counterpart for Q4_0 only (gemm_q4_avx2.cpp: maddubs cannot saturate on nibbles; Q8_0
+// would, so AVX2 keeps Q8_0 prefill on f32 panels). Same phases, same tolerance.
+size_t gemm_q4_avx2_prep_bytes(const WeightMatrix& W, int64_t n);
+void gemm_q4_avx2_prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep);
+void gemm_q4_avx2_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1);
 
 }  // namespace fathom::ops::detail

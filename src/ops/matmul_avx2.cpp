@@ -2,13 +2,15 @@
 // Same structure as matmul_avx512.cpp at 8 lanes:
 //   GEMV: float formats decoded exactly to f32 + FMA; Q8_0/Q4_0 dot int8 activations with
 //     maddubs (Q8_0 through the sign trick |w| * sign(x, w), which is why Q8_0 never stores -128).
-//   GEMM: 16-row x KC panel decoded and transposed to [k][16], 6 tokens x 16 rows of accumulators.
+//   GEMM: 16-row x KC panel decoded and transposed to [k][16], 6 tokens x 16 rows of accumulators;
+//     Q4_0 instead runs the int8 GEMM of gemm_q4_avx2.cpp.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
+#include "ops/gemm_int8.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
 #include "ops/quant/q4_0.h"
@@ -194,11 +196,13 @@ bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
 size_t prep_bytes(const WeightMatrix& W, int64_t n) {
   if (W.format == WFormat::F8_E4M3 && W.block_cols % 8 != 0)
     fail("matmul (avx2): F8_E4M3 block_cols {} must be a multiple of 8", W.block_cols);
+  if (W.format == WFormat::Q4_0 && n > kGemvMaxTokens) return gemm_q4_avx2_prep_bytes(W, n);
   if (!is_q(W.format) || n > kGemvMaxTokens) return 0;
   return size_t(QActLayout(W).token_bytes * n);
 }
 
 void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
+  if (W.format == WFormat::Q4_0 && n > kGemvMaxTokens) return gemm_q4_avx2_prepare(W, X, n, prep);
   if (!is_q(W.format) || n > kGemvMaxTokens) return;
   const QActLayout L(W);
   const int64_t K = W.cols;
@@ -458,7 +462,10 @@ void gemm_rows(const WeightMatrix& W, const float* X, int64_t n, float* Y, int64
 // ---- Entry ------------------------------------------------------------------------------------
 template <WFormat F>
 void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
-  if (n > kGemvMaxTokens) return gemm_rows<F>(W, X, n, Y, r0, r1);
+  if (n > kGemvMaxTokens) {
+    if constexpr (F == WFormat::Q4_0) return gemm_q4_avx2_rows(W, prep, n, Y, r0, r1);
+    return gemm_rows<F>(W, X, n, Y, r0, r1);
+  }
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
     const int64_t nt = std::min<int64_t>(4, n - t0);
     if constexpr (F == WFormat::Q8_0) {
