@@ -57,7 +57,7 @@ ReadBandwidthProbe::ReadBandwidthProbe(size_t bytes) {
 double ReadBandwidthProbe::measure(ThreadPool* pool, int passes) const {
   const uint8_t* p = buf_.as<uint8_t>();
   const int64_t slices = int64_t(buf_.bytes() / kSlice);
-  std::atomic<uint64_t> sink{0};  // keeps the reads from being optimized away
+  std::atomic<uint64_t> sink{0};  // an atomic update per slice: the reads cannot be optimized away
   const bool wide = isa_supported(Isa::Avx512);
   auto read = [&](int64_t s, int) {
     const uint8_t* slice = p + size_t(s) * kSlice;
@@ -73,7 +73,6 @@ double ReadBandwidthProbe::measure(ThreadPool* pool, int passes) const {
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, double(buf_.bytes()) / dt / 1e9);
   }
-  if (sink.load() == 0x1234567) best += 0;  // never true in practice; uses the sink
   return best;
 }
 

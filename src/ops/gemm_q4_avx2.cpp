@@ -15,10 +15,10 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 #include <vector>
 
+#include "ops/act_quant.h"
 #include "ops/gemm_int8.h"
 #include "ops/quant/q4_0.h"
 
@@ -114,19 +114,11 @@ void gemm_q4_avx2_prepare(const WeightMatrix& W, const float* X, int64_t n, void
   for (int64_t t = 0; t < n; ++t) {
     const int64_t g = t / kTok, lane = t % kTok;
     for (int64_t b = 0; b < L.nb; ++b) {
-      float v[32] = {};
-      std::memcpy(v, X + t * K + b * 32, size_t(std::min<int64_t>(32, K - b * 32)) * sizeof(float));
-      float amax = 0;
-      for (float e : v) amax = std::max(amax, std::fabs(e));
-      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+      int32_t qi[32], sum;
+      const float dx = quantize_act_block(X + t * K + b * 32, K - b * 32, qi, sum);
       int8_t* q = const_cast<int8_t*>(L.q(prep, g, b));
-      int32_t sum = 0;
-      for (int k = 0; k < 32; ++k) {
-        const int32_t qi = int32_t(std::nearbyint(v[k] * inv));  // nearest-even, as the GEMV path
-        q[(k / 4) * 32 + lane * 4 + k % 4] = int8_t(qi);
-        sum += qi;
-      }
-      const_cast<float*>(L.dx(prep, g, b))[lane] = amax / 127.0f;
+      for (int k = 0; k < 32; ++k) q[(k / 4) * 32 + lane * 4 + k % 4] = int8_t(qi[k]);
+      const_cast<float*>(L.dx(prep, g, b))[lane] = dx;
       const_cast<int32_t*>(L.cx(prep, g, b))[lane] = -8 * sum;
     }
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "ops/act_quant.h"
 #include "ops/gemm_int8.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
@@ -214,32 +215,12 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
     float* dx = L.dx(prep, t);
     float* cx = L.cx(prep, t);
     for (int64_t b = 0; b < L.nb; ++b) {
-      float v[32] = {};
-      const int64_t len = std::min<int64_t>(32, K - b * 32);
-      std::memcpy(v, x + b * 32, size_t(len) * sizeof(float));
-      __m256 m = _mm256_setzero_ps();
-      const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-      for (int i = 0; i < 32; i += 8) m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(v + i), abs_mask));
-      __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-      m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-      m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-      const float amax = _mm_cvtss_f32(m4);
-      const __m256 inv = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-      __m256i i[4];
-      #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) i[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(v + 8 * j), inv));
-      int32_t tmp[32];
-      #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(tmp + 8 * j), i[j]);
+      int32_t tmp[32], sum;
+      dx[b] = quantize_act_block(x + b * 32, K - b * 32, tmp, sum);
       // Where element j of block b goes (see QActLayout).
       const bool paired = q4 && (b | 1) < L.nb;
       const int64_t base = paired ? (b & ~int64_t(1)) * 32 + (b & 1) * 16 : b * 32;
-      int32_t sum = 0;
-      for (int j = 0; j < 32; ++j) {
-        q[paired ? base + (j < 16 ? j : 16 + j) : base + j] = int8_t(tmp[j]);
-        sum += tmp[j];
-      }
-      dx[b] = amax / 127.0f;
+      for (int j = 0; j < 32; ++j) q[paired ? base + (j < 16 ? j : 16 + j) : base + j] = int8_t(tmp[j]);
       cx[b] = -8.0f * float(sum) * dx[b];
     }
   }
