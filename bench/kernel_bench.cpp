@@ -16,6 +16,7 @@
 #include "core/dtype.h"
 #include "cpu/thread_pool.h"
 #include "ops/latent_attention.h"
+#include "ops/quant/latent_q8.h"
 #include "ops/matmul.h"
 #include "ops/quant/q4_0.h"
 #include "ops/quant/q8_0.h"
@@ -133,7 +134,8 @@ void BM_Gemm(benchmark::State& state) {
 
 void gemv_args(benchmark::internal::Benchmark* b) {
   for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
-    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{10944, 2048}, {2048, 10944}, {1408, 2048}})
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{10944, 2048}, {2048, 10944}, {1408, 2048}, {2048, 1408},
+                              {3072, 2048}, {576, 2048}, {102400, 2048}})
       for (int64_t t : {1, 2}) b->Args({f, rows, cols, t});
 }
 
@@ -182,6 +184,52 @@ void BM_LatentAttention(benchmark::State& state) {
       benchmark::Counter(double(positions * dk * 4) * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+// The same over the 8-bit cache (--cache-type q8): GB/s counts the bytes it really reads.
+void BM_LatentAttentionQ8(benchmark::State& state) {
+  const int64_t positions = state.range(0), heads = state.range(1), threads = state.range(2);
+  const int64_t rank = 512, rope = 64, dk = rank + rope;
+  const fathom::ops::LatentQ8Layout lay(rank, rope);
+  const int64_t rows_p = fathom::ops::LatentQ8Layout::padded_rows(positions);
+  const size_t layer_bytes = size_t(lay.bytes(positions) + 2 * rows_p * 4);
+  const int64_t layers = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / int64_t(layer_bytes) + 1);
+  Mapping map;
+  map.n = layer_bytes * size_t(layers);
+  map.p = mmap(nullptr, map.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (map.p == MAP_FAILED) std::abort();
+  if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(map.p, map.n, MADV_HUGEPAGE);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::vector<fathom::ops::LatentQ8Rows> caches;
+  std::vector<float> row(static_cast<size_t>(dk));
+  for (int64_t c = 0; c < layers; ++c) {
+    uint8_t* base = static_cast<uint8_t*>(map.p) + size_t(c) * layer_bytes;
+    float* sl = reinterpret_cast<float*>(base + lay.bytes(positions));
+    if (c == 0)
+      for (int64_t s = 0; s < positions; ++s) {
+        for (auto& v : row) v = g(rng);
+        fathom::ops::latent_q8_store_row(lay, base, sl, sl + rows_p, s, row.data());
+      }
+    else
+      std::memcpy(base, map.p, layer_bytes);
+    caches.push_back({base, sl, sl + rows_p, lay});
+  }
+  std::vector<float> q(size_t(heads * dk)), out(size_t(heads * rank));
+  for (auto& v : q) v = g(rng) * 0.3f;
+  const fathom::cpu::Isa isa = state.range(3) ? fathom::cpu::active_isa() : fathom::cpu::Isa::Avx2;
+  fathom::cpu::ThreadPool pool{int(threads)};
+  size_t i = 0;
+  for (auto _ : state) {
+    const fathom::ops::LatentAttentionQ8 a{q.data(), heads, caches[i], positions, 0.05f, out.data()};
+    fathom::ops::latent_attention(isa, a, &pool);
+    benchmark::DoNotOptimize(out.data());
+    i = (i + 1) % caches.size();
+  }
+  state.SetLabel(std::string(fathom::cpu::isa_name(isa)));
+  const double flop = 2.0 * double(heads * positions * (dk + rank));
+  state.counters["GFLOP/s"] = benchmark::Counter(flop * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["GB/s"] = benchmark::Counter(double(layer_bytes) * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
+}
+
 void latent_args(benchmark::internal::Benchmark* b) {
   for (int64_t isa : {0, 1})
     for (int64_t positions : {256, 1024, 4096, 16384})
@@ -191,6 +239,7 @@ void latent_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Gemv)->Apply(gemv_args)->ArgNames({"fmt", "rows", "cols", "threads"})->UseRealTime()->MinTime(0.3);
 BENCHMARK(BM_Gemm)->Apply(gemm_args)->ArgNames({"fmt", "rows", "cols", "n", "threads"})->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_LatentAttention)->Apply(latent_args)->ArgNames({"positions", "heads", "threads", "isa"})->UseRealTime()->MinTime(0.3);
+BENCHMARK(BM_LatentAttentionQ8)->Apply(latent_args)->ArgNames({"positions", "heads", "threads", "isa"})->UseRealTime()->MinTime(0.3);
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/load_model.h"
 #include "core/error.h"
 #include "cpu/cpu_features.h"
 #include "cpu/read_bandwidth.h"
@@ -25,6 +26,7 @@ struct Opts {
   int64_t prompt = 512, gen = 128;
   int threads = 0, reps = 3;
   bool ceiling = false;
+  std::string cache_type = "f32";
   std::vector<int64_t> depths = {0};
 };
 
@@ -67,10 +69,11 @@ double median(std::vector<double> v) {
 // the values, and prefilling 16K real tokens would take minutes per repetition.
 void fill_cache(LatentCache& cache, int64_t layers, int64_t depth, std::mt19937& rng) {
   std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> r(static_cast<size_t>(cache.row_size()));
   for (int64_t l = 0; l < layers; ++l)
     for (int64_t p = 0; p < depth; ++p) {
-      float* r = cache.row(l, p);
-      for (int64_t i = 0; i < cache.row_size(); ++i) r[i] = nd(rng);
+      for (auto& v : r) v = nd(rng);
+      cache.store_row(l, p, r.data());
     }
   cache.advance(depth);
 }
@@ -102,6 +105,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
   sub.add_flag("--ceiling", o->ceiling,
                "before every tg repetition, measure the read bandwidth the same threads sustain (1 GiB of "
                "huge pages, best of 2 passes) and report tg's GB/s as a share of it");
+  cli::add_cache_type_flag(sub, o->cache_type);
   sub.add_option("-d,--depth,--ctx", *depth_str,
                  "comma-separated context depths at which tg is measured, e.g. 0,4096,16384 (the latent cache "
                  "is pre-filled with random rows)");
@@ -115,11 +119,13 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     Runtime rt(o->threads);
     Exec ex = rt.exec();
     model->prepare_fast();
+    model->set_cache_type(parse_cache_type(o->cache_type));
     const ModelConfig& c = model->config();
     const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
     const uint64_t wbytes = decode_weight_bytes(*model);
-    std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, loaded in %.1f s\n", o->model.c_str(),
-                 rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(), load_s);
+    std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, %s latent cache, loaded in %.1f s\n",
+                 o->model.c_str(), rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
+                 cache_type_name(model->cache_type()), load_s);
     std::unique_ptr<cpu::ReadBandwidthProbe> probe;
     if (o->ceiling && o->gen > 0) probe = std::make_unique<cpu::ReadBandwidthProbe>(size_t(1) << 30);
     if (probe)
@@ -171,7 +177,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
           double dt = std::chrono::duration<double>(Clock::now() - s).count();
           // Latent rows read: each token reads the whole visible cache once per layer.
           const double avg_ctx = double(depth) + double(o->gen + 1) / 2.0;
-          const double cache_bytes = avg_ctx * double(c.num_hidden_layers * cache.row_size() * 4);
+          const double cache_bytes = avg_ctx * double(cache.bytes_per_token());
           if (r > 0) {
             tps.push_back(double(o->gen) / dt);
             bw.push_back((double(wbytes) + cache_bytes) * double(o->gen) / dt / 1e9);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/load_model.h"
 #include "core/error.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -25,6 +26,7 @@ struct Opts {
   int64_t ctx = 512, max_windows = 0;
   int threads = 0;
   bool reference = false;
+  std::string cache_type = "f32";
 };
 
 fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to measure quantization loss)",
@@ -36,12 +38,14 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
   sub.add_option("--chunks", o->max_windows, "score at most this many windows (0: all)");
   sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
   sub.add_flag("--reference", o->reference, "use the scalar f32 reference path instead of the fast kernels");
+  fathom::cli::add_cache_type_flag(sub, o->cache_type);
   return std::function<int()>([o] {
     if (o->ctx < 4) fail("--ctx must be at least 4");
     std::ifstream in(o->file, std::ios::binary);
     std::stringstream ss;
     ss << in.rdbuf();
     auto model = Model::load(o->model);
+    model->set_cache_type(parse_cache_type(o->cache_type));
     auto tok = tok::Tokenizer::load(o->model);
     std::vector<int32_t> ids = tok.encode(ss.str(), true);
     const int64_t V = model->config().vocab_size;

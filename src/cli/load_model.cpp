@@ -22,6 +22,15 @@ void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("-c,--ctx", f.ctx, "context size in tokens, prompt and answer together (default: 4096, at most the model's)");
   app.add_option("-t,--threads", f.threads, "threads (default: all cores)");
   app.add_flag("--verbose", f.verbose, "report load time, weight bytes, KV-cache bytes per token and peak memory");
+  add_cache_type_flag(app, f.cache_type);
+}
+
+void add_cache_type_flag(CLI::App& app, std::string& type) {
+  app.add_option("--cache-type", type,
+                 "latent (KV) cache storage: f32 (exact) or q8 (8-bit with a scale per row part: 3.9x smaller at "
+                 "DeepSeek's shape and faster at long contexts; see docs/USAGE.md)")
+      ->check(CLI::IsMember({"f32", "q8"}))
+      ->capture_default_str();
 }
 
 void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
@@ -150,6 +159,7 @@ LoadedModel load_model(const ModelFlags& f) {
   if (f.threads < 0) fail("--threads must be >= 0 (got {})", f.threads);
   m.runtime = std::make_unique<Runtime>(f.threads);
   m.model->prepare_fast();
+  m.model->set_cache_type(parse_cache_type(f.cache_type));
   m.exec = m.runtime->exec();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -20,8 +20,11 @@ struct ModelFlags {
   int64_t ctx = 0;    // 0: min(4096, max_position_embeddings)
   int threads = 0;    // 0: all cores
   bool verbose = false;
+  std::string cache_type = "f32";  // --cache-type: f32 | q8
 };
 void add_model_flags(CLI::App& app, ModelFlags& f);
+// --cache-type alone (commands that load a model their own way: bench, perplexity).
+void add_cache_type_flag(CLI::App& app, std::string& type);
 
 struct SamplingFlags {
   SamplerParams params;

@@ -38,11 +38,10 @@ void write_latents(const Exec& ex, const ModelConfig& c, const AttentionWeights&
   std::vector<float> kv(T * row);
   linear(ex, w.kv_a_proj_with_mqa, x, T, kv.data());
   for (int64_t t = 0; t < T; ++t) {
-    float* src = kv.data() + t * row;
-    float* dst = caches[t]->row(layer, pos[t]);
-    ops::ref::rmsnorm(src, w.kv_a_layernorm.data(), c.kv_lora_rank, float(c.rms_norm_eps), dst);
-    for (int64_t i = 0; i < c.qk_rope_head_dim; ++i) dst[c.kv_lora_rank + i] = src[c.kv_lora_rank + i];
-    rope.apply(dst + c.kv_lora_rank, pos[t]);
+    float* r = kv.data() + t * row;
+    ops::ref::rmsnorm(r, w.kv_a_layernorm.data(), c.kv_lora_rank, float(c.rms_norm_eps), r);
+    rope.apply(r + c.kv_lora_rank, pos[t]);
+    caches[t]->store_row(layer, pos[t], r);
   }
 }
 
@@ -52,9 +51,11 @@ void attend_expanded(const Exec& ex, const ModelConfig& c, const AttentionWeight
   const int64_t nh = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim,
                 dv = c.v_head_dim, dq = c.qk_head_dim(), rank = c.kv_lora_rank;
   const int64_t S = pos0 + T;  // tokens visible to the last query
+  const int64_t row = rank + dr;
+  const std::vector<float> rows = cache.load_rows(layer, S);
   std::vector<float> latents(S * rank);
   for (int64_t s = 0; s < S; ++s)
-    for (int64_t i = 0; i < rank; ++i) latents[s * rank + i] = cache.row(layer, s)[i];
+    for (int64_t i = 0; i < rank; ++i) latents[s * rank + i] = rows[s * row + i];
   std::vector<float> kv(S * nh * (dn + dv));  // [S, heads, dn + dv]
   linear(ex, w.kv_b_proj, latents.data(), S, kv.data());
   const float scale = float(c.softmax_scale());
@@ -65,7 +66,7 @@ void attend_expanded(const Exec& ex, const ModelConfig& c, const AttentionWeight
       const float* qh = q + (t * nh + h) * dq;
       for (int64_t s = 0; s < visible; ++s) {
         const float* kh = kv.data() + (s * nh + h) * (dn + dv);
-        const float* kr = cache.row(layer, s) + rank;
+        const float* kr = rows.data() + s * row + rank;
         p[s] = (ops::ref::dot(qh, kh, dn) + ops::ref::dot(qh + dn, kr, dr)) * scale;
       }
       ops::ref::softmax(p.data(), visible);
@@ -88,6 +89,8 @@ void attend_absorbed(const Exec& ex, const ModelConfig& c, const AttentionWeight
   std::vector<float> wkv(w.kv_b_proj.rows * rank);
   for (int64_t r = 0; r < w.kv_b_proj.rows; ++r) ops::dequant_row(w.kv_b_proj, r, wkv.data() + r * rank);
   const float scale = float(c.softmax_scale());
+  const int64_t row_size = rank + dr;
+  const std::vector<float> rows = cache.load_rows(layer, pos0 + T);
   std::vector<float> q_lat(rank), o_lat(rank), p(pos0 + T);
   for (int64_t t = 0; t < T; ++t) {
     const int64_t visible = pos0 + t + 1;
@@ -101,13 +104,13 @@ void attend_absorbed(const Exec& ex, const ModelConfig& c, const AttentionWeight
         q_lat[i] = float(acc);
       }
       for (int64_t s = 0; s < visible; ++s) {
-        const float* row = cache.row(layer, s);
+        const float* row = rows.data() + s * row_size;
         p[s] = (ops::ref::dot(q_lat.data(), row, rank) + ops::ref::dot(qh + dn, row + rank, dr)) * scale;
       }
       ops::ref::softmax(p.data(), visible);
       for (int64_t i = 0; i < rank; ++i) {  // o_lat = Σ p c
         double acc = 0;
-        for (int64_t s = 0; s < visible; ++s) acc += double(p[s]) * cache.row(layer, s)[i];
+        for (int64_t s = 0; s < visible; ++s) acc += double(p[s]) * rows[s * row_size + i];
         o_lat[i] = float(acc);
       }
       float* o = attn_out + (t * nh + h) * dv;

@@ -83,9 +83,9 @@ void attend_expanded_fast(const Exec& ex, const ModelConfig& c, const AttentionW
   const int64_t nh = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim,
                 dq = c.qk_head_dim(), rank = c.kv_lora_rank, row = cache.row_size();
   const int64_t S = pos0 + T;
-  // Latents of all visible tokens are contiguous in the cache: [S, rank + dr], use them in place.
+  const std::vector<float> rows = cache.load_rows(layer, S);  // [S, rank + dr] as f32, any cache type
   std::vector<float> latents(S * rank);
-  for (int64_t s = 0; s < S; ++s) std::memcpy(latents.data() + s * rank, cache.row(layer, s), rank * 4);
+  for (int64_t s = 0; s < S; ++s) std::memcpy(latents.data() + s * rank, rows.data() + s * row, rank * 4);
   std::vector<float> kv(S * nh * (dn + dv));
   linear(ex, w.kv_b_proj, latents.data(), S, kv.data());
   const float scale = float(c.softmax_scale());
@@ -95,7 +95,7 @@ void attend_expanded_fast(const Exec& ex, const ModelConfig& c, const AttentionW
     for (int64_t s = 0; s < S; ++s) {
       const float* src = kv.data() + (s * nh + h) * (dn + dv);
       std::memcpy(k.data() + s * dq, src, dn * 4);
-      std::memcpy(k.data() + s * dq + dn, cache.row(layer, s) + rank, dr * 4);
+      std::memcpy(k.data() + s * dq + dn, rows.data() + s * row + rank, dr * 4);
       for (int64_t d = 0; d < dv; ++d) vt[d * S + s] = src[dn + d];
     }
     for (int64_t t = 0; t < T; ++t) std::memcpy(qh.data() + t * dq, q + (t * nh + h) * dq, dq * 4);
@@ -110,7 +110,6 @@ void attend_expanded_fast(const Exec& ex, const ModelConfig& c, const AttentionW
     linear(ex, f32_view(vt.data(), dv, S), p.data(), T, o.data());  // [T, dv]
     for (int64_t t = 0; t < T; ++t) std::memcpy(attn_out + (t * nh + h) * dv, o.data() + t * dv, dv * 4);
   }
-  (void)row;
 }
 
 void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const float* q, int64_t T,
@@ -132,8 +131,13 @@ void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionW
     // uk_t has rows = rank and cols = dn: X = q_nope (the first dn values of qh).
     linear_batch(ex, jobs);
     // Every head attends over the shared latent rows; the kernel reads each row once for all heads.
-    ops::LatentAttention la{qcat.data(), nh, cache.row(layer, 0), row, visible, row, rank, scale, o_lat.data()};
-    ops::latent_attention(la, ex.pool);
+    if (cache.type() == CacheType::Q8) {
+      const ops::LatentAttentionQ8 la{qcat.data(), nh, cache.q8_rows(layer), visible, scale, o_lat.data()};
+      ops::latent_attention(la, ex.pool);
+    } else {
+      const ops::LatentAttention la{qcat.data(), nh, cache.row(layer, 0), row, visible, row, rank, scale, o_lat.data()};
+      ops::latent_attention(la, ex.pool);
+    }
     for (int64_t h = 0; h < nh; ++h) jobs[h] = {&a.uv[h], o_lat.data() + h * rank, 1, attn_out + (t * nh + h) * dv};
     linear_batch(ex, jobs);
   }

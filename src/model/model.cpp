@@ -25,11 +25,11 @@ void Model::prepare_fast() {
 }
 
 LatentCache Model::make_cache(int64_t capacity) const {
-  return LatentCache(cfg_.num_hidden_layers, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim);
+  return LatentCache(cfg_.num_hidden_layers, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, cache_type_);
 }
 
 LatentCache Model::make_mtp_cache(int64_t capacity) const {
-  return LatentCache(1, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim);
+  return LatentCache(1, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, cache_type_);
 }
 
 void Model::embed(const WeightMatrix& table, const int32_t* tokens, int64_t T, float* x) const {

@@ -31,9 +31,12 @@ class Model {
   // Exec with the absorbed path.
   void prepare_fast();
 
-  // A latent cache for the main layers; a one-layer cache for one MTP module.
+  // A latent cache for the main layers; a one-layer cache for one MTP module. Both of the type set
+  // by set_cache_type (f32 unless told; `--cache-type` in the CLI).
   LatentCache make_cache(int64_t capacity) const;
   LatentCache make_mtp_cache(int64_t capacity) const;
+  void set_cache_type(CacheType t) { cache_type_ = t; }
+  CacheType cache_type() const { return cache_type_; }
 
   // Runs T tokens at positions cache.length().. and appends them to the cache.
   //   logits: [T, vocab] or null;  hidden: [T, hidden] final hidden states after model.norm, or null.
@@ -60,6 +63,7 @@ class Model {
                           Attention&& attention) const;
   std::unique_ptr<io::Checkpoint> ckpt_;
   ModelConfig cfg_;
+  CacheType cache_type_ = CacheType::F32;
   ModelWeights w_;
   Rope rope_{default_rope_config()};
   static ModelConfig default_rope_config() {

@@ -104,24 +104,22 @@ void check(const LatentAttention& a) {
          a.dv, a.stride);
 }
 
-}  // namespace
-
-void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* pool) {
-  check(a);
-  const detail::LatentPartialFn partial = partial_for(isa);
-  const int64_t H = a.heads, dv = a.dv;
-  // Positions are split into contiguous chunks, one per thread (a few hundred rows at least, so short
-  // contexts stay on one thread and skip the merge).
+// Splits positions into contiguous chunks, one per thread (a few hundred rows at least, so short
+// contexts stay on one thread and skip the merge; chunk starts are multiples of `align`), runs
+// partial(s0, s1, m, l, o) on each and merges them into out [H, dv].
+template <class Partial>
+void run_split(int64_t H, int64_t dv, int64_t positions, int64_t align, float* out, cpu::ThreadPool* pool,
+               const Partial& partial) {
   constexpr int64_t kMinChunk = 256;
   const int threads = pool ? pool->size() : 1;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, a.positions / kMinChunk));
+  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, positions / kMinChunk));
   if (chunks == 1) {
     thread_local std::vector<float> ml;
     ml.resize(size_t(2 * H));
-    partial(a, 0, a.positions, ml.data(), ml.data() + H, a.out);
+    partial(0, positions, ml.data(), ml.data() + H, out);
     for (int64_t h = 0; h < H; ++h) {
       const float inv = 1.0f / ml[H + h];
-      for (int64_t i = 0; i < dv; ++i) a.out[h * dv + i] *= inv;
+      for (int64_t i = 0; i < dv; ++i) out[h * dv + i] *= inv;
     }
     return;
   }
@@ -129,29 +127,93 @@ void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* p
   const int64_t per = H * (2 + dv);
   scratch.resize(size_t(chunks * per));
   float* base = scratch.data();
-  const int64_t step = (a.positions + chunks - 1) / chunks;
+  const int64_t step = ((positions + chunks - 1) / chunks + align - 1) / align * align;
   pool->parallel_for(chunks, [&](int64_t c, int) {
     float* m = base + c * per;
-    const int64_t s0 = c * step, s1 = std::min(a.positions, s0 + step);
-    partial(a, s0, s1, m, m + H, m + 2 * H);
+    const int64_t s0 = std::min(positions, c * step), s1 = std::min(positions, s0 + step);
+    if (s0 == s1) {  // rounding to `align` left this chunk nothing
+      std::fill(m, m + H, -std::numeric_limits<float>::infinity());
+      std::fill(m + H, m + per, 0.0f);
+      return;
+    }
+    partial(s0, s1, m, m + H, m + 2 * H);
   });
   // Merge: each chunk's sums are rescaled from its own maximum to the global one.
   for (int64_t h = 0; h < H; ++h) {
     float gm = -std::numeric_limits<float>::infinity();
     for (int64_t c = 0; c < chunks; ++c) gm = std::max(gm, base[c * per + h]);
-    float* out = a.out + h * dv;
-    std::fill(out, out + dv, 0.0f);
+    float* o_h = out + h * dv;
+    std::fill(o_h, o_h + dv, 0.0f);
     float lsum = 0.0f;
     for (int64_t c = 0; c < chunks; ++c) {
       const float* m = base + c * per;
+      if (m[h] == -std::numeric_limits<float>::infinity()) continue;  // an empty chunk
       const float f = std::exp(m[h] - gm);
       lsum += f * m[H + h];
       const float* o = m + 2 * H + h * dv;
-      for (int64_t i = 0; i < dv; ++i) out[i] += f * o[i];
+      for (int64_t i = 0; i < dv; ++i) o_h[i] += f * o[i];
     }
     const float inv = 1.0f / lsum;
-    for (int64_t i = 0; i < dv; ++i) out[i] *= inv;
+    for (int64_t i = 0; i < dv; ++i) o_h[i] *= inv;
   }
+}
+
+// The 8-bit cache on a family without an int8 kernel: blocks of rows dequantized to f32 (exactly
+// latent_q8_load_row's values) and handed to that family's f32 kernel, the blocks' partial
+// softmaxes merged as they come.
+void q8_partial_dequantized(detail::LatentPartialFn f32, const LatentAttentionQ8& a, int64_t s0, int64_t s1,
+                            float* m, float* l, float* o) {
+  const int64_t H = a.heads, rank = a.cache.layout.rank, dk = rank + a.cache.layout.rope;
+  constexpr int64_t B = 256;
+  thread_local std::vector<float> rows, part;
+  rows.resize(size_t(B * dk));
+  part.resize(size_t(H * (2 + rank)));
+  float *bm = part.data(), *bl = bm + H, *bo = bl + H;
+  std::fill(m, m + H, -std::numeric_limits<float>::infinity());
+  std::fill(l, l + H, 0.0f);
+  std::fill(o, o + H * rank, 0.0f);
+  for (int64_t b0 = s0; b0 < s1; b0 += B) {
+    const int64_t nb = std::min(B, s1 - b0);
+    for (int64_t j = 0; j < nb; ++j) latent_q8_load_row(a.cache, b0 + j, rows.data() + j * dk);
+    const LatentAttention la{a.q, H, rows.data(), dk, nb, dk, rank, a.scale, nullptr};
+    f32(la, 0, nb, bm, bl, bo);
+    for (int64_t h = 0; h < H; ++h) {
+      const float nm = std::max(m[h], bm[h]);
+      const float f_old = std::exp(m[h] - nm), f_new = std::exp(bm[h] - nm);
+      l[h] = l[h] * f_old + bl[h] * f_new;
+      for (int64_t i = 0; i < rank; ++i) o[h * rank + i] = o[h * rank + i] * f_old + bo[h * rank + i] * f_new;
+      m[h] = nm;
+    }
+  }
+}
+
+}  // namespace
+
+void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* pool) {
+  check(a);
+  const detail::LatentPartialFn partial = partial_for(isa);
+  run_split(a.heads, a.dv, a.positions, 1, a.out, pool,
+            [&](int64_t s0, int64_t s1, float* m, float* l, float* o) { partial(a, s0, s1, m, l, o); });
+}
+
+void latent_attention(cpu::Isa isa, const LatentAttentionQ8& a, cpu::ThreadPool* pool) {
+  const LatentQ8Layout& L = a.cache.layout;
+  if (a.heads < 1 || a.positions < 1 || L.rank < 1)
+    fail("latent_attention (q8): bad shape (heads {}, positions {}, rank {})", a.heads, a.positions, L.rank);
+  const detail::LatentPartialFn f32 = partial_for(isa);
+  if (isa == cpu::Isa::Avx512 || isa == cpu::Isa::Amx) {
+    run_split(a.heads, L.rank, a.positions, 64, a.out, pool, [&](int64_t s0, int64_t s1, float* m, float* l, float* o) {
+      detail::latent_partial_q8_avx512(a, s0, s1, m, l, o);
+    });
+    return;
+  }
+  run_split(a.heads, L.rank, a.positions, 1, a.out, pool, [&](int64_t s0, int64_t s1, float* m, float* l, float* o) {
+    q8_partial_dequantized(f32, a, s0, s1, m, l, o);
+  });
+}
+
+void latent_attention(const LatentAttentionQ8& a, cpu::ThreadPool* pool) {
+  latent_attention(cpu::active_isa(), a, pool);
 }
 
 void latent_attention(const LatentAttention& a, cpu::ThreadPool* pool) {

@@ -17,6 +17,7 @@
 
 #include "cpu/cpu_features.h"
 #include "cpu/thread_pool.h"
+#include "ops/quant/latent_q8.h"
 
 namespace fathom::ops {
 
@@ -35,6 +36,24 @@ void latent_attention(const LatentAttention& a, cpu::ThreadPool* pool);
 // On an explicit kernel family (tests, benchmarks). Fails if this CPU lacks it.
 void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* pool);
 
+// The same attention over the 8-bit cache (ops/quant/latent_q8.h): dk = rank + rope, dv = rank.
+// The AVX-512 kernel (VNNI) quantizes the query per head and part to int8 and each 64-row block's
+// probabilities per head to u8, and sums both phases in int32 with vpdpbusd; the other families
+// dequantize blocks of rows and run their f32 kernel on them, so they compute exactly the f32
+// attention over the dequantized cache. Tolerance of the int8 kernel against that (the f32
+// reference over latent_q8_load_row rows): relative L2 error of out < 2e-2 (query and probability
+// rounding; tests/ops_latent_attention_test.cpp).
+struct LatentAttentionQ8 {
+  const float* q;  // [heads, rank + rope]
+  int64_t heads;
+  LatentQ8Rows cache;
+  int64_t positions;  // visible rows (>= 1)
+  float scale;
+  float* out;  // [heads, rank]
+};
+void latent_attention(const LatentAttentionQ8& a, cpu::ThreadPool* pool);
+void latent_attention(cpu::Isa isa, const LatentAttentionQ8& a, cpu::ThreadPool* pool);
+
 namespace detail {
 // One thread's share: positions [s0, s1) of a. Writes the unnormalised partial softmax:
 //   m[h] = max_s score, l[h] = Σ_s exp(score - m[h]), o[h, :] = Σ_s exp(score - m[h]) C[s, 0:dv].
@@ -42,6 +61,8 @@ using LatentPartialFn = void (*)(const LatentAttention& a, int64_t s0, int64_t s
 void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+// The int8 kernel over the 8-bit cache; s0 is a multiple of 16.
+void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 
 // Shared by the SIMD kernels, which vectorize across heads ("lanes" heads per register); their exp
 // is in ops/simd_exp.h.
