@@ -120,6 +120,30 @@ TEST(CliRun, IgnoreEosGeneratesPastTheEndOfText) {
   EXPECT_EQ(on.out.substr(0, stopped.out.size()), stopped.out);  // the same draws up to the EOS
 }
 
+// --cache-type q8: the 8-bit latent cache is what the command really allocates (--verbose reports its
+// bytes per token), generation runs on it, and an unknown type is refused by name.
+TEST(CliRun, CacheTypeQ8ShrinksTheCacheAndGenerates) {
+  const std::string dir = model();
+  auto bytes_per_token = [](const std::string& err, const std::string& type) {
+    const std::string key = "KV cache (" + type + ") ";
+    const size_t at = err.find(key);
+    EXPECT_NE(at, std::string::npos) << err;
+    return at == std::string::npos ? 0.0 : std::stod(err.substr(at + key.size()));
+  };
+  Proc f32 = run_fathom("run " + dir + " -p 'Hi' -n 12 --temp 0 --ignore-eos --verbose");
+  Proc q8 = run_fathom("run " + dir + " -p 'Hi' -n 12 --temp 0 --ignore-eos --verbose --cache-type q8");
+  ASSERT_EQ(f32.status, 0) << f32.err;
+  ASSERT_EQ(q8.status, 0) << q8.err;
+  EXPECT_NE(q8.err.find("stop: length"), std::string::npos) << q8.err;
+  EXPECT_FALSE(q8.out.empty());
+  // The tiny model's row is 32 + 8 values: 160 bytes per layer in f32; in q8 32 + 8 bytes (both
+  // parts already multiples of the layout's padding) and two f32 scales.
+  EXPECT_DOUBLE_EQ(bytes_per_token(q8.err, "q8") / bytes_per_token(f32.err, "f32"), 48.0 / 160.0) << f32.err << q8.err;
+  Proc bad = run_fathom("run " + dir + " -p 'Hi' -n 2 --cache-type q4");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("q4"), std::string::npos) << bad.err;
+}
+
 TEST(CliRun, ChatFlagUsesTheTemplate) {
   const std::string dir = model();
   Proc r = run_fathom("run " + dir + " --chat -p 'Hello' -n 8 --temp 0 --verbose");

@@ -1,6 +1,7 @@
 // Model-level properties on synthesized checkpoints and hand-worked router/rope cases.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/model.h"
@@ -162,6 +163,72 @@ TEST_P(TinyModels, DecodeEqualsPrefillAndIsCausal) {
       mtp_forward(ex, *m, 0, hd.data() + t * H, &ids[t + 1], 1, k2, AttentionPath::Absorbed, md.data() + t * V);
     EXPECT_LT(rel_l2(md, mp), 1e-5);
   }
+}
+
+// The 8-bit latent cache (--cache-type q8): every reader sees the same quantized rows, so prefill
+// (expanded) and decode (absorbed) still agree on the reference path; the fast int8 kernel holds its
+// stated tolerance against the reference over the same cache; and the cache really is quantized
+// (logits move against the f32 cache, by about what 8 bits cost).
+TEST_P(TinyModels, Q8CacheIsConsistentAcrossPathsAndClose) {
+  auto [preset, dtype] = GetParam();
+  auto m = Model::load(test::synth_model(preset, dtype));
+  m->prepare_fast();
+  const int64_t V = m->config().vocab_size;
+  std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
+  const int64_t T = ids.size();
+  Runtime rt(2);
+  auto run = [&](Exec ex, CacheType type, AttentionPath path) {
+    m->set_cache_type(type);
+    LatentCache c = m->make_cache(T);
+    EXPECT_EQ(c.type(), type);
+    std::vector<float> logits(T * V);
+    if (path == AttentionPath::Expanded)
+      m->forward(ex, ids.data(), T, c, path, logits.data(), nullptr);
+    else
+      for (int64_t t = 0; t < T; ++t) m->forward(ex, &ids[t], 1, c, path, logits.data() + t * V, nullptr);
+    return logits;
+  };
+  const auto f32_ref = run(Exec{}, CacheType::F32, AttentionPath::Absorbed);
+  const auto q8_ref = run(Exec{}, CacheType::Q8, AttentionPath::Absorbed);
+  const auto q8_ref_prefill = run(Exec{}, CacheType::Q8, AttentionPath::Expanded);
+  const auto q8_fast = run(rt.exec(), CacheType::Q8, AttentionPath::Absorbed);
+  const auto q8_fast_prefill = run(rt.exec(), CacheType::Q8, AttentionPath::Expanded);
+  m->set_cache_type(CacheType::F32);
+  EXPECT_LT(rel_l2(q8_ref_prefill, q8_ref), 1e-5);
+  EXPECT_LT(rel_l2(q8_fast_prefill, q8_ref), 1e-4);
+  // Per position: the int8 kernel's rounding (~0.5% per attention call) is small, but a random tiny
+  // MoE model amplifies it wherever it flips a routing choice (a few positions reach 10-60%); hence
+  // medians, and the first position (one visible row: softmax exactly 1) tight.
+  auto per_position = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    std::vector<double> e;
+    for (int64_t t = 0; t < T; ++t)
+      e.push_back(rel_l2(std::vector<float>(a.begin() + t * V, a.begin() + (t + 1) * V),
+                         std::vector<float>(b.begin() + t * V, b.begin() + (t + 1) * V)));
+    return e;
+  };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  const std::vector<double> kernel = per_position(q8_fast, q8_ref), cost = per_position(q8_ref, f32_ref);
+  EXPECT_LT(kernel[0], 1e-5);
+  EXPECT_LT(median(kernel), 2e-2);
+  EXPECT_GT(median(cost), 1e-6);
+  EXPECT_LT(median(cost), 2e-2);
+}
+
+TEST(KVCache, Q8StoresAndReportsItsOwnSize) {
+  ModelConfig v3 = synth_preset_config("v3");
+  LatentCache c(v3.num_hidden_layers, 0, v3.kv_lora_rank, v3.qk_rope_head_dim, CacheType::Q8);
+  EXPECT_EQ(c.bytes_per_token(), 61 * (576 + 8));  // 3.9x less than f32's 61 * 576 * 4
+  LatentCache small(2, 5, 20, 6, CacheType::Q8);
+  std::vector<float> row(26), back(26);
+  for (int i = 0; i < 26; ++i) row[i] = float(i - 10) * 0.37f;
+  small.store_row(1, 4, row.data());
+  small.load_row(1, 4, back.data());
+  for (int i = 0; i < 26; ++i) EXPECT_NEAR(back[i], row[i], 0.5f * (i < 20 ? 3.7f : 5.55f) / 127.0f) << i;
+  EXPECT_THROW(small.row(0, 0), Error);  // raw f32 rows only exist in f32 caches
+  EXPECT_THROW(parse_cache_type("q4"), Error);
 }
 
 TEST_P(TinyModels, ContextFullIsAnError) {

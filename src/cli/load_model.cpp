@@ -172,9 +172,10 @@ LoadedModel load_model(const ModelFlags& f) {
     const int64_t kv = m.model->make_cache(0).bytes_per_token();  // what the cache really stores
     std::fprintf(stderr,
                  "model: %s (%s, %lld layers, vocab %lld)\n"
-                 "load: %.2f s, weights %.3f GB, KV cache %.1f KB/token x %lld tokens = %.1f MB, %d threads\n",
+                 "load: %.2f s, weights %.3f GB, KV cache (%s) %lld bytes/token x %lld tokens = %.1f MB, %d threads\n",
                  dir.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers, (long long)c.vocab_size,
-                 m.load_seconds, double(m.model->weights().bytes) / 1e9, double(kv) / 1e3, (long long)m.context,
+                 m.load_seconds, double(m.model->weights().bytes) / 1e9, cache_type_name(m.model->cache_type()),
+                 (long long)kv, (long long)m.context,
                  double(kv) * double(m.context) / 1e6, m.runtime->threads());
   }
   return m;
