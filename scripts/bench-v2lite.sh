@@ -25,6 +25,8 @@ done
 for t in q4_0 q8_0; do
   echo "== fathom $t"
   chrt -r 1 "$FATHOM" bench "$DIR/v2lite$LAYERS-$t" -p 512 -n 128 -t 2 -r 3 -d 0,1024,4096,16384 --ceiling
+  echo "== fathom $t, 8-bit latent cache"
+  chrt -r 1 "$FATHOM" bench "$DIR/v2lite$LAYERS-$t" -p 0 -n 128 -t 2 -r 3 -d 0,1024,4096,16384 --cache-type q8
   echo "== llama.cpp $t"
   chrt -r 1 "$PEER/run_llama_bench.sh" --no-amx "$DIR/v2lite$LAYERS-$t.gguf" --threads 2 --prompt-tokens 512 \
     --gen-tokens 128 --reps 3

@@ -55,10 +55,10 @@ int serve(const Opts& o) {
 
   const auto st = scheduler.stats();
   std::fprintf(stderr,
-               "fathom serve: model %s, %d slots x %lld tokens, KV cache %.1f MB, %d threads\n"
+               "fathom serve: model %s, %d slots x %lld tokens, KV cache %.1f MB (%s), %d threads\n"
                "listening on http://%s:%d\n",
                ho.model_name.c_str(), o.parallel, (long long)m.context, double(st.kv_bytes_capacity) / 1e6,
-               runtime.threads(), o.host.c_str(), port);
+               cache_type_name(m.model->cache_type()), runtime.threads(), o.host.c_str(), port);
   std::fflush(stderr);
 
   std::thread waiter([&] {
@@ -82,6 +82,7 @@ cli::Command reg("serve", "OpenAI-compatible HTTP server (chat, completions, str
   sub.add_option("--port", o->port, "port (0: any free port, printed at start)");
   sub.add_option("--parallel", o->parallel, "sequences generated at once (continuous batching slots)");
   sub.add_option("--ctx", o->model.ctx, "context per sequence in tokens (default min(4096, model max))");
+  cli::add_cache_type_flag(sub, o->model.cache_type);
   sub.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
   sub.add_option("--threads", o->threads, "compute threads (default: all cores)");
   sub.add_option("--queue", o->queue, "requests that may wait for a slot; more get 429");
