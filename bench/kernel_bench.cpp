@@ -50,7 +50,21 @@ struct Mapping {
   ~Mapping() {
     if (p) munmap(p, n);
   }
+  // n bytes of anonymous memory, huge-page advised (FATHOM_BENCH_NO_HUGEPAGES=1: 4 KiB pages).
+  uint8_t* map(size_t bytes) {
+    n = bytes;
+    p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) std::abort();
+    if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(p, n, MADV_HUGEPAGE);
+    return static_cast<uint8_t*>(p);
+  }
 };
+
+// How many copies of `bytes` to cycle through so that each comes from memory, not cache (at least
+// 2, over 512 MiB in all); FATHOM_BENCH_HOT=1: one, cache-resident (the kernels' compute ceiling).
+int64_t streamed_copies(int64_t bytes) {
+  return std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / bytes + 1);
+}
 
 struct Weights {
   Mapping map;
@@ -65,11 +79,7 @@ Weights make_weights(WFormat f, int64_t rows, int64_t cols, int64_t copies) {
   for (auto& v : w) v = g(rng);
   const int64_t row_bytes = fathom::ops::weight_row_bytes(f, cols), mat_bytes = rows * row_bytes;
   Weights out;
-  out.map.n = size_t(mat_bytes * copies);
-  out.map.p = mmap(nullptr, out.map.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (out.map.p == MAP_FAILED) std::abort();
-  if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(out.map.p, out.map.n, MADV_HUGEPAGE);
-  uint8_t* first = static_cast<uint8_t*>(out.map.p);
+  uint8_t* first = out.map.map(size_t(mat_bytes * copies));
   for (size_t i = 0; i < w.size(); ++i) {
     switch (f) {
       case WFormat::F32: reinterpret_cast<float*>(first)[i] = w[i]; break;
@@ -101,8 +111,7 @@ void BM_Gemv(benchmark::State& state) {
   const int64_t rows = state.range(1), cols = state.range(2);
   const int threads = int(state.range(3));
   const int64_t mat_bytes = rows * fathom::ops::weight_row_bytes(f, cols);
-  // FATHOM_BENCH_HOT=1: one copy, cache-resident (shows the kernels' compute ceiling).
-  const int64_t copies = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / mat_bytes + 1);
+  const int64_t copies = streamed_copies(mat_bytes);
   Weights W = make_weights(f, rows, cols, copies);
   std::vector<float> x(size_t(cols), 0.5f), y(static_cast<size_t>(rows));
   fathom::cpu::ThreadPool pool(threads);
@@ -152,16 +161,13 @@ void gemm_args(benchmark::internal::Benchmark* b) {
 void BM_LatentAttention(benchmark::State& state) {
   const int64_t positions = state.range(0), heads = state.range(1), threads = state.range(2);
   const int64_t dk = 576, dv = 512;
-  const int64_t layers = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / (positions * dk * 4) + 1);
-  // Huge-page-backed, as the model's latent cache is (FATHOM_BENCH_NO_HUGEPAGES=1: 4 KiB pages).
+  // Huge-page-backed, as the model's latent cache is.
   const size_t cache_bytes = size_t(positions * dk) * sizeof(float);
+  const int64_t layers = streamed_copies(int64_t(cache_bytes));
   Mapping map;
-  map.n = cache_bytes * size_t(layers);
-  map.p = mmap(nullptr, map.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (map.p == MAP_FAILED) std::abort();
-  if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(map.p, map.n, MADV_HUGEPAGE);
+  uint8_t* base = map.map(cache_bytes * size_t(layers));
   std::vector<float*> caches;
-  for (int64_t c = 0; c < layers; ++c) caches.push_back(reinterpret_cast<float*>(static_cast<uint8_t*>(map.p) + c * cache_bytes));
+  for (int64_t c = 0; c < layers; ++c) caches.push_back(reinterpret_cast<float*>(base + c * cache_bytes));
   std::mt19937 rng(1);
   std::normal_distribution<float> g(0.0f, 1.0f);
   for (int64_t k = 0; k < positions * dk; ++k) caches[0][k] = g(rng);
@@ -191,18 +197,15 @@ void BM_LatentAttentionQ8(benchmark::State& state) {
   const fathom::ops::LatentQ8Layout lay(rank, rope);
   const int64_t rows_p = fathom::ops::LatentQ8Layout::padded_rows(positions);
   const size_t layer_bytes = size_t(lay.bytes(positions) + 2 * rows_p * 4);
-  const int64_t layers = std::getenv("FATHOM_BENCH_HOT") ? 1 : std::max<int64_t>(2, (512ll << 20) / int64_t(layer_bytes) + 1);
+  const int64_t layers = streamed_copies(int64_t(layer_bytes));
   Mapping map;
-  map.n = layer_bytes * size_t(layers);
-  map.p = mmap(nullptr, map.n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (map.p == MAP_FAILED) std::abort();
-  if (std::getenv("FATHOM_BENCH_NO_HUGEPAGES") == nullptr) madvise(map.p, map.n, MADV_HUGEPAGE);
+  uint8_t* first = map.map(layer_bytes * size_t(layers));
   std::mt19937 rng(1);
   std::normal_distribution<float> g(0.0f, 1.0f);
   std::vector<fathom::ops::LatentQ8Rows> caches;
   std::vector<float> row(static_cast<size_t>(dk));
   for (int64_t c = 0; c < layers; ++c) {
-    uint8_t* base = static_cast<uint8_t*>(map.p) + size_t(c) * layer_bytes;
+    uint8_t* base = first + size_t(c) * layer_bytes;
     float* sl = reinterpret_cast<float*>(base + lay.bytes(positions));
     if (c == 0)
       for (int64_t s = 0; s < positions; ++s) {
@@ -210,7 +213,7 @@ void BM_LatentAttentionQ8(benchmark::State& state) {
         fathom::ops::latent_q8_store_row(lay, base, sl, sl + rows_p, s, row.data());
       }
     else
-      std::memcpy(base, map.p, layer_bytes);
+      std::memcpy(base, first, layer_bytes);
     caches.push_back({base, sl, sl + rows_p, lay});
   }
   std::vector<float> q(size_t(heads * dk)), out(size_t(heads * rank));

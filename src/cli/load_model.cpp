@@ -29,7 +29,14 @@ void add_cache_type_flag(CLI::App& app, std::string& type) {
   app.add_option("--cache-type", type,
                  "latent (KV) cache storage: f32 (exact) or q8 (8-bit with a scale per row part: 3.9x smaller at "
                  "DeepSeek's shape and faster at long contexts; see docs/USAGE.md)")
-      ->check(CLI::IsMember({"f32", "q8"}))
+      ->check([](const std::string& s) {  // parse_cache_type is the one list of types
+        try {
+          parse_cache_type(s);
+          return std::string();
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+      })
       ->capture_default_str();
 }
 

@@ -10,18 +10,12 @@ CacheType parse_cache_type(const std::string& s) {
   fail("cache type '{}': expected f32 or q8", s);
 }
 
-namespace {
-size_t cache_bytes(CacheType type, int64_t layers, int64_t capacity, int64_t rank, int64_t rope) {
-  if (type == CacheType::F32) return size_t(layers * capacity * (rank + rope)) * sizeof(float);
-  const ops::LatentQ8Layout L(rank, rope);
-  return size_t(layers * (L.bytes(capacity) + 2 * ops::LatentQ8Layout::padded_rows(capacity) * 4));
-}
-}  // namespace
-
 LatentCache::LatentCache(int64_t layers, int64_t capacity, int64_t kv_lora_rank, int64_t rope_dim, CacheType type)
     : type_(type), layers_(layers), capacity_(capacity), rank_(kv_lora_rank), rope_(rope_dim),
       q8_(kv_lora_rank, rope_dim),
-      data_(cache_bytes(type, layers, capacity, kv_lora_rank, rope_dim), "latent cache") {}
+      data_(size_t(layers * (type == CacheType::F32 ? capacity * (kv_lora_rank + rope_dim) * int64_t(sizeof(float))
+                                                    : q8_layer_bytes())),
+            "latent cache") {}
 
 float* LatentCache::f32_base() {
   if (type_ != CacheType::F32) fail("latent cache: row() is for f32 caches; this one is {}", cache_type_name(type_));

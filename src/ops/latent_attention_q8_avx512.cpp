@@ -41,6 +41,7 @@ struct Scratch {
   std::vector<float> sq_lat, sq_rope;       // [heads_p] query scales (softmax scale folded in)
   std::vector<int32_t> corr_lat, corr_rope; // [heads_p] 128 * Σq8 per part
   std::vector<float> ot;                    // [heads_p][rank_p] weighted sums
+  std::vector<float> mh, lh;                // [heads_p] running max and sum of the softmax
   alignas(64) float sc[L][B];               // one head group's scores, then probabilities
   alignas(64) uint8_t p8[L][B];             // quantized probabilities
   float sp[L];                              // their scales
@@ -96,7 +97,9 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
     int32_t* dst = s.q8.data() + (h / L) * quads * L + h % L;
     for (int64_t kq = 0; kq < quads; ++kq) std::memcpy(dst + kq * L, qh.data() + kq * 4, 4);
   }
-  std::vector<float> mh(size_t(Hp), -std::numeric_limits<float>::infinity()), lh(size_t(Hp), 0.0f);
+  s.mh.assign(size_t(Hp), -std::numeric_limits<float>::infinity());
+  s.lh.assign(size_t(Hp), 0.0f);
+  float *mh = s.mh.data(), *lh = s.lh.data();
 
   // Lane o of each 128-bit lane takes byte (o % 4) * 4 + o / 4: [row][col] -> [col][row] for 4 x 4.
   const __m512i transpose4 = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
