@@ -100,31 +100,9 @@ float quantize_query(const float* x, int64_t n, int64_t np, float scale, int8_t*
   "=&v"(acc[7]), "=&v"(acc[8]), "=&v"(acc[9]), "=&v"(acc[10]), "=&v"(acc[11]), "=&v"(acc[12]),           \
   "=&v"(acc[13]), "=&v"(acc[14]), "=&v"(acc[15])
 
-// Scores: acc[h] = Σ over n lines of g (64 bytes each: 16 rows x 4 columns, u8) · head h's 4 query
-// bytes (q: [line][16 heads] int32, broadcast from memory). pf walks ahead with a prefetch per line.
-#define FATHOM_SCORE(h) "vpdpbusd " #h "*4(%[q])%{1to16%}, %[a], %" #h "\n\t"
-[[gnu::always_inline]] inline void score_lines(const uint8_t* g, const int32_t* q, int64_t n, const uint8_t* pf,
-                                               __m512i acc[L]) {
-  __m512i a;
-  asm(FATHOM_ZERO16
-      "1:\n\t"
-      "prefetcht1 (%[pf])\n\t"
-      "vmovdqa64 (%[g]), %[a]\n\t"
-      FATHOM_SCORE(0) FATHOM_SCORE(1) FATHOM_SCORE(2) FATHOM_SCORE(3) FATHOM_SCORE(4) FATHOM_SCORE(5)
-      FATHOM_SCORE(6) FATHOM_SCORE(7) FATHOM_SCORE(8) FATHOM_SCORE(9) FATHOM_SCORE(10) FATHOM_SCORE(11)
-      FATHOM_SCORE(12) FATHOM_SCORE(13) FATHOM_SCORE(14) FATHOM_SCORE(15)
-      "add $64, %[g]\n\t"
-      "add $64, %[q]\n\t"
-      "add $64, %[pf]\n\t"
-      "dec %[n]\n\t"
-      "jnz 1b"
-      : FATHOM_ACC16(acc), [a] "=&v"(a), [g] "+r"(g), [q] "+r"(q), [pf] "+r"(pf), [n] "+r"(n)
-      : "m"(*(const uint8_t(*)[])g), "m"(*(const int32_t(*)[])q)
-      : "cc");
-}
-
-// Scores for two row groups and 8 heads: acc[j] (j < 8) = group g, head j; acc[8 + j] = group
-// g + gb, head j. Each query broadcast feeds two vpdpbusd, so a line pair and 8 broadcasts (10
+// Scores for two row groups and 8 heads: acc[j] (j < 8) = Σ over n lines of group g (64 bytes
+// each: 16 rows x 4 columns, u8) · head j's 4 query bytes (q: [line][16 heads] int32); acc[8 + j]
+// the same for group g + gb. pf walks ahead with a prefetch per line. Each query broadcast feeds two vpdpbusd, so a line pair and 8 broadcasts (10
 // loads) make 16 products, against 17 loads for one line and 16 heads.
 #define FATHOM_SCORE2(h, h8) \
   "vpbroadcastd " #h "*4(%[q]), %[b]\n\t" "vpdpbusd %[b], %[a0], %" #h "\n\t" "vpdpbusd %[b], %[a1], %" #h8 "\n\t"
@@ -162,7 +140,7 @@ float quantize_query(const float* x, int64_t n, int64_t np, float scale, int8_t*
 //
 // Accumulators are 16 named variables and the products are asm with "+v" operands: GCC 12 turns
 // _mm512_dpbusd_epi32 on an array of 16 accumulators into two register copies per product and
-// keeps the array in memory (see score_lines).
+// keeps the array in memory (see above).
 #define FATHOM_DOT(h) "vpbroadcastd " #h "*64(%[p]), %[b]\n\tvpdpbusd %[t], %[b], %" #h "\n\t"
 #define FATHOM_DOT8(h0, a0, a1, a2, a3, a4, a5, a6, a7, tv, pp)                                                  \
   asm(FATHOM_DOT(0) FATHOM_DOT(1) FATHOM_DOT(2) FATHOM_DOT(3) FATHOM_DOT(4) FATHOM_DOT(5) FATHOM_DOT(6)          \
@@ -200,7 +178,6 @@ float quantize_query(const float* x, int64_t n, int64_t np, float scale, int8_t*
 #undef FATHOM_ZERO
 #undef FATHOM_ZERO16
 #undef FATHOM_ACC16
-#undef FATHOM_SCORE
 #undef FATHOM_SCORE2
 #undef FATHOM_DOT
 #undef FATHOM_DOT8
