@@ -232,12 +232,18 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
   // value_tile's byte permutes: output byte (column c = 4 cq + j, row m of 4) of rows 4 rr..4 rr+3
   // comes from line cq's byte (row 4 rr + m, column j); in the paired halves that is table cq / 2,
   // offset (cq % 2) * 32 + (rr % 2) * 16 + 4 m + j.
-  alignas(64) uint8_t idx_bytes[2][64];
-  for (int rr = 0; rr < 2; ++rr)
-    for (int cq = 0; cq < 4; ++cq)
-      for (int j = 0; j < 4; ++j)
-        for (int m = 0; m < 4; ++m) idx_bytes[rr][cq * 16 + j * 4 + m] = uint8_t((cq / 2) * 64 + (cq % 2) * 32 + rr * 16 + m * 4 + j);
-  const __m512i idx[2] = {_mm512_load_si512(idx_bytes[0]), _mm512_load_si512(idx_bytes[1])};
+  // A constant table, built once.
+  struct PermuteTable {
+    alignas(64) uint8_t b[2][64];
+    PermuteTable() {
+      for (int rr = 0; rr < 2; ++rr)
+        for (int cq = 0; cq < 4; ++cq)
+          for (int j = 0; j < 4; ++j)
+            for (int m = 0; m < 4; ++m) b[rr][cq * 16 + j * 4 + m] = uint8_t((cq / 2) * 64 + (cq % 2) * 32 + rr * 16 + m * 4 + j);
+    }
+  };
+  static const PermuteTable idx_bytes;
+  const __m512i idx[2] = {_mm512_load_si512(idx_bytes.b[0]), _mm512_load_si512(idx_bytes.b[1])};
   const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
