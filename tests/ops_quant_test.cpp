@@ -2,6 +2,7 @@
 // Gaussian weights (relative RMS error of dequantize(quantize(w)) against w).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -89,9 +90,10 @@ TEST(QuantFormats, TailBlockIsPadded) {
   std::vector<uint8_t> q8(size_t(q8_0_row_bytes(cols))), q4(size_t(q4_0_row_bytes(cols)));
   q8_0_quantize_row(w.data(), cols, q8.data());
   q4_0_quantize_row(w.data(), cols, q4.data());
-  const int8_t* q8q = reinterpret_cast<const int8_t*>(q8.data() + 2 * 2);
-  for (int i = 45; i < 64; ++i) EXPECT_EQ(q8q[i], 0);
-  const uint8_t* q4q = q4.data() + 2 * 2 + 16;  // second block
+  uint8_t q8q[32], q4q[16];
+  q8_0_block_bytes(q8.data(), cols, 1, q8q);  // second block
+  for (int i = 13; i < 32; ++i) EXPECT_EQ(q8q[i], 128);  // zero pads store q + 128 = 128
+  q4_0_block_bytes(q4.data(), cols, 1, q4q);
   for (int j = 13; j < 16; ++j) EXPECT_EQ(q4q[j] & 15, 8);  // zero pads store nibble 8
   for (int j = 0; j < 16; ++j) EXPECT_EQ(q4q[j] >> 4, 8);
   // And dequant_row (the reference every kernel matches) reads them back through WeightMatrix.
@@ -101,5 +103,32 @@ TEST(QuantFormats, TailBlockIsPadded) {
   EXPECT_LT(rel_rms(back, w), 0.01);
 }
 
+// The stored layout, spelled out independently of block_groups.h: 45 blocks are groups of 16, 16, 8,
+// 4 and 1, and in a group of G blocks starting at g0, byte e of block g0 + j (Q8_0: q + 128) is at
+// g0 * 32 + ((e / 4) * G + j) * 4 + e % 4. A kernel reading blocks one after another, or a group
+// size other than the documented one, reads different bytes.
+TEST(QuantFormats, BlockInterleavedLayout) {
+  const int64_t nb = 45, cols = nb * 32 - 7;
+  const auto w = gaussian(cols, 11, 1.0f);
+  std::vector<uint8_t> q8(size_t(q8_0_row_bytes(cols)));
+  q8_0_quantize_row(w.data(), cols, q8.data());
+  const uint8_t* q = q8.data() + 2 * nb;
+  const int64_t firsts[] = {0, 16, 32, 40, 44}, sizes[] = {16, 16, 8, 4, 1};
+  int checked = 0;
+  for (int gi = 0; gi < 5; ++gi)
+    for (int64_t j = 0; j < sizes[gi]; ++j) {
+      const int64_t b = firsts[gi] + j;
+      const float d = f16_to_f32(reinterpret_cast<const uint16_t*>(q8.data())[b]);
+      for (int64_t e = 0; e < 32 && b * 32 + e < cols; ++e) {
+        const uint8_t u = q[firsts[gi] * 32 + ((e / 4) * sizes[gi] + j) * 4 + e % 4];
+        const float expect = d > 0 ? std::clamp(std::nearbyint(w[size_t(b * 32 + e)] * (1.0f / d)), -127.0f, 127.0f) : 0.0f;
+        ASSERT_EQ(int(u) - 128, int(expect)) << "block " << b << " element " << e;
+        ++checked;
+      }
+    }
+  EXPECT_EQ(checked, cols);
+}
+
 }  // namespace
 }  // namespace fathom::ops::quant
+

@@ -69,6 +69,38 @@ INSTANTIATE_TEST_SUITE_P(Types, Quantize,
                          ::testing::Combine(::testing::Values(SynthDType::BF16, SynthDType::FP8),
                                             ::testing::Values(QuantType::Q8_0, QuantType::Q4_0)));
 
+TEST(Quantize, EarlierSequentialLayoutIsRefused) {
+  // Files from before the block-interleaved layout carry "Q8_0:" / "Q4_0:" tags; their bytes would
+  // read as garbage through today's kernels, so the loader names the tensor and says to re-quantize.
+  std::string src = test::synth_model("tiny-v2-lite", SynthDType::BF16);
+  std::string dst = test::scratch_dir("quant_old_layout");
+  std::filesystem::remove_all(dst);
+  QuantizeOptions o{src, dst, QuantType::Q4_0, false};
+  quantize_checkpoint(o);
+  int rewritten = 0;
+  for (auto& e : std::filesystem::directory_iterator(dst)) {
+    if (e.path().extension() != ".safetensors") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(f)), {});
+    for (const char* tag : {"\"Q8_0G:", "\"Q4_0G:"})  // same length: "G:" -> ":" plus a space before
+      for (size_t p = all.find(tag); p != std::string::npos && p < 200000; p = all.find(tag, p + 1)) {
+        const std::string old = std::string(" \"") + std::string(tag + 1, 4) + ":";
+        f.seekp(std::streamoff(p));
+        f.write(old.data(), std::streamsize(old.size()));
+        ++rewritten;
+      }
+  }
+  ASSERT_GT(rewritten, 0);
+  try {
+    Model::load(dst);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("layout of fathom before"), std::string::npos) << m;
+    EXPECT_NE(m.find("run fathom quantize again"), std::string::npos) << m;
+  }
+}
+
 TEST(Quantize, MissingQuantMetadataIsAnError) {
   // A U8 tensor without the fathom.quant metadata cannot be interpreted: clear error, not garbage.
   std::string src = test::synth_model("tiny-v2-lite", SynthDType::BF16);

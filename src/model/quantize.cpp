@@ -19,6 +19,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string quant_metadata_key(const std::string& tensor) { return "fathom.quant." + tensor; }
+std::string quant_layout_tag(ops::WFormat f) { return f == ops::WFormat::Q8_0 ? "Q8_0G" : "Q4_0G"; }
 
 namespace {
 
@@ -114,7 +115,7 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
       if (quantizable(t->name) && t->shape.size() == 2) {
         const ops::WFormat f = format_for(t->name, opt.type);
         w.add(t->name, DType::U8, {t->shape[0], ops::weight_row_bytes(f, t->shape[1])});
-        w.set_metadata(quant_metadata_key(t->name), fmt::format("{}:{}x{}", f == ops::WFormat::Q8_0 ? "Q8_0" : "Q4_0",
+        w.set_metadata(quant_metadata_key(t->name), fmt::format("{}:{}x{}", quant_layout_tag(f),
                                                                   t->shape[0], t->shape[1]));
       } else {
         w.add(t->name, t->dtype, t->shape);

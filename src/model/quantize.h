@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "ops/weight.h"
+
 namespace fathom {
 
 enum class QuantType { Q8_0, Q4_0 };
@@ -25,5 +27,8 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt);
 
 // The metadata key and value for a quantized tensor (shared by the writer and the loader).
 std::string quant_metadata_key(const std::string& tensor);
+// The metadata value's format part ("Q8_0G" / "Q4_0G": block-interleaved groups, ops/quant/block_groups.h).
+// The value is "<tag>:<rows>x<cols>". Plain "Q8_0" / "Q4_0" was the earlier, sequential layout.
+std::string quant_layout_tag(ops::WFormat f);
 
 }  // namespace fathom

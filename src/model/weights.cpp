@@ -59,11 +59,17 @@ class Binder {
       fail("{}: tensor '{}' is U8 but the file's metadata does not say how it is quantized", *t.file, t.name);
     const std::string& v = it->second;
     WeightMatrix w;
-    if (v.starts_with("Q8_0:")) w.format = ops::WFormat::Q8_0;
-    else if (v.starts_with("Q4_0:")) w.format = ops::WFormat::Q4_0;
+    const size_t colon = v.find(':');
+    const std::string kind = v.substr(0, colon), shape = colon == std::string::npos ? "" : v.substr(colon + 1);
+    if (kind == quant_layout_tag(ops::WFormat::Q8_0)) w.format = ops::WFormat::Q8_0;
+    else if (kind == quant_layout_tag(ops::WFormat::Q4_0)) w.format = ops::WFormat::Q4_0;
+    else if (kind == "Q8_0" || kind == "Q4_0")
+      fail("{}: tensor '{}' is in the {} layout of fathom before 2026-11-23 (blocks stored one after another); "
+           "this build reads the block-interleaved layout only: run fathom quantize again on the original checkpoint",
+           *t.file, t.name, kind);
     else fail("{}: tensor '{}' has unknown quantization '{}'", *t.file, t.name, v);
-    if (v.substr(5) != fmt::format("{}x{}", rows, cols))
-      fail("{}: tensor '{}' is quantized as {}, expected [{}, {}]", *t.file, t.name, v.substr(5), rows, cols);
+    if (shape != fmt::format("{}x{}", rows, cols))
+      fail("{}: tensor '{}' is quantized as {}, expected [{}, {}]", *t.file, t.name, shape, rows, cols);
     check_shape(t, {rows, ops::weight_row_bytes(w.format, cols)});
     w.rows = rows;
     w.cols = cols;

@@ -60,9 +60,10 @@ void tile(const WeightMatrix& W, const Layout& L, const void* prep, int64_t n, f
     for (int i = 0; i < R; ++i) {  // unpack: nibbles to bytes in column order, scales to f32
       const uint8_t* row = static_cast<const uint8_t*>(W.data) + (r0 + i) * row_bytes;
       const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
-      const uint8_t* wq = row + nb * 2;
       for (int64_t b = 0; b < nc; ++b) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wq + (c0 + b) * 16));
+        alignas(16) uint8_t packed[16];  // the block's bytes, gathered from its interleaved group
+        quant::q4_0_block_bytes(row, W.cols, c0 + b, packed);
+        const __m128i v = _mm_load_si128(reinterpret_cast<const __m128i*>(packed));
         _mm_store_si128(reinterpret_cast<__m128i*>(wbuf[i][b]), _mm_and_si128(v, low4));
         _mm_store_si128(reinterpret_cast<__m128i*>(wbuf[i][b] + 16), _mm_and_si128(_mm_srli_epi16(v, 4), low4));
         dw[i][b] = _cvtsh_ss(ws[c0 + b]);

@@ -1,7 +1,8 @@
 // AVX2 + FMA + F16C kernels for ops::matmul (the baseline flags of the tree, x86-64-v3).
 // Same structure as matmul_avx512.cpp at 8 lanes:
 //   GEMV: float formats decoded exactly to f32 + FMA; Q8_0/Q4_0 dot int8 activations with
-//     maddubs (Q8_0 through the sign trick |w| * sign(x, w), which is why Q8_0 never stores -128).
+//     maddubs over block-interleaved weights (Q8_0 through the sign trick |w| * sign(x, w), which is
+//     why Q8_0 never stores -128).
 //   GEMM: 16-row x KC panel decoded and transposed to [k][16], 6 tokens x 16 rows of accumulators;
 //     Q4_0 instead runs the int8 GEMM of gemm_q4_avx2.cpp.
 #include <immintrin.h>
@@ -12,8 +13,10 @@
 #include "core/error.h"
 #include "ops/act_quant.h"
 #include "ops/gemm_int8.h"
+#include "ops/gemv_act_layout.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
+#include "ops/quant/block_groups.h"
 #include "ops/quant/q4_0.h"
 #include "ops/quant/q8_0.h"
 
@@ -90,17 +93,27 @@ struct Dec<WFormat::F8_E4M3> : TailFromCopy<Dec<WFormat::F8_E4M3>, uint8_t> {
   }
 };
 
+// Q8_0 / Q4_0 (block-interleaved, ops/quant/block_groups.h): weights k..k+7 are two dwords of one
+// block, found through the block's group.
 template <>
 struct Dec<WFormat::Q8_0> {
   const uint16_t* s;
-  const int8_t* q;
-  Dec(const WeightMatrix& W, int64_t r) {
+  const uint8_t* q;
+  int64_t nb;
+  Dec(const WeightMatrix& W, int64_t r) : nb(quant::q8_0_blocks(W.cols)) {
     s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q8_0_row_bytes(W.cols));
-    q = reinterpret_cast<const int8_t*>(s + quant::q8_0_blocks(W.cols));
+    q = reinterpret_cast<const uint8_t*>(s + nb);
   }
   __m256 load(int64_t k) const {
-    const __m256i i = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + k)));
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[k >> 5])));
+    const int64_t b = k >> 5, kd = (k & 31) / 4;
+    const quant::BlockGroup g = quant::block_group(nb, b);
+    const uint8_t* p = q + g.first * 32 + (kd * g.blocks + (b - g.first)) * 4;
+    uint32_t d0, d1;
+    std::memcpy(&d0, p, 4);
+    std::memcpy(&d1, p + g.blocks * 4, 4);
+    const __m128i u = _mm_xor_si128(_mm_cvtsi64_si128(int64_t(uint64_t(d0) | uint64_t(d1) << 32)), _mm_set1_epi8(char(0x80)));
+    const __m256i i = _mm256_cvtepi8_epi32(u);
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[b])));
   }
   __m256 load_tail(int64_t k, int64_t) const { return load(k); }  // rows are padded blocks
 };
@@ -109,17 +122,24 @@ template <>
 struct Dec<WFormat::Q4_0> {
   const uint16_t* s;
   const uint8_t* q;
-  Dec(const WeightMatrix& W, int64_t r) {
+  int64_t nb;
+  Dec(const WeightMatrix& W, int64_t r) : nb(quant::q4_0_blocks(W.cols)) {
     s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q4_0_row_bytes(W.cols));
-    q = reinterpret_cast<const uint8_t*>(s + quant::q4_0_blocks(W.cols));
+    q = reinterpret_cast<const uint8_t*>(s + nb);
   }
   __m256 load(int64_t k) const {
-    const int64_t pos = k & 31;  // 0, 8, 16 or 24 within the block
-    __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + (k >> 5) * 16 + (pos & 15)));
+    const int64_t b = k >> 5, pos = k & 31;  // 0, 8, 16 or 24 within the block
+    const int64_t kd = (pos & 15) / 4;       // stored dword holding elements pos & 15 (and + 16)
+    const quant::BlockGroup g = quant::block_group(nb, b);
+    const uint8_t* p = q + g.first * 16 + (kd * g.blocks + (b - g.first)) * 4;
+    uint32_t d0, d1;
+    std::memcpy(&d0, p, 4);
+    std::memcpy(&d1, p + g.blocks * 4, 4);
+    __m128i v = _mm_cvtsi64_si128(int64_t(uint64_t(d0) | uint64_t(d1) << 32));
     if (pos >= 16) v = _mm_srli_epi16(v, 4);
     v = _mm_and_si128(v, _mm_set1_epi8(0x0f));
     const __m256i i = _mm256_sub_epi32(_mm256_cvtepu8_epi32(v), _mm256_set1_epi32(8));
-    return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[k >> 5])));
+    return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[b])));
   }
   __m256 load_tail(int64_t k, int64_t) const { return load(k); }
 };
@@ -173,24 +193,18 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
 }
 
 // ---- GEMV, Q8_0 / Q4_0 with int8 activations ----------------------------------------------------
-// prepare() quantizes each token per 32-block (q = round(x / dx), dx = amax / 127).
-// Per token: q int8 [nbp * 32] | dx f32 [nbp] | cx f32 [nbp], cx = -8 * sum(q) * dx (Q4_0's offset),
-// nbp = nb rounded up to 8 so that the kernels read the scales 8 at a time; the padding is zero.
-// For Q4_0 each pair of blocks is stored as [x_b[0:16] x_b+1[0:16] x_b[16:32] x_b+1[16:32]]: one
-// 32-byte load of weights holds two blocks' nibbles, low nibbles (elements 0..15 of each block) in
-// one register and high nibbles (16..31) in another, and these are the activations each meets.
-// An odd last block stays in natural order.
-struct QActLayout {
-  int64_t nb, nbp, token_bytes;
-  explicit QActLayout(const WeightMatrix& W) {
-    nb = (W.cols + 31) / 32;
-    nbp = (nb + 7) / 8 * 8;
-    token_bytes = (nbp * 32 + nbp * 8 + 63) / 64 * 64;
-  }
-  int8_t* q(void* prep, int64_t t) const { return static_cast<int8_t*>(prep) + t * token_bytes; }
-  float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nbp * 32); }
-  float* cx(void* prep, int64_t t) const { return dx(prep, t) + nbp; }
-};
+// Activations: ops/gemv_act_layout.h (shared with AVX-512). Weights are block-interleaved
+// (ops/quant/block_groups.h): in a group of G blocks, lane l of 32-byte load i holds a dword of block
+// (8i + l) % G, so a group of 16 leaves blocks 0..7 in one accumulator (even loads) and 8..15 in
+// another (odd loads), and its scales are applied by one convert and one FMA per 8 blocks.
+//   Q8_0: stored q + 128, flipped back to q; sum(w * x) = maddubs(|w|, sign(x, w)) then madd (pairs
+//         fit int16: 2 * 127 * 127), which is the signed product: no offset correction.
+//   Q4_0: maddubs(nibble, x) for the low and the high nibbles, summed in int16 (each at most
+//         2 * 15 * 127 per pair), widened by one madd; the +8 of the nibbles comes back through c.
+
+// Software prefetch distance for streamed weights, as in the AVX-512 kernels (without it a core
+// streams well below its share of the bandwidth when compute is interleaved with the loads).
+constexpr int64_t kPrefetchBytes = 3072;
 
 bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
 
@@ -207,149 +221,107 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
   if (!is_q(W.format) || n > kGemvMaxTokens) return;
   const QActLayout L(W);
   const int64_t K = W.cols;
-  const bool q4 = W.format == WFormat::Q4_0;
   std::memset(prep, 0, size_t(L.token_bytes * n));
   for (int64_t t = 0; t < n; ++t) {
     const float* x = X + t * K;
-    int8_t* q = L.q(prep, t);
-    float* dx = L.dx(prep, t);
-    float* cx = L.cx(prep, t);
     for (int64_t b = 0; b < L.nb; ++b) {
       int32_t tmp[32], sum;
-      dx[b] = quantize_act_block(x + b * 32, K - b * 32, tmp, sum);
-      // Where element j of block b goes (see QActLayout).
-      const bool paired = q4 && (b | 1) < L.nb;
-      const int64_t base = paired ? (b & ~int64_t(1)) * 32 + (b & 1) * 16 : b * 32;
-      for (int j = 0; j < 32; ++j) q[paired ? base + (j < 16 ? j : 16 + j) : base + j] = int8_t(tmp[j]);
-      cx[b] = -8.0f * float(sum) * dx[b];
+      const float d = quantize_act_block(x + b * 32, K - b * 32, tmp, sum);
+      int8_t v[32];
+      for (int j = 0; j < 32; ++j) v[j] = int8_t(tmp[j]);
+      L.place(L.q(prep, t), L.dx(prep, t), L.c(prep, t), b, v, d, sum);
     }
   }
 }
 
-// Software prefetch distance for streamed weights, as in the AVX-512 kernels (without it a core
-// streams well below its share of the bandwidth when compute is interleaved with the loads).
-constexpr int64_t kPrefetchBytes = 3072;
-
-// The scales of blocks b0..b0+7 of one row times each token's activation scales: s[t][j] =
-// dw[b0 + j] * dx_t[b0 + j]. Lanes past nb are zeroed (the f16 read there runs into the row's
-// quantized bytes, which may decode to inf or NaN). Returns dw (masked) for Q4_0's offset term.
-template <int NT>
-inline __m256 block_scales(const uint16_t* ws, int64_t b0, int64_t nb, const float* const* xd, float (*s)[8]) {
-  __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b0)));
-  if (nb - b0 < 8) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 live = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(int32_t(nb - b0)), lane));
-    dw = _mm256_and_ps(dw, live);
-  }
+// Integer dot products of one group of G blocks (weights wp, activations at offset xo of each token's
+// q): s[0][t] gets the lanes of even loads, s[1][t] of odd ones (a group of 16 keeps them apart; a
+// smaller group adds both into s[0], lane l then holding block l % G).
+template <int NT, bool Q4>
+inline void group_dots(const uint8_t* wp, int64_t G, const QTokens<NT>& X, int64_t xo, __m256i s[2][NT]) {
+  const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8(char(0x80));
+  const int64_t bytes = G * (Q4 ? 16 : 32);
   #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) _mm256_store_ps(s[t], _mm256_mul_ps(dw, _mm256_loadu_ps(xd[t] + b0)));
-  return dw;
-}
-
-// Q8_0: sum over the block of w * x = maddubs(|w|, sign(x, w)) (pairs fit int16: 2*127*127).
-template <int NT>
-void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
-  const QActLayout L(W);
-  const int64_t nb = L.nb, row_bytes = quant::q8_0_row_bytes(W.cols);
-  void* p = const_cast<void*>(prep);
-  const int8_t* xq[NT];
-  const float* xd[NT];
-  #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) {
-    xq[t] = L.q(p, t0 + t);
-    xd[t] = L.dx(p, t0 + t);
-  }
-  const __m256i ones = _mm256_set1_epi16(1);
-  alignas(32) float s[NT][8];
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
-    const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
-    __m256 acc[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
-      block_scales<NT>(ws, b0, nb, xd, s);
-      const int64_t b1 = std::min(nb, b0 + 8);
-      for (int64_t b = b0; b < b1; ++b) {
-        if (b & 1) _mm_prefetch(reinterpret_cast<const char*>(wq + b * 32) + kPrefetchBytes, _MM_HINT_T0);
-        const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 32));
-        const __m256i aw = _mm256_sign_epi8(w, w);
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
-          const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_broadcast_ss(&s[t][b - b0]), acc[t]);
-        }
-      }
-    }
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]);
-  }
-}
-
-// Q4_0: maddubs(nibble, x) with nibble in 0..15 unsigned; the -8 offset comes back through cx.
-// Two blocks per step: their low-nibble and high-nibble products are summed in int16 before the
-// widening madd (each at most 2 * 15 * 127 per pair of elements, so the sum fits), which leaves
-// lanes 0..3 with block b's partial sums and lanes 4..7 with block b+1's.
-template <int NT>
-void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
-  const QActLayout L(W);
-  const int64_t nb = L.nb, row_bytes = quant::q4_0_row_bytes(W.cols);
-  void* p = const_cast<void*>(prep);
-  const int8_t* xq[NT];
-  const float* xd[NT];
-  const float* xc[NT];
-  #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) {
-    xq[t] = L.q(p, t0 + t);
-    xd[t] = L.dx(p, t0 + t);
-    xc[t] = L.cx(p, t0 + t);
-  }
-  const __m256i ones = _mm256_set1_epi16(1);
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  const __m128i low4_128 = _mm_set1_epi8(0x0f);
-  // Lanes 0..3 take pair slot j's first scale, lanes 4..7 its second.
-  const __m256i pair_idx[4] = {_mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1), _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3),
-                               _mm256_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5), _mm256_setr_epi32(6, 6, 6, 6, 7, 7, 7, 7)};
-  alignas(32) float s[NT][8];
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint16_t* ws = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * row_bytes);
-    const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
-    __m256 acc[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
-      const __m256 dw = block_scales<NT>(ws, b0, nb, xd, s);
+  for (int t = 0; t < NT; ++t) s[0][t] = s[1][t] = _mm256_setzero_si256();
+  #pragma GCC unroll 16
+  for (int64_t i = 0; i * 32 < bytes; ++i) {
+    if (i % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(wp + 32 * i) + kPrefetchBytes, _MM_HINT_T0);
+    __m256i v;
+    if (bytes - 32 * i >= 32) v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wp + 32 * i));
+    else v = _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp + 32 * i)));  // 16 bytes
+    const int half = G == 16 ? int(i % 2) : 0;
+    if constexpr (Q4) {
+      const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(dw, _mm256_loadu_ps(xc[t] + b0), acc[t]);  // offsets
-      const int64_t b1 = std::min(nb, b0 + 8);
-      int64_t b = b0;
-      #pragma GCC unroll 4
-      for (int j = 0; j < 4; ++j, b += 2) {
-        if (b + 2 > b1) break;
-        if (j % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(wq + b * 16) + kPrefetchBytes, _MM_HINT_T0);
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wq + b * 16));
-        const __m256i lo = _mm256_and_si256(v, low4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low4);
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const int8_t* x = xq[t] + b * 32;
-          const __m256i x_lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-          const __m256i x_hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
-          const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, x_lo), _mm256_maddubs_epi16(hi, x_hi));
-          const __m256 sc = _mm256_permutevar8x32_ps(_mm256_load_ps(s[t]), pair_idx[j]);
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones)), sc, acc[t]);
-        }
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* x = X.q[t] + xo + (i / 2) * 128 + (i % 2) * 32;
+        const __m256i p16 =
+            _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                             _mm256_maddubs_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64))));
+        s[half][t] = _mm256_add_epi32(s[half][t], _mm256_madd_epi16(p16, ones));
       }
-      if (b < b1) {  // an odd last block, activations in natural order
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wq + b * 16));
-        const __m256i w = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low4_128), _mm_and_si128(v, low4_128));
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t] + b * 32));
-          const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ones);
-          acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_broadcast_ss(&s[t][b - b0]), acc[t]);
-        }
+    } else {
+      const __m256i w = _mm256_xor_si256(v, flip);  // q
+      const __m256i aw = _mm256_sign_epi8(w, w);
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(X.q[t] + xo + 32 * i));
+        const __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(x, w)), ones);
+        s[half][t] = _mm256_add_epi32(s[half][t], d);
       }
+    }
+  }
+}
+
+// acc += the 8 blocks first..first+7 (lanes >= live are ignored): int sums s (lane j = block
+// first + j) plus Q4_0's correction c, times dw * dx.
+template <int NT, bool Q4>
+inline void add_blocks(const uint16_t* ws, int64_t first, int live, const QTokens<NT>& X, const __m256i s[NT],
+                       __m256 acc[NT]) {
+  __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + first)));
+  if (live < 8) {  // the f16 read past the row's scales runs into quantized bytes: zero those lanes
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    dw = _mm256_and_ps(dw, _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(live), lane)));
+  }
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    __m256i v = s[t];
+    if constexpr (Q4) v = _mm256_add_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(X.c[t] + first)));
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(v), _mm256_mul_ps(dw, _mm256_loadu_ps(X.dx[t] + first)), acc[t]);
+  }
+}
+
+template <int NT, bool Q4>
+void gemv_q(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const QActLayout L(W);
+  const QTokens<NT> X(L, prep, t0);
+  const int64_t nb = L.nb, bpb = Q4 ? 16 : 32;
+  const int64_t row_bytes = Q4 ? quant::q4_0_row_bytes(W.cols) : quant::q8_0_row_bytes(W.cols);
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
+    const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
+    const uint8_t* wq = row + 2 * nb;
+    __m256 acc[NT];
+    __m256i s[2][NT];
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
+      group_dots<NT, Q4>(wq + b0 * bpb, 16, X, b0 * 32, s);
+      add_blocks<NT, Q4>(ws, b0, 8, X, s[0], acc);
+      add_blocks<NT, Q4>(ws, b0 + 8, 8, X, s[1], acc);
+    }
+    for (int gi = 0; gi < L.n_tail; ++gi) {
+      const QActLayout::Group& g = L.tail[gi];
+      group_dots<NT, Q4>(wq + g.first * bpb, g.blocks, X, g.offset, s);
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {  // lane j < G gathers the lanes l = j (mod G)
+        __m256i v = s[0][t];
+        if (g.blocks <= 4) v = _mm256_add_epi32(v, _mm256_permute2x128_si256(v, v, 0x01));
+        if (g.blocks <= 2) v = _mm256_add_epi32(v, _mm256_shuffle_epi32(v, _MM_SHUFFLE(1, 0, 3, 2)));
+        if (g.blocks == 1) v = _mm256_add_epi32(v, _mm256_shuffle_epi32(v, _MM_SHUFFLE(2, 3, 0, 1)));
+        s[0][t] = v;
+      }
+      add_blocks<NT, Q4>(ws, g.first, int(g.blocks), X, s[0], acc);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]);
@@ -451,17 +423,17 @@ void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n
     const int64_t nt = std::min<int64_t>(4, n - t0);
     if constexpr (F == WFormat::Q8_0) {
       switch (nt) {
-        case 1: gemv_q8<1>(W, prep, Y, t0, r0, r1); break;
-        case 2: gemv_q8<2>(W, prep, Y, t0, r0, r1); break;
-        case 3: gemv_q8<3>(W, prep, Y, t0, r0, r1); break;
-        default: gemv_q8<4>(W, prep, Y, t0, r0, r1); break;
+        case 1: gemv_q<1, false>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q<2, false>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q<3, false>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q<4, false>(W, prep, Y, t0, r0, r1); break;
       }
     } else if constexpr (F == WFormat::Q4_0) {
       switch (nt) {
-        case 1: gemv_q4<1>(W, prep, Y, t0, r0, r1); break;
-        case 2: gemv_q4<2>(W, prep, Y, t0, r0, r1); break;
-        case 3: gemv_q4<3>(W, prep, Y, t0, r0, r1); break;
-        default: gemv_q4<4>(W, prep, Y, t0, r0, r1); break;
+        case 1: gemv_q<1, true>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q<2, true>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q<3, true>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q<4, true>(W, prep, Y, t0, r0, r1); break;
       }
     } else {
       switch (nt) {

@@ -2,7 +2,7 @@
 // only entered when cpu::isa_supported(Isa::Avx512)).
 //   decode, n <= kGemvMaxTokens: GEMV streaming each weight row once; float formats are decoded
 //     exactly to f32 and FMA'd; Q8_0/Q4_0 dot int8 activations (quantized in prepare()) with
-//     vpdpbusd, per-block scales applied lane-wise in f32.
+//     vpdpbusd over block-interleaved weights, per-block scales applied once per 16 blocks in f32.
 //   prefill, n > kGemvMaxTokens: GEMM. Float formats: a 64-row x KC-column weight panel is decoded
 //     to f32 and transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of
 //     accumulators (24 zmm), one broadcast of X per token and k. Q8_0/Q4_0: int8 activations and
@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "ops/gemm_int8.h"
+#include "ops/gemv_act_layout.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
 #include "ops/quant/q4_0.h"
@@ -27,8 +28,8 @@ namespace {
 inline __mmask16 tail_mask16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1); }
 
 // ---- Decoders: 16 consecutive weights of one row, as exact f32 -------------------------------
-// load(k, m): weights k..k+15 (lanes outside m are zero; Q formats ignore m: their rows are padded
-// to whole blocks with zeros). k is a multiple of 16.
+// load(k, m): weights k..k+15 (lanes outside m are zero). k is a multiple of 16. (Q8_0 / Q4_0 are
+// never decoded to f32 here: their GEMV and GEMM run on int8, see below and gemm_int8_avx512.cpp.)
 template <WFormat F>
 struct Dec;
 
@@ -86,39 +87,6 @@ struct Dec<WFormat::F8_E4M3> {
   }
 };
 
-template <>
-struct Dec<WFormat::Q8_0> {
-  const uint16_t* s;
-  const int8_t* q;
-  Dec(const WeightMatrix& W, int64_t r) {
-    const int64_t nb = quant::q8_0_blocks(W.cols);
-    s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q8_0_row_bytes(W.cols));
-    q = reinterpret_cast<const int8_t*>(s + nb);
-  }
-  __m512 load(int64_t k, __mmask16) const {
-    const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + k))));
-    return _mm512_mul_ps(v, _mm512_set1_ps(_cvtsh_ss(s[k >> 5])));
-  }
-};
-
-template <>
-struct Dec<WFormat::Q4_0> {
-  const uint16_t* s;
-  const uint8_t* q;
-  Dec(const WeightMatrix& W, int64_t r) {
-    const int64_t nb = quant::q4_0_blocks(W.cols);
-    s = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(W.data) + r * quant::q4_0_row_bytes(W.cols));
-    q = reinterpret_cast<const uint8_t*>(s + nb);
-  }
-  __m512 load(int64_t k, __mmask16) const {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + (k >> 5) * 16));
-    if (k & 16) v = _mm_srli_epi16(v, 4);  // second half of the block: high nibbles
-    v = _mm_and_si128(v, _mm_set1_epi8(0x0f));
-    const __m512i i = _mm512_sub_epi32(_mm512_cvtepu8_epi32(v), _mm512_set1_epi32(8));
-    return _mm512_mul_ps(_mm512_cvtepi32_ps(i), _mm512_set1_ps(_cvtsh_ss(s[k >> 5])));
-  }
-};
-
 // ---- GEMV, float formats ------------------------------------------------------------------------
 // Tokens t0..t0+NT of X against rows r0..r1; two accumulator sets hide FMA latency at NT = 1.
 template <WFormat F, int NT>
@@ -153,28 +121,12 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
 }
 
 // ---- GEMV, Q8_0 / Q4_0 with int8 activations ----------------------------------------------------
-// prepare() quantizes each token per 32-block: q = round(x / dx), dx = amax / 127. Per token:
-//   q  int8 [nbp * 32]   Q8_0: natural order. Q4_0: per group of 4 blocks (128 bytes), the 4 low
-//                        halves (elements 0..15 of each block) then the 4 high halves, matching
-//                        the low / high nibbles of a 64-byte load of 4 Q4_0 blocks.
-//   dx f32  [nbp]
-//   c  i32  [nbp / G * 16]  vpdpbusd start values per group of G blocks (Q8_0: G = 2, Q4_0: G = 4)
-//                        undoing the unsigned offset of the weight operand: Q8_0 feeds w + 128, so
-//                        -128 * sum(q); Q4_0 feeds the raw nibble, so -8 * sum(q). Put in the first
-//                        lane of the block's lanes (lanes 16/G * j .. of block j in the group).
-// nbp = nb rounded up to 16 (one f16 scale load covers 16 blocks); pad blocks are all zero.
-struct QActLayout {
-  int64_t nb, nbp, group, token_bytes;
-  QActLayout(const WeightMatrix& W) {
-    nb = (W.cols + 31) / 32;
-    nbp = (nb + 15) / 16 * 16;
-    group = W.format == WFormat::Q8_0 ? 2 : 4;
-    token_bytes = nbp * 32 + nbp * 4 + nbp / group * 64;
-  }
-  int8_t* q(void* prep, int64_t t) const { return static_cast<int8_t*>(prep) + t * token_bytes; }
-  float* dx(void* prep, int64_t t) const { return reinterpret_cast<float*>(q(prep, t) + nbp * 32); }
-  int32_t* c(void* prep, int64_t t) const { return reinterpret_cast<int32_t*>(dx(prep, t) + nbp); }
-};
+// Activations: ops/gemv_act_layout.h. Weights are block-interleaved (ops/quant/block_groups.h), so in
+// a group of 16 blocks every 64-byte load holds the same dword of all 16 blocks: vpdpbusd (the
+// stored bytes are the unsigned operand as they are) leaves block j's dot product in lane j, and
+// the group ends with one convert and one FMA by dw * dx for all 16 blocks. Per 64 weight bytes
+// that is a load, a vpdpbusd (activations from memory) and a prefetch for Q8_0; Q4_0 adds two ands
+// (the high nibbles are used in place, as 16 * nibble, and the sum shifted right by 4 at the end).
 
 // Software prefetch distance for streamed weights (rows are contiguous, so this runs into the next
 // rows). The hardware prefetcher alone keeps too few lines in flight when compute is interleaved
@@ -197,7 +149,6 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
   if (n > kGemvMaxTokens) return gemm_i8_prepare(W, X, n, prep);
   const QActLayout L(W);
   const int64_t K = W.cols;
-  const bool q4 = W.format == WFormat::Q4_0;
   std::memset(prep, 0, size_t(L.token_bytes * n));
   for (int64_t t = 0; t < n; ++t) {
     const float* x = X + t * K;
@@ -209,73 +160,94 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
       const __m512 v0 = _mm512_maskz_loadu_ps(tail_mask16(K - k), x + k);
       const __m512 v1 = _mm512_maskz_loadu_ps(K - k > 16 ? tail_mask16(K - k - 16) : 0, x + k + 16);
       const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
-      const float d = amax / 127.0f, inv = amax > 0 ? 127.0f / amax : 0.0f;
+      const float inv = amax > 0 ? 127.0f / amax : 0.0f;
       const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));  // nearest-even
       const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
-      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
-      dx[b] = d;
-      int8_t *lo, *hi;
-      if (q4) {
-        const int64_t g = b / 4, j = b % 4;
-        lo = q + g * 128 + j * 16;
-        hi = lo + 64;
-        c[g * 16 + j * 4] = -8 * sum;
-      } else {
-        lo = q + k;
-        hi = lo + 16;
-        c[(b / 2) * 16 + (b % 2) * 8] = -128 * sum;
-      }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(lo), _mm512_cvtepi32_epi8(i0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(hi), _mm512_cvtepi32_epi8(i1));
+      alignas(16) int8_t v[32];
+      _mm_store_si128(reinterpret_cast<__m128i*>(v), _mm512_cvtepi32_epi8(i0));
+      _mm_store_si128(reinterpret_cast<__m128i*>(v + 16), _mm512_cvtepi32_epi8(i1));
+      L.place(q, dx, c, b, v, amax / 127.0f, _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1)));
     }
+  }
+}
+
+// Lane j of s gets the sum of the lanes l = j (mod G) for j < G (a group of G < 16 blocks: its loads
+// hold block l % G in lane l); lanes >= G are left with partial sums, which the caller masks.
+inline __m512i fold_lanes(__m512i s, int64_t G) {
+  for (int h = 8; h >= G; h /= 2) {
+    const __m512i idx = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                         _mm512_set1_epi32(h));
+    s = _mm512_add_epi32(s, _mm512_permutexvar_epi32(idx, s));  // lane l += lane (l + h) mod 16
+  }
+  return s;
+}
+
+// One group of G < 16 blocks (a row's tail): s[t] holds the group's integer sums; this folds them,
+// adds the correction and the scales of the G blocks.
+template <int NT>
+inline void finish_tail_group(const QTokens<NT>& X, const uint16_t* ws, const QActLayout::Group& g, __m512i s[NT],
+                              __m512 acc[NT], bool q4_high_shift, __m512i sh[NT]) {
+  const __mmask16 m = tail_mask16(g.blocks);
+  const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + g.first));
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    __m512i v = q4_high_shift ? _mm512_add_epi32(s[t], _mm512_srai_epi32(sh[t], 4)) : s[t];
+    v = _mm512_add_epi32(fold_lanes(v, g.blocks), _mm512_maskz_loadu_epi32(m, X.c[t] + g.first));
+    const __m512 sc = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, X.dx[t] + g.first));
+    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc[t]);
   }
 }
 
 template <int NT>
 void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const QActLayout L(W);
+  const QTokens<NT> X(L, prep, t0);
   const int64_t nb = L.nb, row_bytes = quant::q8_0_row_bytes(W.cols);
-  void* p = const_cast<void*>(prep);
-  const int8_t* xq[NT];
-  const float* xd[NT];
-  const int32_t* xc[NT];
-  #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) {
-    xq[t] = L.q(p, t0 + t);
-    xd[t] = L.dx(p, t0 + t);
-    xc[t] = L.c(p, t0 + t);
-  }
-  // Lanes 0..7 of a 64-byte group hold block 2g's sums, lanes 8..15 block 2g+1's.
-  const __m512i idx0 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-  const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
-    const int8_t* wq = reinterpret_cast<const int8_t*>(ws + nb);
+    const uint8_t* wq = row + 2 * nb;
     __m512 acc[NT];
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
-      const int64_t nblk = std::min<int64_t>(16, nb - b0);
-      const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask16(nblk), ws + b0));
-      __m512 sc[NT];
+    for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
+      const uint8_t* wp = wq + b0 * 32;
+      __m512i s0[NT], s1[NT];
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sc[t] = _mm512_mul_ps(dw, _mm512_load_ps(xd[t] + b0));
-#pragma GCC unroll 8
-      for (int g = 0; g < 8; ++g) {
-        if (2 * g >= nblk) break;
-        const int8_t* wp = wq + (b0 + 2 * g) * 32;
-        _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchBytes, _MM_HINT_T0);
-        const __m512i w = 2 * g + 2 <= nblk ? _mm512_loadu_si512(wp) : _mm512_maskz_loadu_epi8(0xffffffffull, wp);
-        const __m512i wu = _mm512_xor_si512(w, flip);  // w + 128 as u8
-        const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(2 * g));
+      for (int t = 0; t < NT; ++t) {
+        s0[t] = _mm512_load_si512(X.c[t] + b0);
+        s1[t] = _mm512_setzero_si512();
+      }
+      #pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
+        const __m512i w = _mm512_loadu_si512(wp + 64 * i);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
-          const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(xc[t] + (b0 / 2 + g) * 16), wu,
-                                                _mm512_load_si512(xq[t] + (b0 + 2 * g) * 32));
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sc[t]), acc[t]);
+          const __m512i x = _mm512_load_si512(X.q[t] + b0 * 32 + 64 * i);
+          if (i & 1) s1[t] = _mm512_dpbusd_epi32(s1[t], w, x);
+          else s0[t] = _mm512_dpbusd_epi32(s0[t], w, x);
         }
       }
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + b0)));
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[t], s1[t])),
+                                 _mm512_mul_ps(dw, _mm512_load_ps(X.dx[t] + b0)), acc[t]);
+    }
+    for (int gi = 0; gi < L.n_tail; ++gi) {
+      const QActLayout::Group& g = L.tail[gi];
+      const uint8_t* wp = wq + g.first * 32;
+      __m512i s[NT];
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
+      for (int64_t i = 0; i * 64 < g.blocks * 32; ++i) {
+        const __m512i w = _mm512_maskz_loadu_epi8(g.blocks == 1 ? 0xffffffffull : ~0ull, wp + 64 * i);
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t)
+          s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_load_si512(X.q[t] + g.offset + 64 * i));
+      }
+      finish_tail_group<NT>(X, ws, g, s, acc, false, s);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
@@ -285,53 +257,61 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
 template <int NT>
 void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const QActLayout L(W);
+  const QTokens<NT> X(L, prep, t0);
   const int64_t nb = L.nb, row_bytes = quant::q4_0_row_bytes(W.cols);
-  void* p = const_cast<void*>(prep);
-  const int8_t* xq[NT];
-  const float* xd[NT];
-  const int32_t* xc[NT];
-  #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) {
-    xq[t] = L.q(p, t0 + t);
-    xd[t] = L.dx(p, t0 + t);
-    xc[t] = L.c(p, t0 + t);
-  }
-  // Lanes 4j..4j+3 of a 4-block group hold block j's sums.
-  const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
-    const uint8_t* wq = reinterpret_cast<const uint8_t*>(ws + nb);
+    const uint8_t* wq = row + 2 * nb;
     __m512 acc[NT];
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b0 = 0; b0 < nb; b0 += 16) {
-      const int64_t nblk = std::min<int64_t>(16, nb - b0);
-      const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(tail_mask16(nblk), ws + b0));
-      __m512 sc[NT];
+    for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
+      const uint8_t* wp = wq + b0 * 16;
+      __m512i sl[NT], sh[NT];  // low nibbles; high nibbles as 16 * nibble
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sc[t] = _mm512_mul_ps(dw, _mm512_load_ps(xd[t] + b0));
-#pragma GCC unroll 4
-      for (int g = 0; g < 4; ++g) {
-        const int64_t have = nblk - 4 * g;
-        if (have <= 0) break;
-        const uint8_t* wp = wq + (b0 + 4 * g) * 16;
-        _mm_prefetch(reinterpret_cast<const char*>(wp) + kPrefetchBytes, _MM_HINT_T0);
-        const __m512i v = have >= 4 ? _mm512_loadu_si512(wp)
-                                    : _mm512_maskz_loadu_epi8((1ull << (have * 16)) - 1, wp);
-        const __m512i lo = _mm512_and_si512(v, low4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-        const __m512i idx = _mm512_add_epi32(idx0, _mm512_set1_epi32(4 * g));
+      for (int t = 0; t < NT; ++t) {
+        sl[t] = _mm512_load_si512(X.c[t] + b0);
+        sh[t] = _mm512_setzero_si512();
+      }
+      #pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
+        const __m512i v = _mm512_loadu_si512(wp + 64 * i);
+        const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_andnot_si512(low4, v);
         #pragma GCC unroll 8
         for (int t = 0; t < NT; ++t) {
-          const int8_t* xg = xq[t] + (b0 + 4 * g) * 32;
-          __m512i s = _mm512_load_si512(xc[t] + (b0 / 4 + g) * 16);
-          s = _mm512_dpbusd_epi32(s, lo, _mm512_load_si512(xg));
-          s = _mm512_dpbusd_epi32(s, hi, _mm512_load_si512(xg + 64));
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_permutexvar_ps(idx, sc[t]), acc[t]);
+          const int8_t* xp = X.q[t] + b0 * 32 + 128 * i;
+          sl[t] = _mm512_dpbusd_epi32(sl[t], lo, _mm512_load_si512(xp));
+          sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
         }
       }
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + b0)));
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const __m512i s = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));  // sh is 16 * its sum: exact
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_load_ps(X.dx[t] + b0)), acc[t]);
+      }
+    }
+    for (int gi = 0; gi < L.n_tail; ++gi) {
+      const QActLayout::Group& g = L.tail[gi];
+      const uint8_t* wp = wq + g.first * 16;
+      __m512i sl[NT], sh[NT];
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) sl[t] = sh[t] = _mm512_setzero_si512();
+      for (int64_t i = 0; i * 64 < g.blocks * 16; ++i) {
+        const int64_t bytes = std::min<int64_t>(64, g.blocks * 16 - 64 * i);
+        const __m512i v = _mm512_maskz_loadu_epi8(bytes == 64 ? ~0ull : (1ull << bytes) - 1, wp + 64 * i);
+        const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_andnot_si512(low4, v);
+        #pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const int8_t* xp = X.q[t] + g.offset + 128 * i;
+          sl[t] = _mm512_dpbusd_epi32(sl[t], lo, _mm512_load_si512(xp));
+          sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
+        }
+      }
+      finish_tail_group<NT>(X, ws, g, sl, acc, true, sh);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
@@ -452,7 +432,7 @@ template <WFormat F>
 void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
   if (n > kGemvMaxTokens) {
     if constexpr (F == WFormat::Q8_0 || F == WFormat::Q4_0) return gemm_i8_rows(W, prep, n, Y, r0, r1);
-    return gemm_rows<F>(W, X, n, Y, r0, r1);
+    else return gemm_rows<F>(W, X, n, Y, r0, r1);
   }
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
     const int64_t nt = std::min<int64_t>(4, n - t0);

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include <cstring>
+
 #include "core/dtype.h"
+#include "ops/quant/block_groups.h"
 
 namespace fathom::ops::quant {
 
@@ -25,20 +28,29 @@ void q4_0_quantize_row(const float* x, int64_t cols, void* row) {
       const float v = i < len ? x[c0 + i] * inv : 0.0f;
       nib[i] = uint8_t(std::clamp(std::nearbyint(v) + 8.0f, 0.0f, 15.0f));
     }
-    uint8_t* qb = q + b * (kQ4Block / 2);
-    for (int64_t j = 0; j < kQ4Block / 2; ++j) qb[j] = uint8_t(nib[j] | (nib[j + 16] << 4));
+    for (int64_t j = 0; j < kQ4Block / 2; ++j)
+      q[block_dword_offset(nb, b, j / 4, kQ4Block / 2) + j % 4] = uint8_t(nib[j] | (nib[j + 16] << 4));
   }
+}
+
+void q4_0_block_bytes(const void* row, int64_t cols, int64_t b, uint8_t out[16]) {
+  const int64_t nb = q4_0_blocks(cols);
+  const auto* q = static_cast<const uint8_t*>(row) + 2 * nb;
+  for (int64_t k = 0; k < 4; ++k) std::memcpy(out + 4 * k, q + block_dword_offset(nb, b, k, kQ4Block / 2), 4);
 }
 
 void q4_0_dequantize_row(const void* row, int64_t cols, float* out) {
   const int64_t nb = q4_0_blocks(cols);
   const auto* scales = static_cast<const uint16_t*>(row);
-  const auto* q = reinterpret_cast<const uint8_t*>(scales + nb);
-  for (int64_t c = 0; c < cols; ++c) {
-    const int64_t b = c / kQ4Block, i = c % kQ4Block;
-    const uint8_t byte = q[b * (kQ4Block / 2) + (i & 15)];
-    const int nibble = i < 16 ? (byte & 15) : (byte >> 4);
-    out[c] = f16_to_f32(scales[b]) * float(nibble - 8);
+  uint8_t bytes[kQ4Block / 2];
+  for (int64_t b = 0; b < nb; ++b) {
+    q4_0_block_bytes(row, cols, b, bytes);
+    const float d = f16_to_f32(scales[b]);
+    for (int64_t i = 0; i < kQ4Block && b * kQ4Block + i < cols; ++i) {
+      const uint8_t byte = bytes[i & 15];
+      const int nibble = i < 16 ? (byte & 15) : (byte >> 4);
+      out[b * kQ4Block + i] = d * float(nibble - 8);
+    }
   }
 }
 
