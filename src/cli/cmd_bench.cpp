@@ -15,6 +15,7 @@
 #include "cpu/read_bandwidth.h"
 #include "model/mla_fast.h"
 #include "model/model.h"
+#include "ops/argmax.h"
 
 namespace {
 
@@ -172,7 +173,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
           auto s = Clock::now();
           for (int64_t i = 0; i < o->gen; ++i) {
             model->forward(ex, &t, 1, cache, AttentionPath::Absorbed, logits.data(), nullptr);
-            t = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            t = int32_t(ops::argmax(logits.data(), int64_t(logits.size())));
           }
           double dt = std::chrono::duration<double>(Clock::now() - s).count();
           // Latent rows read: each token reads the whole visible cache once per layer.

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "ops/argmax.h"
 
 namespace fathom {
 
@@ -71,10 +72,7 @@ std::vector<Candidate> Sampler::distribution(std::span<const float> logits) {
   const int32_t V = int32_t(l.size());
 
   if (params_.temperature <= 0) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < V; ++i)
-      if (l[i] > l[best]) best = i;  // strict: the lowest id wins a tie
-    return {{best, 1.0f}};
+    return {{int32_t(ops::argmax(l.data(), V)), 1.0f}};  // the lowest id wins a tie
   }
 
   struct Scored {

@@ -149,13 +149,15 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
   if (n > kGemvMaxTokens) return gemm_i8_prepare(W, X, n, prep);
   const QActLayout L(W);
   const int64_t K = W.cols;
+  const bool q4 = L.q4;
   std::memset(prep, 0, size_t(L.token_bytes * n));
   for (int64_t t = 0; t < n; ++t) {
     const float* x = X + t * K;
     int8_t* q = L.q(prep, t);
     float* dx = L.dx(prep, t);
     int32_t* c = L.c(prep, t);
-    for (int64_t b = 0; b < L.nb; ++b) {
+    // Block b quantized to v (natural order), its scale and sum.
+    auto quantize_block = [&](int64_t b, int8_t* v, int32_t& sum) {
       const int64_t k = b * 32;
       const __m512 v0 = _mm512_maskz_loadu_ps(tail_mask16(K - k), x + k);
       const __m512 v1 = _mm512_maskz_loadu_ps(K - k > 16 ? tail_mask16(K - k - 16) : 0, x + k + 16);
@@ -163,10 +165,32 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
       const float inv = amax > 0 ? 127.0f / amax : 0.0f;
       const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, _mm512_set1_ps(inv)));  // nearest-even
       const __m512i i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, _mm512_set1_ps(inv)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(v), _mm512_cvtepi32_epi8(i0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(v + 16), _mm512_cvtepi32_epi8(i1));
+      sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+      return amax / 127.0f;
+    };
+    // Full groups: 16 blocks quantized in natural order, then each 64-byte activation vector of the
+    // group is one gather of a dword from each block (QActLayout::place's layout, 16 lanes at once).
+    const __m512i lane8 = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                             _mm512_set1_epi32(8));
+    for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
+      alignas(64) int8_t v[16 * 32];
+      alignas(64) int32_t sums[16];
+      for (int64_t j = 0; j < 16; ++j) dx[b0 + j] = quantize_block(b0 + j, v + 32 * j, sums[j]);
+      const __m512i sum = _mm512_load_si512(sums);
+      _mm512_storeu_si512(c + b0, _mm512_mullo_epi32(sum, _mm512_set1_epi32(q4 ? -8 : -128)));
+      int8_t* out = q + b0 * 32;
+      for (int k = 0; k < 8; ++k) {  // Q8_0: dword k of the blocks; Q4_0: low dword k % 4 or high
+        const __m512i d = _mm512_i32gather_epi32(_mm512_add_epi32(lane8, _mm512_set1_epi32(k)), v, 4);
+        _mm512_storeu_si512(out + (q4 ? (k % 4) * 128 + (k / 4) * 64 : k * 64), d);
+      }
+    }
+    for (int64_t b = L.full; b < L.nb; ++b) {
       alignas(16) int8_t v[32];
-      _mm_store_si128(reinterpret_cast<__m128i*>(v), _mm512_cvtepi32_epi8(i0));
-      _mm_store_si128(reinterpret_cast<__m128i*>(v + 16), _mm512_cvtepi32_epi8(i1));
-      L.place(q, dx, c, b, v, amax / 127.0f, _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1)));
+      int32_t sum;
+      const float d = quantize_block(b, v, sum);
+      L.place(q, dx, c, b, v, d, sum);
     }
   }
 }
