@@ -36,6 +36,24 @@ std::vector<float> logits_of(const Model& m, const std::vector<int32_t>& ids, co
   m.forward(ex, ids.data(), ids.size(), c, AttentionPath::Expanded, out.data(), nullptr);
   return out;
 }
+
+// Overwrites every occurrence of `from` in the safetensors headers of dir's shards with `to` (same
+// length, so offsets stay valid); returns how many were rewritten.
+int rewrite_headers(const std::string& dir, const std::string& from, const std::string& to) {
+  int rewritten = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".safetensors") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(f)), {});
+    for (size_t p = all.find(from); p != std::string::npos && p < 200000; p = all.find(from, p + 1)) {
+      f.seekp(std::streamoff(p));
+      f.write(to.data(), std::streamsize(to.size()));
+      ++rewritten;
+    }
+  }
+  return rewritten;
+}
+
 }  // namespace
 
 class Quantize : public ::testing::TestWithParam<std::tuple<SynthDType, QuantType>> {};
@@ -77,19 +95,8 @@ TEST(Quantize, EarlierSequentialLayoutIsRefused) {
   std::filesystem::remove_all(dst);
   QuantizeOptions o{src, dst, QuantType::Q4_0, false};
   quantize_checkpoint(o);
-  int rewritten = 0;
-  for (auto& e : std::filesystem::directory_iterator(dst)) {
-    if (e.path().extension() != ".safetensors") continue;
-    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
-    std::string all((std::istreambuf_iterator<char>(f)), {});
-    for (const char* tag : {"\"Q8_0G:", "\"Q4_0G:"})  // same length: "G:" -> ":" plus a space before
-      for (size_t p = all.find(tag); p != std::string::npos && p < 200000; p = all.find(tag, p + 1)) {
-        const std::string old = std::string(" \"") + std::string(tag + 1, 4) + ":";
-        f.seekp(std::streamoff(p));
-        f.write(old.data(), std::streamsize(old.size()));
-        ++rewritten;
-      }
-  }
+  // Same length: "G:" becomes ":" with a space before the opening quote.
+  const int rewritten = rewrite_headers(dst, "\"Q8_0G:", " \"Q8_0:") + rewrite_headers(dst, "\"Q4_0G:", " \"Q4_0:");
   ASSERT_GT(rewritten, 0);
   try {
     Model::load(dst);
@@ -108,17 +115,7 @@ TEST(Quantize, MissingQuantMetadataIsAnError) {
   std::filesystem::remove_all(dst);
   QuantizeOptions o{src, dst, QuantType::Q8_0, false};
   quantize_checkpoint(o);
-  for (auto& e : std::filesystem::directory_iterator(dst)) {
-    if (e.path().extension() != ".safetensors") continue;
-    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
-    std::string all((std::istreambuf_iterator<char>(f)), {});
-    size_t p = all.find("fathom.quant.");
-    while (p != std::string::npos && p < 100000) {
-      f.seekp(std::streamoff(p));
-      f.write("fathom.QUANT.", 13);
-      p = all.find("fathom.quant.", p + 1);
-    }
-  }
+  rewrite_headers(dst, "fathom.quant.", "fathom.QUANT.");
   try {
     Model::load(dst);
     FAIL() << "expected an error";

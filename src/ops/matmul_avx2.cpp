@@ -106,11 +106,9 @@ struct Dec<WFormat::Q8_0> {
   }
   __m256 load(int64_t k) const {
     const int64_t b = k >> 5, kd = (k & 31) / 4;
-    const quant::BlockGroup g = quant::block_group(nb, b);
-    const uint8_t* p = q + g.first * 32 + (kd * g.blocks + (b - g.first)) * 4;
     uint32_t d0, d1;
-    std::memcpy(&d0, p, 4);
-    std::memcpy(&d1, p + g.blocks * 4, 4);
+    std::memcpy(&d0, q + quant::block_dword_offset(nb, b, kd, 32), 4);
+    std::memcpy(&d1, q + quant::block_dword_offset(nb, b, kd + 1, 32), 4);
     const __m128i u = _mm_xor_si128(_mm_cvtsi64_si128(int64_t(uint64_t(d0) | uint64_t(d1) << 32)), _mm_set1_epi8(char(0x80)));
     const __m256i i = _mm256_cvtepi8_epi32(u);
     return _mm256_mul_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(_cvtsh_ss(s[b])));
@@ -130,11 +128,9 @@ struct Dec<WFormat::Q4_0> {
   __m256 load(int64_t k) const {
     const int64_t b = k >> 5, pos = k & 31;  // 0, 8, 16 or 24 within the block
     const int64_t kd = (pos & 15) / 4;       // stored dword holding elements pos & 15 (and + 16)
-    const quant::BlockGroup g = quant::block_group(nb, b);
-    const uint8_t* p = q + g.first * 16 + (kd * g.blocks + (b - g.first)) * 4;
     uint32_t d0, d1;
-    std::memcpy(&d0, p, 4);
-    std::memcpy(&d1, p + g.blocks * 4, 4);
+    std::memcpy(&d0, q + quant::block_dword_offset(nb, b, kd, 16), 4);
+    std::memcpy(&d1, q + quant::block_dword_offset(nb, b, kd + 1, 16), 4);
     __m128i v = _mm_cvtsi64_si128(int64_t(uint64_t(d0) | uint64_t(d1) << 32));
     if (pos >= 16) v = _mm_srli_epi16(v, 4);
     v = _mm_and_si128(v, _mm_set1_epi8(0x0f));

@@ -206,18 +206,19 @@ inline __m512i fold_lanes(__m512i s, int64_t G) {
   return s;
 }
 
-// One group of G < 16 blocks (a row's tail): s[t] holds the group's integer sums; this folds them,
-// adds the correction and the scales of the G blocks.
+// acc += one group of G blocks starting at block `first`: s[t] holds the group's integer sums (for
+// G < 16 still spread over the lanes l = j mod G, so they are folded first); adds the correction c
+// for the weights' unsigned storage, then the scales dw * dx of the G blocks.
 template <int NT>
-inline void finish_tail_group(const QTokens<NT>& X, const uint16_t* ws, const QActLayout::Group& g, __m512i s[NT],
-                              __m512 acc[NT], bool q4_high_shift, __m512i sh[NT]) {
-  const __mmask16 m = tail_mask16(g.blocks);
-  const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + g.first));
+inline void add_group(const QTokens<NT>& X, const uint16_t* ws, int64_t first, int64_t G, const __m512i s[NT],
+                      __m512 acc[NT]) {
+  const __mmask16 m = tail_mask16(G);
+  const __m512 dw = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + first));
   #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
-    __m512i v = q4_high_shift ? _mm512_add_epi32(s[t], _mm512_srai_epi32(sh[t], 4)) : s[t];
-    v = _mm512_add_epi32(fold_lanes(v, g.blocks), _mm512_maskz_loadu_epi32(m, X.c[t] + g.first));
-    const __m512 sc = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, X.dx[t] + g.first));
+    const __m512i folded = G < 16 ? fold_lanes(s[t], G) : s[t];
+    const __m512i v = _mm512_add_epi32(folded, _mm512_maskz_loadu_epi32(m, X.c[t] + first));
+    const __m512 sc = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, X.dx[t] + first));
     acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc[t]);
   }
 }
@@ -238,10 +239,7 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
       const uint8_t* wp = wq + b0 * 32;
       __m512i s0[NT], s1[NT];
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        s0[t] = _mm512_load_si512(X.c[t] + b0);
-        s1[t] = _mm512_setzero_si512();
-      }
+      for (int t = 0; t < NT; ++t) s0[t] = s1[t] = _mm512_setzero_si512();
       #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
         _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
@@ -253,11 +251,9 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
           else s0[t] = _mm512_dpbusd_epi32(s0[t], w, x);
         }
       }
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + b0)));
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t)
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[t], s1[t])),
-                                 _mm512_mul_ps(dw, _mm512_load_ps(X.dx[t] + b0)), acc[t]);
+      for (int t = 0; t < NT; ++t) s0[t] = _mm512_add_epi32(s0[t], s1[t]);
+      add_group<NT>(X, ws, b0, 16, s0, acc);
     }
     for (int gi = 0; gi < L.n_tail; ++gi) {
       const QActLayout::Group& g = L.tail[gi];
@@ -271,7 +267,7 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
         for (int t = 0; t < NT; ++t)
           s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_load_si512(X.q[t] + g.offset + 64 * i));
       }
-      finish_tail_group<NT>(X, ws, g, s, acc, false, s);
+      add_group<NT>(X, ws, g.first, g.blocks, s, acc);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
@@ -295,10 +291,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
       const uint8_t* wp = wq + b0 * 16;
       __m512i sl[NT], sh[NT];  // low nibbles; high nibbles as 16 * nibble
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        sl[t] = _mm512_load_si512(X.c[t] + b0);
-        sh[t] = _mm512_setzero_si512();
-      }
+      for (int t = 0; t < NT; ++t) sl[t] = sh[t] = _mm512_setzero_si512();
       #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
@@ -311,12 +304,9 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
           sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
         }
       }
-      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + b0)));
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const __m512i s = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));  // sh is 16 * its sum: exact
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(dw, _mm512_load_ps(X.dx[t] + b0)), acc[t]);
-      }
+      for (int t = 0; t < NT; ++t) sl[t] = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));  // sh = 16 * sum
+      add_group<NT>(X, ws, b0, 16, sl, acc);
     }
     for (int gi = 0; gi < L.n_tail; ++gi) {
       const QActLayout::Group& g = L.tail[gi];
@@ -335,7 +325,9 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
           sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
         }
       }
-      finish_tail_group<NT>(X, ws, g, sl, acc, true, sh);
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) sl[t] = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));
+      add_group<NT>(X, ws, g.first, g.blocks, sl, acc);
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
