@@ -114,9 +114,12 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
       chunks.push_back({int(j), 0, rows});
       continue;
     }
+    // A GEMM wants whole 64-row panels; a GEMV walks rows one by one, and 16-row steps let a small
+    // product (the router's 64-row gate) run on every thread instead of on one while the rest wait.
+    const int64_t align = jobs[j].n <= kGemvMaxTokens ? detail::kGemvRowAlign : detail::kRowAlign;
     for (int64_t r = 0; r < rows;) {
       int64_t step = (rows - r + 2 * threads - 1) / (2 * threads);
-      step = (step + detail::kRowAlign - 1) / detail::kRowAlign * detail::kRowAlign;
+      step = (step + align - 1) / align * align;
       chunks.push_back({int(j), r, std::min(rows, r + step)});
       r += step;
     }
