@@ -12,16 +12,20 @@
 //     separately (each has its own row scale and query scale).
 //   online softmax per head over a block of 64 rows, then p' = p * (row's latent scale) quantized to
 //     u8 per head and block (scale max p' / 255).
-//   values, 16 columns x 16 heads: the tile's four lines per row group are shuffled into four
-//     vectors of (4 rows of one column) per lane (vpermi2b, see value_tile), xor 0x80 makes them
-//     signed, and each head's 4 probabilities (u8) are the broadcast unsigned operand.
+//   values, heads in the lanes: the score phase's first pass over a block also writes its latent
+//     lines rewritten (one vpermb and an xor per line) so that 4 rows of one column are a dword,
+//     signed, into a block-sized scratch; then every product is one
+//     vpdpbusd of a head vector of probabilities (u8, 4 rows per head, held in registers for the
+//     whole block) with that dword as the instruction's broadcast memory operand (see values).
 // Int32 never overflows: scores at most 255 * 127 per product and 4 * 144 products (DeepSeek's 576
 // columns) per lane, values 255 * 127 * 64 rows.
 //
-// Where the time goes (kernel bench, 16K positions, one thread, cache resident): the score phase
-// issues vpdpbusd at the core's register-only rate (~5/ns); the value phase at ~3/ns, bound by
-// loads (a broadcast per product); softmax ~10%.
-// Needs AVX512-VBMI (vpermi2b) besides VNNI; latent_attention dispatches here only when the CPU has
+// Where the time goes (kernel bench, 16K positions, one thread): the score phase issues vpdpbusd at
+// ~5/ns (the register-only rate is ~5.9); the value phase ran at ~3/ns when it transposed in
+// registers per tile (4 shuffles, 4 vpermi2b, 4 xors and a broadcast load per product), its loop
+// now runs at 4.0-4.5/ns in isolation (bench/experiments/latent_values.cpp; whole kernel
+// 1.61-1.78 -> 1.41-1.44 ms); softmax ~10%.
+// Needs AVX512-VBMI (vpermb) besides VNNI; latent_attention dispatches here only when the CPU has
 // both (Ice Lake and later, Zen 4), otherwise to the dequantizing path.
 #pragma GCC target("avx512vbmi")
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -48,7 +52,12 @@ struct Scratch {
   std::vector<int32_t> q8;                  // [head group][quads][16 heads]: 4 int8 query values per int32
   std::vector<float> sq_lat, sq_rope;       // [heads_p] query scales (softmax scale folded in)
   std::vector<int32_t> corr_lat, corr_rope; // [heads_p] 128 * Σq8 per part
-  std::vector<float> ot;                    // [heads_p][rank_p] weighted sums
+  std::vector<float> ot;                    // [head group][rank_p][16 heads] weighted sums
+  struct alignas(64) Line {
+    uint8_t b[64];
+  };
+  std::vector<Line> vt;                     // the block's latent lines as signed (4 rows of a column) dwords
+  alignas(64) int32_t pv[kGroups * 4][L];   // [row quad][head]: 4 u8 probabilities per head
   std::vector<float> mh, lh;                // [heads_p] running max and sum of the softmax
   alignas(64) float sc[L][B];               // one head group's scores, then probabilities
   alignas(64) uint8_t p8[L][B];             // quantized probabilities
@@ -127,54 +136,120 @@ float quantize_query(const float* x, int64_t n, int64_t np, float scale, int8_t*
       : "cc");
 }
 
-// Values for one tile of 16 columns: o[h * ostride + c] (c < 16) = o * fo[h] + sp[h] * Σ over the
-// 16 rows of each of ng groups (g: the tile's first line in the first group, groups gbytes apart)
-// of head h's u8 probability (p: [16 heads][64 rows]) times the signed cache byte.
+// score_pairs that also writes the lines it reads in values' form (line_to_columns, then xor 0x80:
+// the cache's u8 = c + 128 as the signed c): line i of
+// group g to w + 64 i, of group g + gb to w + ws + 64 i. The lines are in registers here anyway, so
+// the rewrite costs a permute, an xor and a store per line instead of a separate pass that loads the
+// block again (which took ~0.18 of ~1.5 ms at 16K positions, one thread).
 //
-// The four lines of a tile in a group (column quads 0..3, each 16 rows x 4 columns) become four
-// vectors of (4 rows of one column) per lane, one per 4 rows: two 128-bit-lane shuffles pair the
-// lines' halves (rows 0-7 of quads 0-1, of quads 2-3, rows 8-15 likewise) and one two-source byte
-// permute (vpermi2b, AVX512-VBMI) per vector picks and transposes; the xor makes the bytes signed.
-// 4 loads and 8 shuffles per 64 products, against 16 loads and 16 shuffles assembling each vector
-// from 16-byte pieces.
-//
-// Accumulators are 16 named variables and the products are asm with "+v" operands: GCC 12 turns
-// _mm512_dpbusd_epi32 on an array of 16 accumulators into two register copies per product and
-// keeps the array in memory (see above).
-#define FATHOM_DOT(h) "vpbroadcastd " #h "*64(%[p]), %[b]\n\tvpdpbusd %[t], %[b], %" #h "\n\t"
-#define FATHOM_DOT8(h0, a0, a1, a2, a3, a4, a5, a6, a7, tv, pp)                                                  \
-  asm(FATHOM_DOT(0) FATHOM_DOT(1) FATHOM_DOT(2) FATHOM_DOT(3) FATHOM_DOT(4) FATHOM_DOT(5) FATHOM_DOT(6)          \
-          FATHOM_DOT(7)                                                                                          \
-      : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7), [b] "=&v"(bc)           \
-      : [t] "v"(tv), [p] "r"((pp) + (h0) * 64), "m"(*(const uint8_t(*)[])((pp) + (h0) * 64)))
-[[gnu::always_inline]] inline void value_tile(const uint8_t* g, int64_t gbytes, const uint8_t* p, int64_t ng,
-                                              const __m512i idx[2], __m512i flip, float* o, int64_t ostride,
-                                              const float* sp, const float* fo) {
-  __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0,
-          a9 = a0, a10 = a0, a11 = a0, a12 = a0, a13 = a0, a14 = a0, a15 = a0, bc;
-  for (int64_t gi = 0; gi < ng; ++gi, g += gbytes, p += 16) {
-    const __m512i l0 = _mm512_load_si512(g), l1 = _mm512_load_si512(g + 64), l2 = _mm512_load_si512(g + 128),
-                  l3 = _mm512_load_si512(g + 192);
-    // [rows 0-7 of l0, rows 0-7 of l1], [rows 8-15 of l0, of l1]; the same for l2, l3.
-    const __m512i x_lo = _mm512_shuffle_i64x2(l0, l1, 0x44), x_hi = _mm512_shuffle_i64x2(l0, l1, 0xEE);
-    const __m512i y_lo = _mm512_shuffle_i64x2(l2, l3, 0x44), y_hi = _mm512_shuffle_i64x2(l2, l3, 0xEE);
-    const __m512i t[4] = {_mm512_xor_si512(_mm512_permutex2var_epi8(x_lo, idx[0], y_lo), flip),
-                          _mm512_xor_si512(_mm512_permutex2var_epi8(x_lo, idx[1], y_lo), flip),
-                          _mm512_xor_si512(_mm512_permutex2var_epi8(x_hi, idx[0], y_hi), flip),
-                          _mm512_xor_si512(_mm512_permutex2var_epi8(x_hi, idx[1], y_hi), flip)};
-#pragma GCC unroll 4
-    for (int rr = 0; rr < 4; ++rr) {
-      FATHOM_DOT8(0, a0, a1, a2, a3, a4, a5, a6, a7, t[rr], p + rr * 4);
-      FATHOM_DOT8(8, a8, a9, a10, a11, a12, a13, a14, a15, t[rr], p + rr * 4);
-    }
-  }
-#define FATHOM_OUT(h)                                                                                          \
-  _mm512_storeu_ps(o + h * ostride, _mm512_fmadd_ps(_mm512_cvtepi32_ps(a##h), _mm512_set1_ps(sp[h]),           \
-                                                    _mm512_mul_ps(_mm512_loadu_ps(o + h * ostride), _mm512_set1_ps(fo[h]))));
-  FATHOM_OUT(0) FATHOM_OUT(1) FATHOM_OUT(2) FATHOM_OUT(3) FATHOM_OUT(4) FATHOM_OUT(5) FATHOM_OUT(6) FATHOM_OUT(7)
-  FATHOM_OUT(8) FATHOM_OUT(9) FATHOM_OUT(10) FATHOM_OUT(11) FATHOM_OUT(12) FATHOM_OUT(13) FATHOM_OUT(14) FATHOM_OUT(15)
-#undef FATHOM_OUT
+// GCC allows 30 asm operands and the 16 accumulators take 16, so everything that walks with the
+// line pointer is addressed from it: the prefetch, and the two stores (w - g and w + ws - g).
+[[gnu::always_inline]] inline void score_pairs_rewrite(const uint8_t* g, int64_t gb, const int32_t* q, int64_t n,
+                                                       const uint8_t* pf, __m512i acc[L], uint8_t* w, int64_t ws,
+                                                       __m512i idx, __m512i flip) {
+  const int64_t pfd = pf - g, wd = w - g, wd2 = w + ws - g;
+  const uint8_t* const end = g + 64 * n;
+  __m512i a0, a1, b;
+  asm volatile(FATHOM_ZERO16
+      "1:\n\t"
+      "prefetcht1 (%[g],%[pfd])\n\t"
+      "vmovdqa64 (%[g]), %[a0]\n\t"
+      "vmovdqa64 (%[g],%[gb]), %[a1]\n\t"
+      "vpermb %[a0], %[idx], %[b]\n\t"
+      "vpxord %[flip], %[b], %[b]\n\t"
+      "vmovdqa64 %[b], (%[g],%[wd])\n\t"
+      "vpermb %[a1], %[idx], %[b]\n\t"
+      "vpxord %[flip], %[b], %[b]\n\t"
+      "vmovdqa64 %[b], (%[g],%[wd2])\n\t"
+      FATHOM_SCORE2(0, 8) FATHOM_SCORE2(1, 9) FATHOM_SCORE2(2, 10) FATHOM_SCORE2(3, 11)
+      FATHOM_SCORE2(4, 12) FATHOM_SCORE2(5, 13) FATHOM_SCORE2(6, 14) FATHOM_SCORE2(7, 15)
+      "add $64, %[g]\n\t"
+      "add $64, %[q]\n\t"
+      "cmp %[end], %[g]\n\t"
+      "jne 1b"
+      : FATHOM_ACC16(acc), [a0] "=&v"(a0), [a1] "=&v"(a1), [b] "=&v"(b), [g] "+r"(g), [q] "+r"(q)
+      : [gb] "r"(gb), [pfd] "r"(pfd), [wd] "r"(wd), [wd2] "r"(wd2), [end] "r"(end), [idx] "v"(idx), [flip] "v"(flip)
+      : "cc", "memory");
 }
+
+// Values for one block and 16 heads: o[c][h] = o[c][h] * fo[h] + sp[h] * Σ over the block's rows r
+// of p[h][r] * x[r][c], for every latent column c (o: [rank_p][16 heads], chunks of 8 columns).
+//
+// vt holds the block's latent part as score_pairs_rewrite wrote it: row group g's lines at
+// vt + g * group_stride, one after another, so that for a chunk of 8 columns the dword at
+// 16 k + 4 q of the chunk's 128 bytes holds rows 4q..4q+3 (of the group) of column k as signed
+// bytes. pv[rr] holds, for row quad rr of the block, each head's 4 probabilities (u8) in that
+// head's lane. With heads in the lanes, an accumulator is one column of
+// 16 heads, the 16 probability vectors stay in registers for the whole block (zmm16-31), and each
+// product is a single vpdpbusd whose signed operand is a broadcast dword straight from vt: no
+// shuffles, no separate broadcast. 8 columns (zmm0-7) x 16 row quads = 128 products per chunk,
+// then the epilogue (convert, rescale the sums so far by fo, add sp times the new ones).
+//
+// One asm block for the whole loop: it names its registers itself (GCC's 30-operand limit rules
+// out passing 16 vectors and 8 accumulators as operands, and GCC 12 copies accumulators around
+// intrinsic vpdpbusd calls; see above).
+static_assert(kGroups == 4, "values keeps one probability vector per row quad of a block in zmm16-31");
+#define FATHOM_VD(k, q, g, P) "vpdpbusd " #k "*16+" #q "*4(%[v" #g "])%{1to16%}, %%zmm" #P ", %%zmm" #k "\n\t"
+#define FATHOM_V8(q, g, P)                                                                                  \
+  FATHOM_VD(0, q, g, P) FATHOM_VD(1, q, g, P) FATHOM_VD(2, q, g, P) FATHOM_VD(3, q, g, P) FATHOM_VD(4, q, g, P) \
+  FATHOM_VD(5, q, g, P) FATHOM_VD(6, q, g, P) FATHOM_VD(7, q, g, P)
+#define FATHOM_VG(g, P0, P1, P2, P3) FATHOM_V8(0, g, P0) FATHOM_V8(1, g, P1) FATHOM_V8(2, g, P2) FATHOM_V8(3, g, P3)
+#define FATHOM_LP(i, P) "vmovdqa64 " #i "*64(%[p]), %%zmm" #P "\n\t"
+#define FATHOM_Z(k) "vpxord %%zmm" #k ", %%zmm" #k ", %%zmm" #k "\n\t"
+#define FATHOM_E(k)                                                                             \
+  "vcvtdq2ps %%zmm" #k ", %%zmm" #k "\n\t"                                                      \
+  "vmulps " #k "*64(%[o]), %%zmm9, %%zmm8\n\t"                                                  \
+  "vfmadd231ps %%zmm10, %%zmm" #k ", %%zmm8\n\t"                                                \
+  "vmovups %%zmm8, " #k "*64(%[o])\n\t"
+void values(const uint8_t* vt, int64_t group_stride, const int32_t (*pv)[L], float* o, int64_t chunks, const float* fo,
+            const float* sp) {
+  const uint8_t *v0 = vt, *v1 = vt + group_stride, *v2 = vt + 2 * group_stride, *v3 = vt + 3 * group_stride;
+  asm volatile(
+      FATHOM_LP(0, 16) FATHOM_LP(1, 17) FATHOM_LP(2, 18) FATHOM_LP(3, 19) FATHOM_LP(4, 20) FATHOM_LP(5, 21)
+      FATHOM_LP(6, 22) FATHOM_LP(7, 23) FATHOM_LP(8, 24) FATHOM_LP(9, 25) FATHOM_LP(10, 26) FATHOM_LP(11, 27)
+      FATHOM_LP(12, 28) FATHOM_LP(13, 29) FATHOM_LP(14, 30) FATHOM_LP(15, 31)
+      "vmovups (%[fo]), %%zmm9\n\t"
+      "vmovups (%[sp]), %%zmm10\n\t"
+      "1:\n\t"
+      FATHOM_Z(0) FATHOM_Z(1) FATHOM_Z(2) FATHOM_Z(3) FATHOM_Z(4) FATHOM_Z(5) FATHOM_Z(6) FATHOM_Z(7)
+      FATHOM_VG(0, 16, 17, 18, 19) FATHOM_VG(1, 20, 21, 22, 23) FATHOM_VG(2, 24, 25, 26, 27)
+      FATHOM_VG(3, 28, 29, 30, 31)
+      FATHOM_E(0) FATHOM_E(1) FATHOM_E(2) FATHOM_E(3) FATHOM_E(4) FATHOM_E(5) FATHOM_E(6) FATHOM_E(7)
+      "add $128, %[v0]\n\t"
+      "add $128, %[v1]\n\t"
+      "add $128, %[v2]\n\t"
+      "add $128, %[v3]\n\t"
+      "add $512, %[o]\n\t"
+      "dec %[n]\n\t"
+      "jnz 1b"
+      : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [v3] "+r"(v3), [o] "+r"(o), [n] "+r"(chunks)
+      : [p] "r"(pv), [fo] "r"(fo), [sp] "r"(sp)
+      : "cc", "memory", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
+        "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27",
+        "xmm28", "xmm29", "xmm30", "xmm31");
+}
+#undef FATHOM_VD
+#undef FATHOM_V8
+#undef FATHOM_VG
+#undef FATHOM_LP
+#undef FATHOM_Z
+#undef FATHOM_E
+
+// The byte permute that turns a cache line (16 rows x 4 columns, byte 4 r + j) into values' form:
+// byte 16 j + 4 (r / 4) + r % 4, so each dword is 4 rows of one column.
+__m512i line_to_columns() {
+  struct Table {
+    alignas(64) uint8_t b[64];
+    Table() {
+      for (int j = 0; j < 4; ++j)
+        for (int q = 0; q < 4; ++q)
+          for (int m = 0; m < 4; ++m) b[16 * j + 4 * q + m] = uint8_t(4 * (4 * q + m) + j);
+    }
+  };
+  static const Table table;
+  return _mm512_load_si512(table.b);
+}
+
 #undef FATHOM_ZERO
 #undef FATHOM_ZERO16
 #undef FATHOM_ACC16
@@ -216,6 +291,10 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
   s.corr_lat.assign(size_t(Hp), 0);
   s.corr_rope.assign(size_t(Hp), 0);
   s.ot.assign(size_t(Hp * lay.rank_p), 0.0f);
+  s.vt.resize(size_t(kGroups * kl));  // kl lines per row group
+  const int64_t vt_stride = kl * 64;
+  uint8_t* const vt = s.vt.data()->b;
+  const __m512i to_columns = line_to_columns(), flip = _mm512_set1_epi8(int8_t(0x80));
   thread_local std::vector<int8_t> qh;
   qh.resize(size_t(quads * 4));
   for (int64_t h = 0; h < H; ++h) {
@@ -229,22 +308,6 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
   s.lh.assign(size_t(Hp), 0.0f);
   float *mh = s.mh.data(), *lh = s.lh.data();
 
-  // value_tile's byte permutes: output byte (column c = 4 cq + j, row m of 4) of rows 4 rr..4 rr+3
-  // comes from line cq's byte (row 4 rr + m, column j); in the paired halves that is table cq / 2,
-  // offset (cq % 2) * 32 + (rr % 2) * 16 + 4 m + j.
-  // A constant table, built once.
-  struct PermuteTable {
-    alignas(64) uint8_t b[2][64];
-    PermuteTable() {
-      for (int rr = 0; rr < 2; ++rr)
-        for (int cq = 0; cq < 4; ++cq)
-          for (int j = 0; j < 4; ++j)
-            for (int m = 0; m < 4; ++m) b[rr][cq * 16 + j * 4 + m] = uint8_t((cq / 2) * 64 + (cq % 2) * 32 + rr * 16 + m * 4 + j);
-    }
-  };
-  static const PermuteTable idx_bytes;
-  const __m512i idx[2] = {_mm512_load_si512(idx_bytes.b[0]), _mm512_load_si512(idx_bytes.b[1])};
-  const __m512i flip = _mm512_set1_epi8(int8_t(0x80));
   const __m512 neg_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
@@ -269,7 +332,11 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
           const uint8_t* pf = hg == 0 && prefetch_next ? g + half * gb + kGroups * gbytes : g;
           const int64_t h0 = hg * L + half * 8;
           __m512i acc[L];
-          score_pairs(g, gb, q8h + half * 8, kl, pf, acc);
+          if (hg == 0 && half == 0)  // the first pass over these lines also writes values' copy
+            score_pairs_rewrite(g, gb, q8h + half * 8, kl, pf, acc, vt + gi * vt_stride, gb ? vt_stride : 0, to_columns,
+                                flip);
+          else
+            score_pairs(g, gb, q8h + half * 8, kl, pf, acc);
           __m512 f[L];
 #pragma GCC unroll 16
           for (int j = 0; j < L; ++j) {
@@ -329,17 +396,22 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
         for (int64_t gi = 0; gi < ng; ++gi)
           _mm_store_si128(reinterpret_cast<__m128i*>(&s.p8[h][gi * L]),
                           _mm512_cvtusepi32_epi8(_mm512_cvtps_epu32(_mm512_mul_ps(v[h][gi], _mm512_set1_ps(inv[h])))));
-      // Values: 16 columns at a time, all heads of the group; the online softmax's rescaling of
-      // the sums so far (fo) is applied here, in the same pass over them.
-      float* const og = s.ot.data() + hg * L * lay.rank_p;
-      for (int64_t c = 0; c < lay.rank_p / 16; ++c)
-        value_tile(blk + c * 4 * 64, gbytes, &s.p8[0][0], ng, idx, flip, og + c * 16, lay.rank_p, s.sp, s.fo);
+      // Values, all columns for the 16 heads of the group; the online softmax's rescaling of the
+      // sums so far (fo) is applied in the same pass over them. Row quads past the block's last
+      // group get probability 0 (p8 there is left from an earlier block).
+      const __m512i head_rows = _mm512_mullo_epi32(lane, _mm512_set1_epi32(int32_t(B)));
+      for (int64_t rr = 0; rr < kGroups * 4; ++rr)
+        _mm512_store_si512(s.pv[rr], rr < ng * 4 ? _mm512_i32gather_epi32(_mm512_add_epi32(head_rows, _mm512_set1_epi32(int32_t(4 * rr))),
+                                                                           &s.p8[0][0], 1)
+                                                 : _mm512_setzero_si512());
+      values(vt, vt_stride, s.pv, s.ot.data() + hg * lay.rank_p * L, lay.rank_p / 8, s.fo, s.sp);
     }
   }
   for (int64_t h = 0; h < H; ++h) {
     m[h] = mh[h];
     l[h] = lh[h];
-    std::memcpy(o + h * rank, s.ot.data() + h * lay.rank_p, size_t(rank) * 4);
+    const float* src = s.ot.data() + (h / L) * lay.rank_p * L + h % L;
+    for (int64_t c = 0; c < rank; ++c) o[h * rank + c] = src[c * L];
   }
 }
 
