@@ -111,71 +111,63 @@ float quantize_query(const float* x, int64_t n, int64_t np, float scale, int8_t*
 
 // Scores for two row groups and 8 heads: acc[j] (j < 8) = Σ over n lines of group g (64 bytes
 // each: 16 rows x 4 columns, u8) · head j's 4 query bytes (q: [line][16 heads] int32); acc[8 + j]
-// the same for group g + gb. pf walks ahead with a prefetch per line. Each query broadcast feeds two vpdpbusd, so a line pair and 8 broadcasts (10
-// loads) make 16 products, against 17 loads for one line and 16 heads.
-#define FATHOM_SCORE2(h, h8) \
-  "vpbroadcastd " #h "*4(%[q]), %[b]\n\t" "vpdpbusd %[b], %[a0], %" #h "\n\t" "vpdpbusd %[b], %[a1], %" #h8 "\n\t"
-[[gnu::always_inline]] inline void score_pairs(const uint8_t* g, int64_t gb, const int32_t* q, int64_t n,
-                                               const uint8_t* pf, __m512i acc[L]) {
-  __m512i a0, a1, b;
-  asm(FATHOM_ZERO16
-      "1:\n\t"
-      "prefetcht1 (%[pf])\n\t"
-      "vmovdqa64 (%[g]), %[a0]\n\t"
-      "vmovdqa64 (%[g],%[gb]), %[a1]\n\t"
-      FATHOM_SCORE2(0, 8) FATHOM_SCORE2(1, 9) FATHOM_SCORE2(2, 10) FATHOM_SCORE2(3, 11)
-      FATHOM_SCORE2(4, 12) FATHOM_SCORE2(5, 13) FATHOM_SCORE2(6, 14) FATHOM_SCORE2(7, 15)
-      "add $64, %[g]\n\t"
-      "add $64, %[q]\n\t"
-      "add $64, %[pf]\n\t"
-      "dec %[n]\n\t"
-      "jnz 1b"
-      : FATHOM_ACC16(acc), [a0] "=&v"(a0), [a1] "=&v"(a1), [b] "=&v"(b), [g] "+r"(g), [q] "+r"(q), [pf] "+r"(pf),
-        [n] "+r"(n)
-      : [gb] "r"(gb), "m"(*(const uint8_t(*)[])g), "m"(*(const int32_t(*)[])q)
-      : "cc");
-}
-
-// score_pairs that also writes the lines it reads in values' form (line_to_columns, then xor 0x80:
-// the cache's u8 = c + 128 as the signed c): line i of
-// group g to w + 64 i, of group g + gb to w + ws + 64 i. The lines are in registers here anyway, so
-// the rewrite costs a permute, an xor and a store per line instead of a separate pass that loads the
-// block again (which took ~0.18 of ~1.5 ms at 16K positions, one thread).
+// the same for group g + gb. A prefetch per line at pf (walking with g). Each query broadcast feeds
+// two vpdpbusd, so a line pair and 8 broadcasts (10 loads) make 16 products, against 17 loads for
+// one line and 16 heads.
+//
+// With Rewrite, the pass also writes the lines it reads in values' form (line_to_columns, then xor
+// 0x80: the cache's u8 = c + 128 as the signed c): line i of group g to w + 64 i, of group g + gb to
+// w + ws + 64 i. The lines are in registers here anyway, so the rewrite costs a permute, an xor and
+// a store per line instead of a separate pass that loads the block again (which took ~0.18 of
+// ~1.5 ms at 16K positions, one thread).
 //
 // GCC allows 30 asm operands and the 16 accumulators take 16, so everything that walks with the
-// line pointer is addressed from it: the prefetch, and the two stores (w - g and w + ws - g).
-[[gnu::always_inline]] inline void score_pairs_rewrite(const uint8_t* g, int64_t gb, const int32_t* q, int64_t n,
-                                                       const uint8_t* pf, __m512i acc[L], uint8_t* w, int64_t ws,
-                                                       __m512i idx, __m512i flip) {
-  const int64_t pfd = pf - g, wd = w - g, wd2 = w + ws - g;
+// line pointer is addressed from it: the prefetch (pf - g) and the stores (w - g, w + ws - g).
+#define FATHOM_SCORE2(h, h8) \
+  "vpbroadcastd " #h "*4(%[q]), %[b]\n\t" "vpdpbusd %[b], %[a0], %" #h "\n\t" "vpdpbusd %[b], %[a1], %" #h8 "\n\t"
+#define FATHOM_SCORE_LOAD "1:\n\tprefetcht1 (%[g],%[pfd])\n\tvmovdqa64 (%[g]), %[a0]\n\tvmovdqa64 (%[g],%[gb]), %[a1]\n\t"
+#define FATHOM_SCORE_DOTS                                                                                       \
+  FATHOM_SCORE2(0, 8) FATHOM_SCORE2(1, 9) FATHOM_SCORE2(2, 10) FATHOM_SCORE2(3, 11) FATHOM_SCORE2(4, 12)         \
+  FATHOM_SCORE2(5, 13) FATHOM_SCORE2(6, 14) FATHOM_SCORE2(7, 15)                                                \
+  "add $64, %[g]\n\tadd $64, %[q]\n\tcmp %[end], %[g]\n\tjne 1b"
+#define FATHOM_SCORE_OPERANDS \
+  FATHOM_ACC16(acc), [a0] "=&v"(a0), [a1] "=&v"(a1), [b] "=&v"(b), [g] "+r"(g), [q] "+r"(q)
+template <bool Rewrite>
+[[gnu::always_inline]] inline void score_pairs(const uint8_t* g, int64_t gb, const int32_t* q, int64_t n,
+                                               const uint8_t* pf, __m512i acc[L], uint8_t* w = nullptr,
+                                               int64_t ws = 0, __m512i idx = _mm512_setzero_si512(),
+                                               __m512i flip = _mm512_setzero_si512()) {
+  const int64_t pfd = pf - g;
   const uint8_t* const end = g + 64 * n;
   __m512i a0, a1, b;
-  asm volatile(FATHOM_ZERO16
-      "1:\n\t"
-      "prefetcht1 (%[g],%[pfd])\n\t"
-      "vmovdqa64 (%[g]), %[a0]\n\t"
-      "vmovdqa64 (%[g],%[gb]), %[a1]\n\t"
-      "vpermb %[a0], %[idx], %[b]\n\t"
-      "vpxord %[flip], %[b], %[b]\n\t"
-      "vmovdqa64 %[b], (%[g],%[wd])\n\t"
-      "vpermb %[a1], %[idx], %[b]\n\t"
-      "vpxord %[flip], %[b], %[b]\n\t"
-      "vmovdqa64 %[b], (%[g],%[wd2])\n\t"
-      FATHOM_SCORE2(0, 8) FATHOM_SCORE2(1, 9) FATHOM_SCORE2(2, 10) FATHOM_SCORE2(3, 11)
-      FATHOM_SCORE2(4, 12) FATHOM_SCORE2(5, 13) FATHOM_SCORE2(6, 14) FATHOM_SCORE2(7, 15)
-      "add $64, %[g]\n\t"
-      "add $64, %[q]\n\t"
-      "cmp %[end], %[g]\n\t"
-      "jne 1b"
-      : FATHOM_ACC16(acc), [a0] "=&v"(a0), [a1] "=&v"(a1), [b] "=&v"(b), [g] "+r"(g), [q] "+r"(q)
-      : [gb] "r"(gb), [pfd] "r"(pfd), [wd] "r"(wd), [wd2] "r"(wd2), [end] "r"(end), [idx] "v"(idx), [flip] "v"(flip)
-      : "cc", "memory");
+  if constexpr (Rewrite) {
+    const int64_t wd = w - g, wd2 = w + ws - g;
+    asm volatile(FATHOM_ZERO16 FATHOM_SCORE_LOAD
+                 "vpermb %[a0], %[idx], %[b]\n\tvpxord %[flip], %[b], %[b]\n\tvmovdqa64 %[b], (%[g],%[wd])\n\t"
+                 "vpermb %[a1], %[idx], %[b]\n\tvpxord %[flip], %[b], %[b]\n\tvmovdqa64 %[b], (%[g],%[wd2])\n\t"
+                 FATHOM_SCORE_DOTS
+                 : FATHOM_SCORE_OPERANDS
+                 : [gb] "r"(gb), [pfd] "r"(pfd), [end] "r"(end), [wd] "r"(wd), [wd2] "r"(wd2), [idx] "v"(idx),
+                   [flip] "v"(flip)
+                 : "cc", "memory");
+  } else {
+    // Reads declared as "m" inputs, not a "memory" clobber: with the clobber GCC reloaded every
+    // pointer and spilled the sums around each call.
+    asm(FATHOM_ZERO16 FATHOM_SCORE_LOAD FATHOM_SCORE_DOTS
+        : FATHOM_SCORE_OPERANDS
+        : [gb] "r"(gb), [pfd] "r"(pfd), [end] "r"(end), "m"(*(const uint8_t(*)[])g), "m"(*(const int32_t(*)[])q)
+        : "cc");
+  }
 }
+#undef FATHOM_SCORE2
+#undef FATHOM_SCORE_LOAD
+#undef FATHOM_SCORE_DOTS
+#undef FATHOM_SCORE_OPERANDS
 
 // Values for one block and 16 heads: o[c][h] = o[c][h] * fo[h] + sp[h] * Σ over the block's rows r
 // of p[h][r] * x[r][c], for every latent column c (o: [rank_p][16 heads], chunks of 8 columns).
 //
-// vt holds the block's latent part as score_pairs_rewrite wrote it: row group g's lines at
+// vt holds the block's latent part as score_pairs<true> wrote it: row group g's lines at
 // vt + g * group_stride, one after another, so that for a chunk of 8 columns the dword at
 // 16 k + 4 q of the chunk's 128 bytes holds rows 4q..4q+3 (of the group) of column k as signed
 // bytes. pv[rr] holds, for row quad rr of the block, each head's 4 probabilities (u8) in that
@@ -253,7 +245,6 @@ __m512i line_to_columns() {
 #undef FATHOM_ZERO
 #undef FATHOM_ZERO16
 #undef FATHOM_ACC16
-#undef FATHOM_SCORE2
 #undef FATHOM_DOT
 #undef FATHOM_DOT8
 
@@ -333,10 +324,10 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
           const int64_t h0 = hg * L + half * 8;
           __m512i acc[L];
           if (hg == 0 && half == 0)  // the first pass over these lines also writes values' copy
-            score_pairs_rewrite(g, gb, q8h + half * 8, kl, pf, acc, vt + gi * vt_stride, gb ? vt_stride : 0, to_columns,
-                                flip);
+            score_pairs<true>(g, gb, q8h + half * 8, kl, pf, acc, vt + gi * vt_stride, gb ? vt_stride : 0, to_columns,
+                              flip);
           else
-            score_pairs(g, gb, q8h + half * 8, kl, pf, acc);
+            score_pairs<false>(g, gb, q8h + half * 8, kl, pf, acc);
           __m512 f[L];
 #pragma GCC unroll 16
           for (int j = 0; j < L; ++j) {
@@ -345,7 +336,7 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
             f[j] = _mm512_mul_ps(v, _mm512_mul_ps(sl[j / 8], _mm512_set1_ps(s.sq_lat[hh])));
           }
           if (quads > kl) {
-            score_pairs(g + kl * 64, gb, q8h + kl * L + half * 8, quads - kl, pf + kl * 64, acc);
+            score_pairs<false>(g + kl * 64, gb, q8h + kl * L + half * 8, quads - kl, pf + kl * 64, acc);
           } else {
 #pragma GCC unroll 16
             for (int j = 0; j < L; ++j) acc[j] = _mm512_setzero_si512();
