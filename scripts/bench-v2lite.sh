@@ -2,21 +2,25 @@
 # fathom vs llama.cpp on the DeepSeek-V2-Lite shape, same bits, same threads, same run.
 #   scripts/bench-v2lite.sh [LAYERS] [MODELS_DIR]     (defaults: 4 layers, /work/models)
 # Per-layer shapes are V2-Lite's (fathom synth --preset v2-lite; peer-bench make_gguf.py --preset
-# v2-lite); fewer layers keep the files small enough to write in minutes. Run as root on a quiet
-# machine: both engines run under `chrt -r 1` (see ../shared/peer-bench/README.md).
+# v2-lite); fewer layers keep the files small enough to write in minutes. The source checkpoint is
+# bf16, or fp8 (half the disk) when SRC_DTYPE=fp8: the full 27 layers are 31 GB in bf16, 16 GB in
+# fp8 (~20 min to write), then 9 / 17 GB per quantized type and as much again for each GGUF. Run as
+# root on a quiet machine: both engines run under `chrt -r 1` (see ../shared/peer-bench/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LAYERS=${1:-4}
 DIR=${2:-/work/models}
 PEER=${PEER:-../shared/peer-bench}
 FATHOM=${FATHOM:-build/fathom}
+SRC_DTYPE=${SRC_DTYPE:-bf16}
 mkdir -p "$DIR"
 [ -d "$PEER/node_modules/node-llama-cpp" ] || (cd "$PEER" && npm install --omit=optional --ignore-scripts --no-audit --no-fund)
-[ -f "$DIR/v2lite$LAYERS-bf16/config.json" ] ||
-  "$FATHOM" synth --preset v2-lite --layers "$LAYERS" --dtype bf16 --out "$DIR/v2lite$LAYERS-bf16" --seed 1
+SRC="$DIR/v2lite$LAYERS-$SRC_DTYPE"
+[ -f "$SRC/config.json" ] ||
+  "$FATHOM" synth --preset v2-lite --layers "$LAYERS" --dtype "$SRC_DTYPE" --out "$SRC" --seed 1
 for t in q4_0 q8_0; do
   [ -f "$DIR/v2lite$LAYERS-$t/config.json" ] ||
-    "$FATHOM" quantize "$DIR/v2lite$LAYERS-bf16" "$DIR/v2lite$LAYERS-$t" --type $t
+    "$FATHOM" quantize "$SRC" "$DIR/v2lite$LAYERS-$t" --type $t
   # llama.cpp's file with the same choice of bits: experts/attention at $t, embedding and output at q8_0.
   [ -f "$DIR/v2lite$LAYERS-$t.gguf" ] ||
     /usr/bin/python3 "$PEER/make_gguf.py" --preset v2-lite --layers "$LAYERS" --type $t --output-type q8_0 \
