@@ -390,11 +390,11 @@ void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1
       // Values, all columns for the 16 heads of the group; the online softmax's rescaling of the
       // sums so far (fo) is applied in the same pass over them. Row quads past the block's last
       // group get probability 0 (p8 there is left from an earlier block).
-      const __m512i head_rows = _mm512_mullo_epi32(lane, _mm512_set1_epi32(int32_t(B)));
-      for (int64_t rr = 0; rr < kGroups * 4; ++rr)
-        _mm512_store_si512(s.pv[rr], rr < ng * 4 ? _mm512_i32gather_epi32(_mm512_add_epi32(head_rows, _mm512_set1_epi32(int32_t(4 * rr))),
-                                                                           &s.p8[0][0], 1)
-                                                 : _mm512_setzero_si512());
+      const __m512i head_rows = _mm512_mullo_epi32(lane, _mm512_set1_epi32(int32_t(B)));  // p8[h][0], bytes
+      for (int64_t rr = 0; rr < kGroups * 4; ++rr) {
+        const __m512i at = _mm512_add_epi32(head_rows, _mm512_set1_epi32(int32_t(4 * rr)));
+        _mm512_store_si512(s.pv[rr], rr < ng * 4 ? _mm512_i32gather_epi32(at, &s.p8[0][0], 1) : _mm512_setzero_si512());
+      }
       values(vt, vt_stride, s.pv, s.ot.data() + hg * lay.rank_p * L, lay.rank_p / 8, s.fo, s.sp);
     }
   }
