@@ -96,8 +96,8 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
     for (size_t j = 0; j < jobs.size(); ++j) prepare_job(int64_t(j), 0);
 
   // Each job's rows are cut into aligned chunks of shrinking size ("guided"): each takes a
-  // 1 / (2 * threads) share of what is left, down to kRowAlign rows. The first chunks stream long
-  // contiguous ranges; the last ones are small, so threads that the (shared) machine runs at
+  // 1 / (2 * threads) share of what is left, down to the row alignment (below). The first chunks
+  // stream long contiguous ranges; the last ones are small, so threads that the (shared) machine runs at
   // different speeds finish a product within a small chunk of each other. With equal chunks, 4 per
   // thread, the lm_head's were ~28 MB each at Q8_0, and the first thread done waited for up to one.
   struct Chunk {
