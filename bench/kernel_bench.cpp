@@ -1,6 +1,9 @@
 // Kernel benchmarks at DeepSeek-V2-Lite shapes (hidden 2048, dense FFN 10944, expert FFN 1408).
 //   GEMV/<fmt>/<rows>/<cols>/<threads>: decode (n = 1). The weights are cycled through copies
 //     totalling > 512 MiB so they stream from DRAM, not from the (large) L3; reports weight GB/s.
+//   MoeGemv/<fmt>/<threads>: one MoE layer's decode products as the model issues them (two
+//     matmul_batch calls: gate and up of 6 routed experts + the 2-expert-wide shared expert, then
+//     their down products), experts drawn from 64 so they stream from DRAM; reports weight GB/s.
 //   GEMM/<fmt>/<rows>/<cols>/<n>/<threads>: prefill; reports GFLOP/s (2 * rows * cols * n).
 // Run: chrt -r 1 build/bench/fathom_kernel_bench [--benchmark_filter=GEMV] (FATHOM_ISA caps the path).
 #include <benchmark/benchmark.h>
@@ -125,6 +128,44 @@ void BM_Gemv(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(double(mat_bytes) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
+void BM_MoeGemv(benchmark::State& state) {
+  const WFormat f = kFormats[state.range(0)];
+  const int threads = int(state.range(1));
+  constexpr int64_t H = 2048, I = 1408, kExperts = 64, kActive = 6, kShared = 2;
+  Weights gate = make_weights(f, I, H, kExperts), up = make_weights(f, I, H, kExperts),
+          down = make_weights(f, H, I, kExperts);
+  const int64_t shared_bytes = 3 * fathom::ops::weight_row_bytes(f, H) * kShared * I;
+  const int64_t shared_copies = streamed_copies(shared_bytes * 3);
+  Weights sgate = make_weights(f, kShared * I, H, shared_copies), sup = make_weights(f, kShared * I, H, shared_copies),
+          sdown = make_weights(f, H, kShared * I, shared_copies);
+  std::vector<float> x(size_t(H), 0.5f), g(size_t((kActive + kShared) * I)), u(g.size()), y(size_t((kActive + 1) * H));
+  fathom::cpu::ThreadPool pool(threads);
+  std::vector<fathom::ops::MatmulJob> jobs;
+  int64_t i = 0;
+  for (auto _ : state) {
+    jobs.clear();
+    for (int64_t e = 0; e < kActive; ++e) {
+      const int64_t m = (i * kActive + e) % kExperts;
+      jobs.push_back({&gate.mats[m], x.data(), 1, g.data() + e * I});
+      jobs.push_back({&up.mats[m], x.data(), 1, u.data() + e * I});
+    }
+    const int64_t sc = i % shared_copies;
+    jobs.push_back({&sgate.mats[sc], x.data(), 1, g.data() + kActive * I});
+    jobs.push_back({&sup.mats[sc], x.data(), 1, u.data() + kActive * I});
+    fathom::ops::matmul_batch(jobs, &pool);
+    jobs.clear();
+    for (int64_t e = 0; e < kActive; ++e)
+      jobs.push_back({&down.mats[(i * kActive + e) % kExperts], g.data() + e * I, 1, y.data() + e * H});
+    jobs.push_back({&sdown.mats[sc], g.data() + kActive * I, 1, y.data() + kActive * H});
+    fathom::ops::matmul_batch(jobs, &pool);
+    benchmark::DoNotOptimize(y.data());
+    ++i;
+  }
+  state.SetLabel(format_name(f));
+  const double bytes = double(3 * kActive * I * fathom::ops::weight_row_bytes(f, H) + shared_bytes);
+  state.counters["GB/s"] = benchmark::Counter(bytes * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
 void BM_Gemm(benchmark::State& state) {
   const WFormat f = kFormats[state.range(0)];
   const int64_t rows = state.range(1), cols = state.range(2), n = state.range(3);
@@ -240,6 +281,7 @@ void latent_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_Gemv)->Apply(gemv_args)->ArgNames({"fmt", "rows", "cols", "threads"})->UseRealTime()->MinTime(0.3);
+BENCHMARK(BM_MoeGemv)->ArgsProduct({{4, 5}, {1, 2}})->ArgNames({"fmt", "threads"})->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_Gemm)->Apply(gemm_args)->ArgNames({"fmt", "rows", "cols", "n", "threads"})->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_LatentAttention)->Apply(latent_args)->ArgNames({"positions", "heads", "threads", "isa"})->UseRealTime()->MinTime(0.3);
 BENCHMARK(BM_LatentAttentionQ8)->Apply(latent_args)->ArgNames({"positions", "heads", "threads", "isa"})->UseRealTime()->MinTime(0.3);

@@ -95,11 +95,15 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
   else
     for (size_t j = 0; j < jobs.size(); ++j) prepare_job(int64_t(j), 0);
 
-  // Each job's rows are cut into aligned chunks of shrinking size ("guided"): each takes a
-  // 1 / (2 * threads) share of what is left, down to the row alignment (below). The first chunks
-  // stream long contiguous ranges; the last ones are small, so threads that the (shared) machine runs at
-  // different speeds finish a product within a small chunk of each other. With equal chunks, 4 per
-  // thread, the lm_head's were ~28 MB each at Q8_0, and the first thread done waited for up to one.
+  // Rows are cut into aligned chunks of shrinking size ("guided"), over the batch as a whole: each
+  // chunk takes a 1 / (2 * threads) share of the work left in the batch (never past its job's end),
+  // down to the row alignment (below). Early chunks stream long contiguous ranges (a MoE layer's
+  // experts go whole); only the batch's last stretch is cut fine, so threads that the (shared)
+  // machine runs at different speeds finish within a small chunk of each other. With equal chunks,
+  // 4 per thread, the lm_head's were ~28 MB each at Q8_0 and the first thread done waited for up to
+  // one. Cut per job instead of per batch, a decode MoE batch (14 products) was ~170 chunks, each
+  // start a fresh stream for the prefetcher; it is ~30 now (no change beyond noise in
+  // BM_MoeGemv, kept for the fewer task claims).
   struct Chunk {
     int job;
     int64_t r0, r1;
@@ -107,8 +111,16 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
   thread_local std::vector<Chunk> chunk_storage;
   std::vector<Chunk>& chunks = chunk_storage;
   chunks.clear();
+  // Work per row: its weights (a GEMV streams them once, whatever its few tokens) or, for a GEMM,
+  // its multiply-adds.
+  auto row_work = [](const MatmulJob& job) {
+    return std::max<int64_t>(1, job.W->cols) * (job.n <= kGemvMaxTokens ? 1 : job.n);
+  };
+  int64_t left = 0;
+  for (const MatmulJob& job : jobs)
+    if (job.n > 0) left += job.W->rows * row_work(job);
   for (size_t j = 0; j < jobs.size(); ++j) {
-    const int64_t rows = jobs[j].W->rows;
+    const int64_t rows = jobs[j].W->rows, work = row_work(jobs[j]);
     if (rows == 0 || jobs[j].n == 0) continue;
     if (threads == 1) {
       chunks.push_back({int(j), 0, rows});
@@ -118,10 +130,12 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
     // product (the router's 64-row gate) run on every thread instead of on one while the rest wait.
     const int64_t align = jobs[j].n <= kGemvMaxTokens ? detail::kGemvRowAlign : detail::kRowAlign;
     for (int64_t r = 0; r < rows;) {
-      int64_t step = (rows - r + 2 * threads - 1) / (2 * threads);
-      step = (step + align - 1) / align * align;
-      chunks.push_back({int(j), r, std::min(rows, r + step)});
-      r += step;
+      int64_t step = (left / work + 2 * threads - 1) / (2 * threads);  // rows of this job
+      step = std::max<int64_t>(align, (step + align - 1) / align * align);
+      const int64_t r1 = std::min(rows, r + step);
+      chunks.push_back({int(j), r, r1});
+      left -= (r1 - r) * work;
+      r = r1;
     }
   }
   auto run_chunk = [&](int64_t c, int) {

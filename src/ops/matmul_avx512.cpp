@@ -209,7 +209,9 @@ inline __m512i fold_lanes(__m512i s, int64_t G) {
 // acc += one group of G blocks starting at block `first`: s[t] holds the group's integer sums (for
 // G < 16 still spread over the lanes l = j mod G, so they are folded first); adds the correction c
 // for the weights' unsigned storage, then the scales dw * dx of the G blocks.
-template <int NT>
+// kSumsHoldC: a full group's sums started from c (one add less per group; a tail group's lanes
+// must be folded before c can be added).
+template <int NT, bool kSumsHoldC = false>
 inline void add_group(const QTokens<NT>& X, const uint16_t* ws, int64_t first, int64_t G, const __m512i s[NT],
                       __m512 acc[NT]) {
   const __mmask16 m = tail_mask16(G);
@@ -217,17 +219,110 @@ inline void add_group(const QTokens<NT>& X, const uint16_t* ws, int64_t first, i
   #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) {
     const __m512i folded = G < 16 ? fold_lanes(s[t], G) : s[t];
-    const __m512i v = _mm512_add_epi32(folded, _mm512_maskz_loadu_epi32(m, X.c[t] + first));
+    const __m512i v = kSumsHoldC ? folded : _mm512_add_epi32(folded, _mm512_maskz_loadu_epi32(m, X.c[t] + first));
     const __m512 sc = _mm512_mul_ps(dw, _mm512_maskz_loadu_ps(m, X.dx[t] + first));
     acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, acc[t]);
   }
 }
+
+// One tail group (8, 4, 2 or 1 blocks: rows whose block count is not a multiple of 16), its size a
+// compile-time constant so that loads, masks and the lane fold are straight-line code: at V2-Lite's
+// expert width (1408 = 44 blocks = 32 + 8 + 4) the tails are a quarter of a down projection's
+// blocks, and the run-time loop over them made its rows twice as slow as full groups' (cache-hot).
+template <int NT, bool kQ4, int G>
+inline void tail_group_of(const QTokens<NT>& X, const uint16_t* ws, const uint8_t* wq, const QActLayout::Group& g,
+                          __m512 acc[NT]) {
+  constexpr int kBytes = G * (kQ4 ? 16 : 32);  // weight bytes of the group
+  constexpr __mmask64 kMask = kBytes >= 64 ? ~0ull : (1ull << kBytes) - 1;
+  const uint8_t* wp = wq + g.first * (kQ4 ? 16 : 32);
+  const int8_t* const* xq = X.q;
+  __m512i s[NT], sh[NT];
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) s[t] = sh[t] = _mm512_setzero_si512();
+  #pragma GCC unroll 4
+  for (int i = 0; i * 64 < kBytes; ++i) {
+    const __m512i v = _mm512_maskz_loadu_epi8(kMask, wp + 64 * i);
+    if constexpr (kQ4) {
+      const __m512i low4 = _mm512_set1_epi8(0x0f);
+      const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_andnot_si512(low4, v);
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        const int8_t* xp = xq[t] + g.offset + 128 * i;
+        s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_load_si512(xp));
+        sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
+      }
+    } else {
+      #pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_load_si512(xq[t] + g.offset + 64 * i));
+    }
+  }
+  if constexpr (kQ4) {
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) s[t] = _mm512_add_epi32(s[t], _mm512_srai_epi32(sh[t], 4));
+  }
+  add_group<NT>(X, ws, g.first, G, s, acc);
+}
+
+template <int NT, bool kQ4>
+inline void tail_group(const QTokens<NT>& X, const uint16_t* ws, const uint8_t* wq, const QActLayout::Group& g,
+                       __m512 acc[NT]) {
+  switch (g.blocks) {
+    case 8: return tail_group_of<NT, kQ4, 8>(X, ws, wq, g, acc);
+    case 4: return tail_group_of<NT, kQ4, 4>(X, ws, wq, g, acc);
+    case 2: return tail_group_of<NT, kQ4, 2>(X, ws, wq, g, acc);
+    default: return tail_group_of<NT, kQ4, 1>(X, ws, wq, g, acc);
+  }
+}
+
+// Row results of a GEMV, reduced 16 rows at a time: each row leaves a vector of partial sums, and
+// one transpose-and-add tree turns 16 of them into 16 results (45 shuffles and adds, where 16
+// separate horizontal sums take ~128: per 1152-byte Q4_0 row that is ~5 of ~100 vector ops).
+template <int NT>
+class RowSums {
+ public:
+  RowSums(float* Y, int64_t stride, int64_t t0, int64_t r0) : Y_(Y), stride_(stride), t0_(t0), base_(r0) {}
+  void add(const __m512 acc[NT]) {
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) v_[t][k_] = acc[t];
+    if (++k_ == 16) flush();
+  }
+  void flush() {
+    if (k_ == 0) return;
+    const __mmask16 m = tail_mask16(k_);
+    #pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(Y_ + (t0_ + t) * stride_ + base_, m, sum16(v_[t]));
+    base_ += k_;
+    k_ = 0;
+  }
+
+ private:
+  // Lane i = the sum of v[i]'s lanes (entries past the live count are stale and land in lanes the
+  // caller masks off).
+  static __m512 sum16(const __m512 v[16]) {
+    __m512 a[8], b[4];
+    for (int i = 0; i < 8; ++i)  // per 128-bit lane: [r2i(0+2), r2i+1(0+2), r2i(1+3), r2i+1(1+3)]
+      a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; ++i)  // per 128-bit lane: rows 4i .. 4i+3, each summed over that lane
+      b[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a[2 * i]), _mm512_castps_pd(a[2 * i + 1]))),
+                           _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a[2 * i]), _mm512_castps_pd(a[2 * i + 1]))));
+    // Add the 128-bit lanes pairwise, twice: lane L of the result holds rows 4L .. 4L+3.
+    const __m512 c0 = _mm512_add_ps(_mm512_shuffle_f32x4(b[0], b[1], 0x88), _mm512_shuffle_f32x4(b[0], b[1], 0xDD));
+    const __m512 c1 = _mm512_add_ps(_mm512_shuffle_f32x4(b[2], b[3], 0x88), _mm512_shuffle_f32x4(b[2], b[3], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(c0, c1, 0x88), _mm512_shuffle_f32x4(c0, c1, 0xDD));
+  }
+
+  float* Y_;
+  int64_t stride_, t0_, base_;
+  int k_ = 0;
+  __m512 v_[NT][16] = {};
+};
 
 template <int NT>
 void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const QActLayout L(W);
   const QTokens<NT> X(L, prep, t0);
   const int64_t nb = L.nb, row_bytes = quant::q8_0_row_bytes(W.cols);
+  RowSums<NT> out(Y, W.rows, t0, r0);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
@@ -239,7 +334,10 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
       const uint8_t* wp = wq + b0 * 32;
       __m512i s0[NT], s1[NT];
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s0[t] = s1[t] = _mm512_setzero_si512();
+      for (int t = 0; t < NT; ++t) {
+        s0[t] = _mm512_loadu_si512(X.c[t] + b0);
+        s1[t] = _mm512_setzero_si512();
+      }
       #pragma GCC unroll 8
       for (int i = 0; i < 8; ++i) {
         _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
@@ -253,25 +351,12 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
       }
       #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) s0[t] = _mm512_add_epi32(s0[t], s1[t]);
-      add_group<NT>(X, ws, b0, 16, s0, acc);
+      add_group<NT, true>(X, ws, b0, 16, s0, acc);
     }
-    for (int gi = 0; gi < L.n_tail; ++gi) {
-      const QActLayout::Group& g = L.tail[gi];
-      const uint8_t* wp = wq + g.first * 32;
-      __m512i s[NT];
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
-      for (int64_t i = 0; i * 64 < g.blocks * 32; ++i) {
-        const __m512i w = _mm512_maskz_loadu_epi8(g.blocks == 1 ? 0xffffffffull : ~0ull, wp + 64 * i);
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t)
-          s[t] = _mm512_dpbusd_epi32(s[t], w, _mm512_load_si512(X.q[t] + g.offset + 64 * i));
-      }
-      add_group<NT>(X, ws, g.first, g.blocks, s, acc);
-    }
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
+    for (int gi = 0; gi < L.n_tail; ++gi) tail_group<NT, false>(X, ws, wq, L.tail[gi], acc);
+    out.add(acc);
   }
+  out.flush();
 }
 
 template <int NT>
@@ -280,6 +365,7 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
   const QTokens<NT> X(L, prep, t0);
   const int64_t nb = L.nb, row_bytes = quant::q4_0_row_bytes(W.cols);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  RowSums<NT> out(Y, W.rows, t0, r0);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
     const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
@@ -289,9 +375,12 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
       const uint8_t* wp = wq + b0 * 16;
-      __m512i sl[NT], sh[NT];  // low nibbles; high nibbles as 16 * nibble
+      __m512i sl[NT], sh[NT];  // c + low nibbles; high nibbles as 16 * nibble
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sl[t] = sh[t] = _mm512_setzero_si512();
+      for (int t = 0; t < NT; ++t) {
+        sl[t] = _mm512_loadu_si512(X.c[t] + b0);
+        sh[t] = _mm512_setzero_si512();
+      }
       #pragma GCC unroll 4
       for (int i = 0; i < 4; ++i) {
         _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
@@ -306,32 +395,12 @@ void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
       }
       #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) sl[t] = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));  // sh = 16 * sum
-      add_group<NT>(X, ws, b0, 16, sl, acc);
+      add_group<NT, true>(X, ws, b0, 16, sl, acc);
     }
-    for (int gi = 0; gi < L.n_tail; ++gi) {
-      const QActLayout::Group& g = L.tail[gi];
-      const uint8_t* wp = wq + g.first * 16;
-      __m512i sl[NT], sh[NT];
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sl[t] = sh[t] = _mm512_setzero_si512();
-      for (int64_t i = 0; i * 64 < g.blocks * 16; ++i) {
-        const int64_t bytes = std::min<int64_t>(64, g.blocks * 16 - 64 * i);
-        const __m512i v = _mm512_maskz_loadu_epi8(bytes == 64 ? ~0ull : (1ull << bytes) - 1, wp + 64 * i);
-        const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_andnot_si512(low4, v);
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const int8_t* xp = X.q[t] + g.offset + 128 * i;
-          sl[t] = _mm512_dpbusd_epi32(sl[t], lo, _mm512_load_si512(xp));
-          sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
-        }
-      }
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sl[t] = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));
-      add_group<NT>(X, ws, g.first, g.blocks, sl, acc);
-    }
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
+    for (int gi = 0; gi < L.n_tail; ++gi) tail_group<NT, true>(X, ws, wq, L.tail[gi], acc);
+    out.add(acc);
   }
+  out.flush();
 }
 
 // ---- GEMM -------------------------------------------------------------------------------------
