@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "ops/quant/block_groups.h"
 #include "ops/weight.h"
@@ -80,6 +81,18 @@ struct QActLayout {
     c[b] = (q4 ? -8 : -128) * sum;
   }
 };
+
+// Calls fn(std::integral_constant<int, G>) for a tail group's size G (8, 4, 2 or 1): the kernels
+// compile each tail shape as straight-line code.
+template <typename Fn>
+inline void with_tail_size(int64_t blocks, Fn&& fn) {
+  switch (blocks) {
+    case 8: return fn(std::integral_constant<int, 8>());
+    case 4: return fn(std::integral_constant<int, 4>());
+    case 2: return fn(std::integral_constant<int, 2>());
+    default: return fn(std::integral_constant<int, 1>());
+  }
+}
 
 // Tokens t0 .. t0 + NT of a prepared batch, as the kernels read them.
 template <int NT>

@@ -328,13 +328,7 @@ void gemv_q(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64
     }
     for (int gi = 0; gi < L.n_tail; ++gi) {
       const QActLayout::Group& g = L.tail[gi];
-      const uint8_t* wp = wq + g.first * bpb;
-      switch (g.blocks) {
-        case 8: tail_group<NT, Q4, 8>(wp, ws, g, X, acc); break;
-        case 4: tail_group<NT, Q4, 4>(wp, ws, g, X, acc); break;
-        case 2: tail_group<NT, Q4, 2>(wp, ws, g, X, acc); break;
-        default: tail_group<NT, Q4, 1>(wp, ws, g, X, acc); break;
-      }
+      with_tail_size(g.blocks, [&](auto G) { tail_group<NT, Q4, G()>(wq + g.first * bpb, ws, g, X, acc); });
     }
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = hsum(acc[t]);

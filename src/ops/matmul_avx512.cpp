@@ -225,53 +225,50 @@ inline void add_group(const QTokens<NT>& X, const uint16_t* ws, int64_t first, i
   }
 }
 
-// One tail group (8, 4, 2 or 1 blocks: rows whose block count is not a multiple of 16), its size a
-// compile-time constant so that loads, masks and the lane fold are straight-line code: at V2-Lite's
-// expert width (1408 = 44 blocks = 32 + 8 + 4) the tails are a quarter of a down projection's
-// blocks, and the run-time loop over them made its rows twice as slow as full groups' (cache-hot).
+// acc += one group of G blocks (16, or a row's last 8, 4, 2, 1) starting at block `first`, its
+// activations at `xo` in each token's q. G is a compile-time constant, so loads, masks and the lane
+// fold are straight-line code: with a run-time tail loop, rows of V2-Lite's expert width (1408 =
+// 44 blocks = 32 + 8 + 4: a quarter of a down projection's blocks in tails) ran twice as slow as
+// full groups' (cache-hot). A full group's sums start from the correction c and prefetch ahead.
 template <int NT, bool kQ4, int G>
-inline void tail_group_of(const QTokens<NT>& X, const uint16_t* ws, const uint8_t* wq, const QActLayout::Group& g,
-                          __m512 acc[NT]) {
+inline void add_block_group(const QTokens<NT>& X, const uint16_t* ws, const uint8_t* wq, int64_t first, int64_t xo,
+                            __m512 acc[NT]) {
+  constexpr bool kFull = G == 16;
   constexpr int kBytes = G * (kQ4 ? 16 : 32);  // weight bytes of the group
   constexpr __mmask64 kMask = kBytes >= 64 ? ~0ull : (1ull << kBytes) - 1;
-  const uint8_t* wp = wq + g.first * (kQ4 ? 16 : 32);
-  const int8_t* const* xq = X.q;
-  __m512i s[NT], sh[NT];
+  const uint8_t* wp = wq + first * (kQ4 ? 16 : 32);
+  // Two chains: Q8_0 even / odd loads; Q4_0 low nibbles / high nibbles (as 16 * nibble).
+  __m512i s[NT], s2[NT];
   #pragma GCC unroll 8
-  for (int t = 0; t < NT; ++t) s[t] = sh[t] = _mm512_setzero_si512();
-  #pragma GCC unroll 4
+  for (int t = 0; t < NT; ++t) {
+    s[t] = kFull ? _mm512_loadu_si512(X.c[t] + first) : _mm512_setzero_si512();
+    s2[t] = _mm512_setzero_si512();
+  }
+  #pragma GCC unroll 8
   for (int i = 0; i * 64 < kBytes; ++i) {
-    const __m512i v = _mm512_maskz_loadu_epi8(kMask, wp + 64 * i);
+    if constexpr (kFull) _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
+    const __m512i v = kFull ? _mm512_loadu_si512(wp + 64 * i) : _mm512_maskz_loadu_epi8(kMask, wp + 64 * i);
     if constexpr (kQ4) {
       const __m512i low4 = _mm512_set1_epi8(0x0f);
       const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_andnot_si512(low4, v);
       #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
-        const int8_t* xp = xq[t] + g.offset + 128 * i;
+        const int8_t* xp = X.q[t] + xo + 128 * i;
         s[t] = _mm512_dpbusd_epi32(s[t], lo, _mm512_load_si512(xp));
-        sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
+        s2[t] = _mm512_dpbusd_epi32(s2[t], hi, _mm512_load_si512(xp + 64));
       }
     } else {
       #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s[t] = _mm512_dpbusd_epi32(s[t], v, _mm512_load_si512(xq[t] + g.offset + 64 * i));
+      for (int t = 0; t < NT; ++t) {
+        const __m512i x = _mm512_load_si512(X.q[t] + xo + 64 * i);
+        if (i & 1) s2[t] = _mm512_dpbusd_epi32(s2[t], v, x);
+        else s[t] = _mm512_dpbusd_epi32(s[t], v, x);
+      }
     }
   }
-  if constexpr (kQ4) {
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) s[t] = _mm512_add_epi32(s[t], _mm512_srai_epi32(sh[t], 4));
-  }
-  add_group<NT>(X, ws, g.first, G, s, acc);
-}
-
-template <int NT, bool kQ4>
-inline void tail_group(const QTokens<NT>& X, const uint16_t* ws, const uint8_t* wq, const QActLayout::Group& g,
-                       __m512 acc[NT]) {
-  switch (g.blocks) {
-    case 8: return tail_group_of<NT, kQ4, 8>(X, ws, wq, g, acc);
-    case 4: return tail_group_of<NT, kQ4, 4>(X, ws, wq, g, acc);
-    case 2: return tail_group_of<NT, kQ4, 2>(X, ws, wq, g, acc);
-    default: return tail_group_of<NT, kQ4, 1>(X, ws, wq, g, acc);
-  }
+  #pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) s[t] = _mm512_add_epi32(s[t], kQ4 ? _mm512_srai_epi32(s2[t], 4) : s2[t]);
+  add_group<NT, kFull>(X, ws, first, G, s, acc);
 }
 
 // Row results of a GEMV, reduced 16 rows at a time: each row leaves a vector of partial sums, and
@@ -317,11 +314,11 @@ class RowSums {
   __m512 v_[NT][16] = {};
 };
 
-template <int NT>
-void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+template <int NT, bool kQ4>
+void gemv_q(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
   const QActLayout L(W);
   const QTokens<NT> X(L, prep, t0);
-  const int64_t nb = L.nb, row_bytes = quant::q8_0_row_bytes(W.cols);
+  const int64_t nb = L.nb, row_bytes = kQ4 ? quant::q4_0_row_bytes(W.cols) : quant::q8_0_row_bytes(W.cols);
   RowSums<NT> out(Y, W.rows, t0, r0);
   for (int64_t r = r0; r < r1; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
@@ -330,74 +327,11 @@ void gemv_q8(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int6
     __m512 acc[NT];
     #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
-      const uint8_t* wp = wq + b0 * 32;
-      __m512i s0[NT], s1[NT];
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        s0[t] = _mm512_loadu_si512(X.c[t] + b0);
-        s1[t] = _mm512_setzero_si512();
-      }
-      #pragma GCC unroll 8
-      for (int i = 0; i < 8; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
-        const __m512i w = _mm512_loadu_si512(wp + 64 * i);
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const __m512i x = _mm512_load_si512(X.q[t] + b0 * 32 + 64 * i);
-          if (i & 1) s1[t] = _mm512_dpbusd_epi32(s1[t], w, x);
-          else s0[t] = _mm512_dpbusd_epi32(s0[t], w, x);
-        }
-      }
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s0[t] = _mm512_add_epi32(s0[t], s1[t]);
-      add_group<NT, true>(X, ws, b0, 16, s0, acc);
+    for (int64_t b0 = 0; b0 < L.full; b0 += 16) add_block_group<NT, kQ4, 16>(X, ws, wq, b0, b0 * 32, acc);
+    for (int gi = 0; gi < L.n_tail; ++gi) {
+      const QActLayout::Group& g = L.tail[gi];
+      with_tail_size(g.blocks, [&](auto G) { add_block_group<NT, kQ4, G()>(X, ws, wq, g.first, g.offset, acc); });
     }
-    for (int gi = 0; gi < L.n_tail; ++gi) tail_group<NT, false>(X, ws, wq, L.tail[gi], acc);
-    out.add(acc);
-  }
-  out.flush();
-}
-
-template <int NT>
-void gemv_q4(const WeightMatrix& W, const void* prep, float* Y, int64_t t0, int64_t r0, int64_t r1) {
-  const QActLayout L(W);
-  const QTokens<NT> X(L, prep, t0);
-  const int64_t nb = L.nb, row_bytes = quant::q4_0_row_bytes(W.cols);
-  const __m512i low4 = _mm512_set1_epi8(0x0f);
-  RowSums<NT> out(Y, W.rows, t0, r0);
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* row = static_cast<const uint8_t*>(W.data) + r * row_bytes;
-    const uint16_t* ws = reinterpret_cast<const uint16_t*>(row);
-    const uint8_t* wq = row + 2 * nb;
-    __m512 acc[NT];
-    #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t b0 = 0; b0 < L.full; b0 += 16) {
-      const uint8_t* wp = wq + b0 * 16;
-      __m512i sl[NT], sh[NT];  // c + low nibbles; high nibbles as 16 * nibble
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        sl[t] = _mm512_loadu_si512(X.c[t] + b0);
-        sh[t] = _mm512_setzero_si512();
-      }
-      #pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        _mm_prefetch(reinterpret_cast<const char*>(wp + 64 * i) + kPrefetchBytes, _MM_HINT_T0);
-        const __m512i v = _mm512_loadu_si512(wp + 64 * i);
-        const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_andnot_si512(low4, v);
-        #pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          const int8_t* xp = X.q[t] + b0 * 32 + 128 * i;
-          sl[t] = _mm512_dpbusd_epi32(sl[t], lo, _mm512_load_si512(xp));
-          sh[t] = _mm512_dpbusd_epi32(sh[t], hi, _mm512_load_si512(xp + 64));
-        }
-      }
-      #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) sl[t] = _mm512_add_epi32(sl[t], _mm512_srai_epi32(sh[t], 4));  // sh = 16 * sum
-      add_group<NT, true>(X, ws, b0, 16, sl, acc);
-    }
-    for (int gi = 0; gi < L.n_tail; ++gi) tail_group<NT, true>(X, ws, wq, L.tail[gi], acc);
     out.add(acc);
   }
   out.flush();
@@ -521,19 +455,13 @@ void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n
   }
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
     const int64_t nt = std::min<int64_t>(4, n - t0);
-    if constexpr (F == WFormat::Q8_0) {
+    if constexpr (F == WFormat::Q8_0 || F == WFormat::Q4_0) {
+      constexpr bool kQ4 = F == WFormat::Q4_0;
       switch (nt) {
-        case 1: gemv_q8<1>(W, prep, Y, t0, r0, r1); break;
-        case 2: gemv_q8<2>(W, prep, Y, t0, r0, r1); break;
-        case 3: gemv_q8<3>(W, prep, Y, t0, r0, r1); break;
-        default: gemv_q8<4>(W, prep, Y, t0, r0, r1); break;
-      }
-    } else if constexpr (F == WFormat::Q4_0) {
-      switch (nt) {
-        case 1: gemv_q4<1>(W, prep, Y, t0, r0, r1); break;
-        case 2: gemv_q4<2>(W, prep, Y, t0, r0, r1); break;
-        case 3: gemv_q4<3>(W, prep, Y, t0, r0, r1); break;
-        default: gemv_q4<4>(W, prep, Y, t0, r0, r1); break;
+        case 1: gemv_q<1, kQ4>(W, prep, Y, t0, r0, r1); break;
+        case 2: gemv_q<2, kQ4>(W, prep, Y, t0, r0, r1); break;
+        case 3: gemv_q<3, kQ4>(W, prep, Y, t0, r0, r1); break;
+        default: gemv_q<4, kQ4>(W, prep, Y, t0, r0, r1); break;
       }
     } else {
       switch (nt) {
