@@ -1,6 +1,7 @@
 // The Jinja interpreter without the node reference: features a chat template needs, the
 // @huggingface/jinja semantics fathom follows on purpose, and errors with line:column. The
 // byte-for-byte comparison with the reference is tests/tokenizer/chat_conformance.js.
+#include "test_paths.h"
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,6 +1,7 @@
 // `fathom run` and `fathom chat` as a user runs them: the streamed output equals the library's
 // greedy generation, seeds repeat, chat works through a pipe, and every bad input gives one clear
 // line on stderr and a non-zero exit. (The terminal side of chat: tests/cli_chat_tty.sh.)
+#include "test_paths.h"
 #include <gtest/gtest.h>
 
 #include <cstdio>

@@ -1,5 +1,6 @@
 // Shared helpers for tests: scratch directories and running the fathom binary.
 #pragma once
+#include "test_paths.h"
 #include <unistd.h>
 
 #include <cstdlib>

@@ -1,6 +1,7 @@
 // The tokenizer on a tiny byte-level BPE built here (so these run without the npm references):
 // merge order, pre-tokenization, added-token flags, decode, streaming decode, config handling,
 // invalid UTF-8, errors for what is not supported, and the CLI commands on it.
+#include "test_paths.h"
 #include <gtest/gtest.h>
 
 #include <cstdio>

