@@ -2,7 +2,7 @@
 # docs/SERVER.md). Each starts its own server on a free loopback port and kills it at the end.
 find_program(FATHOM_NODE node)
 if(FATHOM_NODE AND EXISTS ${CMAKE_SOURCE_DIR}/tests/npm/node_modules/openai AND TARGET fathom)
-  foreach(t chat errors load)
+  foreach(t chat errors load abuse)
     add_test(NAME server_e2e_${t}
              COMMAND ${FATHOM_NODE} ${CMAKE_SOURCE_DIR}/tests/server/${t}.mjs $<TARGET_FILE:fathom>
                      ${CMAKE_BINARY_DIR}/test-tmp/server_${t})
