@@ -260,13 +260,13 @@ bool Listener::process_and_close_socket(socket_t sock) {
     if (!ok || closed || strm.timed_out()) break;
   }
   current_ = nullptr;
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
-  {
+  {  // before the close, so that a client who saw it finds it counted
     std::lock_guard lk(mu_);
     --stats_.open;
     if (strm.timed_out()) ++stats_.timed_out;
   }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
   release();
   return ok;
 }

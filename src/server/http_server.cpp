@@ -81,8 +81,18 @@ struct HttpServer::Impl {
     l.body_timeout = ms(o.body_timeout);
     return l;
   }
-  // A non-streaming answer is abandoned when nobody will read it: the client left, or the server stops.
-  bool abandoned() const { return Listener::client_gone() || http.stopping(); }
+  // A non-streaming request is given up, and its slot or queue place freed at once, when nobody
+  // will read its answer: the client left, or the server stops.
+  void give_up_if_unwanted(Ticket& ticket) const {
+    if (Listener::client_gone()) {
+      ticket.cancel();
+      throw ApiError(499, "the client closed the connection", "invalid_request_error");
+    }
+    if (http.stopping()) {
+      ticket.cancel();
+      throw ApiError(503, "the server is shutting down", "server_error");
+    }
+  }
 
   void routes();
   // Common to chat and completions: checks, submits, and returns the ticket and channel.
@@ -154,10 +164,7 @@ void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res)
     std::vector<TokenLogprob> lps;
     for (;;) {
       auto events = ch->take(std::chrono::milliseconds(100));
-      if (abandoned()) {  // frees the slot (or the queue place) at once
-        ticket->cancel();
-        throw ApiError(499, "the client closed the connection", "invalid_request_error");
-      }
+      give_up_if_unwanted(*ticket);
       for (auto& e : events) {
         apply_deltas(msg, parser.push(e.text));
         lps.insert(lps.end(), e.logprobs.begin(), e.logprobs.end());
@@ -257,10 +264,7 @@ void HttpServer::Impl::completions(const httplib::Request& req, httplib::Respons
     std::vector<TokenLogprob> lps;
     for (;;) {
       auto events = ch->take(std::chrono::milliseconds(100));
-      if (abandoned()) {  // frees the slot (or the queue place) at once
-        ticket->cancel();
-        throw ApiError(499, "the client closed the connection", "invalid_request_error");
-      }
+      give_up_if_unwanted(*ticket);
       for (auto& e : events) {
         text += e.text;
         lps.insert(lps.end(), e.logprobs.begin(), e.logprobs.end());
