@@ -11,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -147,15 +148,27 @@ class Listener::Threads final : public httplib::TaskQueue {
 
   void enqueue(std::function<void()> job) override {
     owner_.admit();
+    std::function<void()> here;
     {
       std::lock_guard lk(mu_);
       jobs_.push_back(std::move(job));
       if (idle_ < int(jobs_.size())) {  // threads not yet waiting took no job yet: count as busy
-        threads_.emplace_back([this] { work(); });
-        return;
+        try {
+          threads_.emplace_back([this] { work(); });
+          return;
+        } catch (const std::system_error&) {
+          // No thread to be had: the job waits for a busy one, or, with none, runs here (the
+          // connection must be served or closed, and the server must not stop).
+          if (!threads_.empty()) return;
+          here = std::move(jobs_.back());
+          jobs_.pop_back();
+        }
       }
     }
-    cv_.notify_one();
+    if (here)
+      here();
+    else
+      cv_.notify_one();
   }
 
   // Runs what is queued, then joins every thread.

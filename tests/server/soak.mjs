@@ -5,8 +5,10 @@
 // connections do not all come back at the end.
 //
 //   node tests/server/soak.mjs FATHOM TMP [--model DIR] [--seconds 600] [--clients 64] [--parallel 4]
+//                                         [--threads 2]
 //
-// Without --model it synthesizes the tiny-v3 model into TMP. docs/SERVER.md has the figures of a
+// The server runs with --ctx 512 and a queue of CLIENTS + 8. Without --model it synthesizes the
+// tiny-v3 model into TMP. docs/SERVER.md has the figures of a
 // 10-minute run on models/default; `make test` runs a 15-second one.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
