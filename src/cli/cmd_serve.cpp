@@ -100,8 +100,8 @@ cli::Command reg("serve", "OpenAI-compatible HTTP server (chat, completions, str
   sub.add_option("--max-connections", o->max_connections,
                  "HTTP connections served at once; more wait to be accepted")->capture_default_str();
   sub.add_option("--header-timeout", o->header_timeout,
-                 "seconds a client has to send a request's headers (from connecting, or from the previous "
-                 "response)")->capture_default_str();
+                 "seconds a client has to send a request's headers (from connecting; on a kept-alive "
+                 "connection, from the request's first byte)")->capture_default_str();
   sub.add_option("--body-timeout", o->body_timeout, "seconds a client has to send a request's body, once its headers are in")
       ->capture_default_str();
   return std::function<int()>([o] { return serve(*o); });

@@ -1,7 +1,7 @@
 // cpp-httplib's Server with connections served our way, so that clients who hold a connection
 // without using it cannot starve the ones who do:
-//   - a deadline for each request's headers (from the connection, or from the previous response)
-//     and another for its body. httplib bounds each single read, so a client that trickles a header
+//   - a deadline for each request's headers (from the connection, or from the first byte of a later
+//     request on a kept-alive one, which must come within idle_timeout) and another for its body. httplib bounds each single read, so a client that trickles a header
 //     line a second would otherwise hold its thread for ever;
 //   - a cap on open connections: beyond it, connections wait unaccepted in the kernel's listen queue,
 //     which is made deep (httplib's is 5, so bursts got TCP resets) instead of on a thread each;
