@@ -328,8 +328,8 @@ class Interpreter {
     }
     Array items;
     for (auto& cur : *iterable.arr) {
-      budget_.count_iteration();
       if (test) {
+        budget_.count_iteration();
         Env loop_scope(&scope);
         assign(*n.a, cur, loop_scope, "loop");
         if (!eval(*test, loop_scope).truthy()) continue;

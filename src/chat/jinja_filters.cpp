@@ -43,7 +43,9 @@ std::string indent(const std::string& s, int64_t width, bool first, bool blank) 
     size_t nl = s.find('\n', start);
     std::string l = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
     bool skip = (!first && line == 0) || (!blank && l.empty());
-    append_checked(out, (line ? "\n" : "") + (skip ? l : pad + l));
+    if (line) append_checked(out, "\n");
+    if (!skip) append_checked(out, pad);
+    append_checked(out, l);
     if (nl == std::string::npos) break;
     start = nl + 1;
     ++line;

@@ -286,7 +286,8 @@ std::string js_string(const Value& v) {
       std::string out;
       for (size_t k = 0; k < v.arr->size(); ++k) {
         const Value& e = (*v.arr)[k];
-        append_checked(out, (k ? "," : "") + (e.is_none() || e.is_undefined() ? std::string() : e.to_string()));
+        if (k) append_checked(out, ",");
+        if (!e.is_none() && !e.is_undefined()) append_checked(out, e.to_string());
       }
       return out;
     }

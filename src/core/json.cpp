@@ -36,8 +36,12 @@ struct Frame {
 std::string path_of(const std::vector<Frame>& frames) {
   std::string p;
   for (auto& f : frames) {
-    if (f.is_array) p += "[" + std::to_string(f.index) + "]";
-    else p += (p.empty() ? "" : ".") + excerpt(f.key);
+    if (f.is_array) {
+      p.append("[").append(std::to_string(f.index)).append("]");
+    } else {
+      if (!p.empty()) p.append(".");
+      p.append(excerpt(f.key));
+    }
   }
   if (p.size() > 200) p = p.substr(0, 100) + "..." + p.substr(p.size() - 80);
   return p;

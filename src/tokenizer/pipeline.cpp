@@ -238,7 +238,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
     // The prefix space goes on every piece that does not start with one, not just the first.
     if (add_prefix_space_)
       for (auto& p : list.pieces)
-        if (p[0] != ' ') p = list.own(" " + std::string(p));
+        if (p[0] != ' ') p = list.own(std::string(" ").append(p));
     if (split_) split_->apply(list);
   }
  private:
@@ -276,8 +276,10 @@ std::unique_ptr<Normalizer> make_normalizer(const JsonField& j) {
   if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(NormalForm::NFKC);
   if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(NormalForm::NFKD);
   if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
-  if (type == "Replace")
-    return std::make_unique<ReplaceNormalizer>(make_pattern(j.required("pattern")), j.required("content").str());
+  if (type == "Replace") {
+    auto pattern = make_pattern(j.required("pattern"));
+    return std::make_unique<ReplaceNormalizer>(std::move(pattern), j.required("content").str());
+  }
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(j.required("prepend").str());
   if (type == "Strip")
     return std::make_unique<StripNormalizer>(j.bool_or("strip_left", true), j.bool_or("strip_right", true));
@@ -299,8 +301,9 @@ PreTokenizerInfo make_pre_tokenizer(const JsonField& j) {
     }
     if (!stages.empty()) info.stage = std::make_unique<SequencePreTokenizer>(std::move(stages));
   } else if (type == "Split") {
-    info.stage = std::make_unique<SplitPreTokenizer>(make_pattern(j.required("pattern")),
-                                                     parse_behavior(j.required("behavior")), j.bool_or("invert", false));
+    auto pattern = make_pattern(j.required("pattern"));  // checked in the file's order
+    const Behavior behavior = parse_behavior(j.required("behavior"));
+    info.stage = std::make_unique<SplitPreTokenizer>(std::move(pattern), behavior, j.bool_or("invert", false));
   } else if (type == "Digits") {
     info.stage = std::make_unique<DigitsPreTokenizer>(j.bool_or("individual_digits", false));
   } else if (type == "ByteLevel") {
