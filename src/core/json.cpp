@@ -33,9 +33,15 @@ struct Frame {
   std::set<std::string> keys;   // object: the keys seen so far
 };
 
+// "tools[0].function.parameters"; past a dozen levels only the first and last few are named.
 std::string path_of(const std::vector<Frame>& frames) {
   std::string p;
-  for (auto& f : frames) {
+  for (size_t k = 0; k < frames.size(); ++k) {
+    if (frames.size() > 12 && k >= 6 && k + 3 < frames.size()) {
+      if (k == 6) p.append("...");
+      continue;
+    }
+    const Frame& f = frames[k];
     if (f.is_array) {
       p.append("[").append(std::to_string(f.index)).append("]");
     } else {
@@ -43,7 +49,6 @@ std::string path_of(const std::vector<Frame>& frames) {
       p.append(excerpt(f.key));
     }
   }
-  if (p.size() > 200) p = p.substr(0, 100) + "..." + p.substr(p.size() - 80);
   return p;
 }
 
