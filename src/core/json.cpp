@@ -77,8 +77,13 @@ std::string line_column(std::string_view text, size_t byte) {
   throw JsonError(fmt::format("{}: {}{}", source, why, p.empty() ? std::string() : " at '" + p + "'"), p);
 }
 
+// Thrown by the fast pass at the first problem, for the slow pass to describe.
+struct NeedsSlowPass {};
+
+// The slow pass: tracks the path and every object's keys, to name the field at fault. It runs only
+// after the fast pass (below) found a problem, so a valid document never pays for it.
 template <typename J>
-J parse_bounded(std::string_view text, std::string_view source) {
+J parse_tracking_paths(std::string_view text, std::string_view source) {
   std::vector<Frame> frames;
   auto fail_at = [&](const std::string& why) { throw_at(source, frames, why); };
   auto callback = [&](int depth, nlohmann::json::parse_event_t ev, J& parsed) -> bool {
@@ -116,6 +121,37 @@ J parse_bounded(std::string_view text, std::string_view source) {
     // A number too large for a double (1e400): the one value error the parser raises itself.
     throw_at(source, frames, reason_of(e.what()));
   }
+}
+
+// The fast pass checks the depth and counts each object's keys: a repeated key leaves the object
+// with fewer members than keys read. Any problem is then reported by the slow pass.
+template <typename J>
+J parse_bounded(std::string_view text, std::string_view source) {
+  std::vector<size_t> keys;  // per open container: keys read (objects)
+  auto callback = [&](int depth, nlohmann::json::parse_event_t ev, J& parsed) -> bool {
+    using E = nlohmann::json::parse_event_t;
+    switch (ev) {
+      case E::object_start:
+      case E::array_start:
+        if (depth >= kMaxJsonDepth) throw NeedsSlowPass{};
+        keys.push_back(0);
+        break;
+      case E::key: ++keys.back(); break;
+      case E::object_end:
+        if (parsed.size() != keys.back()) throw NeedsSlowPass{};
+        keys.pop_back();
+        break;
+      case E::array_end: keys.pop_back(); break;
+      case E::value: break;
+    }
+    return true;
+  };
+  try {
+    return J::parse(text.begin(), text.end(), callback);
+  } catch (const NeedsSlowPass&) {
+  } catch (const nlohmann::json::exception&) {
+  }
+  return parse_tracking_paths<J>(text, source);
 }
 
 template <typename J>

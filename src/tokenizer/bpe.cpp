@@ -44,8 +44,11 @@ Bpe::Bpe(const JsonField& model, bool byte_level) : byte_level_(byte_level) {
   const JsonField vocab = model.required("vocab").expect_object();
   const int64_t id_limit = std::min<int64_t>(kMaxTokenId, int64_t(vocab.size()) + kMaxIdGap);
   int32_t max_id = -1;
+  vocab_.reserve(vocab.size());
   for (auto& [tok, id] : vocab.json().items()) {
-    const int32_t i = int32_t(vocab[tok].integer(0, id_limit - 1));
+    // The common case checked inline; JsonField only for the message.
+    const bool ok = id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < id_limit;
+    const int32_t i = int32_t(ok ? id.get<int64_t>() : vocab[tok].integer(0, id_limit - 1));
     vocab_.emplace(tok, i);
     max_id = std::max(max_id, i);
   }
@@ -71,22 +74,24 @@ Bpe::Bpe(const JsonField& model, bool byte_level) : byte_level_(byte_level) {
   merge_mask_ = cap - 1;
   int32_t rank = 0;
   for (size_t k = 0; k < n_merges; ++k) {
-    const JsonField m = merges.at(k);
+    const nlohmann::json& mj = merges.json()[k];
+    auto m = [&] { return merges.at(k); };  // for messages only
     std::string a, b;
-    if (m.json().is_string()) {
-      std::string s = m.str();
+    if (mj.is_string()) {
+      const std::string& s = mj.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        m.fail(fmt::format("merge '{}' is not two tokens separated by one space", s));
+        m().fail(fmt::format("merge '{}' is not two tokens separated by one space", s));
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     } else {
-      if (!m.json().is_array() || m.size() != 2) m.fail("a merge must be \"a b\" or [\"a\", \"b\"]");
-      a = m.at(0).str();
-      b = m.at(1).str();
+      if (!mj.is_array() || mj.size() != 2 || !mj[0].is_string() || !mj[1].is_string())
+        m().fail("a merge must be \"a b\" or [\"a\", \"b\"]");
+      a = mj[0].get<std::string>();
+      b = mj[1].get<std::string>();
     }
     int32_t ia = token_to_id(a), ib = token_to_id(b), im = token_to_id(a + b);
-    if (ia < 0 || ib < 0 || im < 0) m.fail(fmt::format("merge '{} {}' uses a token missing from the vocab", a, b));
+    if (ia < 0 || ib < 0 || im < 0) m().fail(fmt::format("merge '{} {}' uses a token missing from the vocab", a, b));
     if (!find_merge(ia, ib)) add_merge(ia, ib, rank, im);
     ++rank;
   }
