@@ -15,6 +15,7 @@
 #include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -42,13 +43,11 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
   fathom::cli::add_cache_type_flag(sub, o->cache_type);
   return std::function<int()>([o] {
     if (o->ctx < 4) fail("--ctx must be at least 4");
-    std::ifstream in(o->file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string text = fathom::read_text_file(o->file);
     auto model = Model::load(o->model);
     model->set_cache_type(parse_cache_type(o->cache_type));
     auto tok = tok::Tokenizer::load(o->model);
-    std::vector<int32_t> ids = tok.encode(ss.str(), true);
+    std::vector<int32_t> ids = tok.encode(text, true);
     const int64_t V = model->config().vocab_size;
     for (int32_t id : ids)
       if (id >= V) fail("{}: tokenizer id {} is outside the model's vocabulary ({})", o->file, id, V);

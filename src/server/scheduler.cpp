@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "generation/logits_check.h"
 #include "generation/stop_strings.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -289,6 +290,12 @@ void Scheduler::decode_step(std::vector<Sequence*>& batch) {
 
 void Scheduler::sample_next(Sequence& s, float* logits) {
   const int64_t V = model_.config().vocab_size;
+  try {
+    check_logits_finite(std::span<const float>(logits, size_t(V)), int64_t(s.slot->cached.size()) - 1);
+  } catch (const Error& e) {
+    finish(s, FinishReason::Cancelled, e.what());
+    return;
+  }
   for (auto& [id, bias] : s.req.logit_bias) logits[id] += bias;
   const int32_t t = s.sampler.sample(std::span<const float>(logits, size_t(V)));
 
