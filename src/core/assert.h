@@ -23,7 +23,8 @@ class AssertionFailure : public Error {
 };
 
 namespace detail {
-[[noreturn, gnu::cold]] inline void assert_failed(const char* cond, const char* file, int line, const std::string& why) {
+[[noreturn, gnu::cold]] inline void assert_failed(const char* cond, const char* file, int line,
+                                                  const std::string& why) {
   throw AssertionFailure(fmt::format("internal error: {}:{}: FATHOM_ASSERT({}) failed{}{}", file, line, cond,
                                      why.empty() ? "" : ": ", why));
 }

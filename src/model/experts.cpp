@@ -52,7 +52,8 @@ void assign_expert_slots(const int32_t* experts, int64_t N, int64_t K, int64_t E
 }
 
 void gather_expert_inputs(const float* x, const int32_t* slot_token, int64_t n_slots, int64_t H, float* xs) {
-  for (int64_t s = 0; s < n_slots; ++s) std::memcpy(xs + s * H, x + int64_t(slot_token[s]) * H, size_t(H) * sizeof(float));
+  for (int64_t s = 0; s < n_slots; ++s)
+    std::memcpy(xs + s * H, x + int64_t(slot_token[s]) * H, size_t(H) * sizeof(float));
 }
 
 void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, const float* x, int64_t T, float* out) {
@@ -78,7 +79,8 @@ void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, cons
   std::vector<int64_t> expert_of;
   for (int64_t e = 0; e < E; ++e) {
     if (count[e] == 0) continue;
-    groups.push_back({&w.experts[e], count[e], w.experts[e].gate_proj.rows, xs.data() + int64_t(offset[e]) * H, {}, {}, {}});
+    const float* in = xs.data() + int64_t(offset[e]) * H;
+    groups.push_back({&w.experts[e], count[e], w.experts[e].gate_proj.rows, in, {}, {}, {}});
     expert_of.push_back(e);
   }
   if (w.has_shared) {

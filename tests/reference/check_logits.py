@@ -109,7 +109,8 @@ def main(argv=None):
     ap.add_argument("--modes", default="prefill,decode")
     ap.add_argument("--mtp", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--tol", type=float, default=1e-4)
-    ap.add_argument("--fast", action="store_true", help="run fathom's fast kernels (the default of `logits`; without this flag, `logits --reference`)")
+    ap.add_argument("--fast", action="store_true",
+                    help="run fathom's fast kernels (`logits`' default; without this flag: `logits --reference`)")
     a = ap.parse_args(argv)
 
     if not os.path.exists(a.fathom):
