@@ -64,27 +64,29 @@ void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, cons
   assign_expert_slots(routes.experts.data(), T, K, E, count.data(), offset.data(), slot.data(), slot_token.data());
   std::vector<float> slot_weight(T * K);
   for (int64_t i = 0; i < T * K; ++i) slot_weight[slot[i]] = routes.weights[i];
-  Buffer xs(T * K * H);
-  gather_expert_inputs(x, slot_token.data(), T * K, H, xs.data());
 
   // Every active expert (and the shared experts) as one group of jobs, so that the gate/up products
   // of all experts run in one parallel region, then all down products in another.
   struct Group {
     const MlpWeights* mlp;
     int64_t n, inter;
-    const float* in;  // [n, H]: the expert's slots of xs, or x itself for the shared experts
-    Buffer g, u, y;
+    // xs: the expert's tokens, gathered. One small buffer per expert rather than one for all: a
+    // large allocation comes from mmap, and its pages fault in afresh on every call.
+    Buffer xs, g, u, y;
+    const float* in;  // [n, H]: xs, or x itself for the shared experts
   };
   std::vector<Group> groups;
   std::vector<int64_t> expert_of;
   for (int64_t e = 0; e < E; ++e) {
     if (count[e] == 0) continue;
-    const float* in = xs.data() + int64_t(offset[e]) * H;
-    groups.push_back({&w.experts[e], count[e], w.experts[e].gate_proj.rows, in, {}, {}, {}});
+    Group g{&w.experts[e], count[e], w.experts[e].gate_proj.rows, Buffer(count[e] * H), {}, {}, {}, nullptr};
+    gather_expert_inputs(x, slot_token.data() + offset[e], count[e], H, g.xs.data());
+    g.in = g.xs.data();
+    groups.push_back(std::move(g));
     expert_of.push_back(e);
   }
   if (w.has_shared) {
-    groups.push_back({&w.shared_experts, T, w.shared_experts.gate_proj.rows, x, {}, {}, {}});  // every token, in order
+    groups.push_back({&w.shared_experts, T, w.shared_experts.gate_proj.rows, {}, {}, {}, {}, x});  // every token
     expert_of.push_back(-1);
   }
   std::vector<ops::MatmulJob> jobs;
