@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
 #include "model/model.h"
@@ -36,7 +37,7 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
   sub.add_option("-f,--file", o->file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
   sub.add_option("-c,--ctx", o->ctx, "window size in tokens (the second half of each window is scored)");
   sub.add_option("--chunks", o->max_windows, "score at most this many windows (0: all)");
-  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cli::add_threads_option(sub, o->threads, "-t,--threads", "threads (default: all cores)");
   sub.add_flag("--reference", o->reference, "use the scalar f32 reference path instead of the fast kernels");
   fathom::cli::add_cache_type_flag(sub, o->cache_type);
   return std::function<int()>([o] {

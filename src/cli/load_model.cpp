@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "cli/option_checks.h"
 #include "cli/terminal.h"
 #include "core/error.h"
 
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("model", f.model, "model directory (Hugging Face layout: config.json, *.safetensors, tokenizer.json)");
   app.add_option("-c,--ctx", f.ctx, "context size in tokens, prompt and answer together (default: 4096, at most the model's)");
-  app.add_option("-t,--threads", f.threads, "threads (default: all cores)");
+  add_threads_option(app, f.threads, "-t,--threads", "threads (default: all cores)");
   app.add_flag("--verbose", f.verbose, "report load time, weight bytes, KV-cache bytes per token and peak memory");
   add_cache_type_flag(app, f.cache_type);
 }

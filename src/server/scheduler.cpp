@@ -142,6 +142,7 @@ void Scheduler::run() {
         p.sink(std::move(e));
       }
       for (auto& s : running_) finish(*s, FinishReason::Cancelled, "server shutting down");
+      send_ended();
       return;
     }
     try {
@@ -150,12 +151,20 @@ void Scheduler::run() {
       for (auto& s : running_) finish(*s, FinishReason::Cancelled, e.what());
     }
     std::erase_if(running_, [](auto& s) { return s->done; });
-    std::lock_guard lk(mu_);
-    stats_.active = int64_t(running_.size());
-    int64_t used = 0;
-    for (auto& s : running_) used += s->slot->cache.length();
-    stats_.kv_tokens_used = used;
+    {
+      std::lock_guard lk(mu_);
+      stats_.active = int64_t(running_.size());
+      int64_t used = 0;
+      for (auto& s : running_) used += s->slot->cache.length();
+      stats_.kv_tokens_used = used;
+    }
+    send_ended();
   }
+}
+
+void Scheduler::send_ended() {
+  for (auto& [sink, event] : ended_) sink(std::move(event));
+  ended_.clear();
 }
 
 void Scheduler::step(std::vector<Pending>& incoming) {
@@ -350,7 +359,7 @@ void Scheduler::finish(Sequence& s, FinishReason reason, std::string error) {
     else
       ++stats_.requests_finished;
   }
-  s.sink(std::move(ev));
+  ended_.emplace_back(s.sink, std::move(ev));
 }
 
 }  // namespace fathom::server

@@ -96,7 +96,11 @@ await run({
     await it.next();
     await it.next();
     const b = openai.chat.completions.create({ model: 'm', messages: msgs, max_tokens: 3 });
-    await new Promise(r => setTimeout(r, 300));
+    // C must come after B is queued (a fixed pause can lose this race on a loaded machine).
+    for (const until = Date.now() + 30000; await metric(server, 'fathom_queue_depth') !== 1;) {
+      assert.ok(Date.now() < until, 'the second request was never queued');
+      await new Promise(r => setTimeout(r, 20));
+    }
     const c = await raw(server, 'POST', '/v1/chat/completions', { model: 'm', messages: msgs, max_tokens: 3 });
     isError(c, 429);
     assert.equal(c.json.error.code, 'queue_full');
