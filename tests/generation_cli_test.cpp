@@ -76,7 +76,6 @@ TEST(CliRun, GreedyOutputIsTheLibrarysGreedyGeneration) {
   auto m = Model::load(dir);
   Tokenizer tok = Tokenizer::load(dir);
   Runtime rt(1);
-  m->prepare_fast();
   Generator gen(*m, tok, 4096, rt.exec());
   GenerationRequest req;
   req.prompt = tok.encode("The capital of France is", true);

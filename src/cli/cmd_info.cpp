@@ -52,8 +52,9 @@ fathom::cli::Command reg("info", "Validate a model directory and print its shape
                 (long long)c.qk_rope_head_dim, (long long)c.v_head_dim);
     if (c.n_routed_experts)
       std::printf("MoE                 %lld routed (top %lld, %s/%s, groups %lld/%lld) + %lld shared\n",
-                  (long long)c.n_routed_experts, (long long)c.num_experts_per_tok, c.scoring_func.c_str(),
-                  c.topk_method.c_str(), (long long)c.topk_group, (long long)c.n_group, (long long)c.n_shared_experts);
+                  (long long)c.n_routed_experts, (long long)c.num_experts_per_tok, scoring_func_name(c.scoring_func),
+                  topk_method_name(c.topk_method), (long long)c.topk_group, (long long)c.n_group,
+                  (long long)c.n_shared_experts);
     std::printf("tensors             %zu in %zu shard(s), %.3f GB\n", m->checkpoint().num_tensors(),
                 m->checkpoint().shards().size(), double(m->checkpoint().total_bytes()) / 1e9);
     std::printf("KV cache per token  %lld bytes f32 latent (%lld bf16); full MHA would need %lld (f32)\n",

@@ -45,7 +45,7 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
     if (o->ctx < 4) fail("--ctx must be at least 4");
     const std::string text = fathom::read_text_file(o->file);
     auto model = Model::load(o->model);
-    model->set_cache_type(parse_cache_type(o->cache_type));
+    const CacheType cache_type = parse_cache_type(o->cache_type);
     auto tok = tok::Tokenizer::load(o->model);
     std::vector<int32_t> ids = tok.encode(text, true);
     const int64_t V = model->config().vocab_size;
@@ -55,11 +55,10 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
     if (windows_all < 1) fail("{}: {} tokens, fewer than one window of --ctx {}", o->file, ids.size(), o->ctx);
     const int64_t windows = o->max_windows > 0 ? std::min(windows_all, o->max_windows) : windows_all;
     std::unique_ptr<Runtime> rt;
-    Exec ex;
+    Exec ex = Exec::oracle();
     if (!o->reference) {
       rt = std::make_unique<Runtime>(o->threads);
       ex = rt->exec();
-      model->prepare_fast();
     }
     double nll = 0;
     int64_t scored = 0;
@@ -67,7 +66,7 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
     std::vector<float> logits(o->ctx * V);
     const bool tty = isatty(fileno(stderr));
     for (int64_t w = 0; w < windows; ++w) {
-      LatentCache cache = model->make_cache(o->ctx);
+      LatentCache cache = model->make_cache(o->ctx, cache_type);
       const int32_t* win = ids.data() + w * o->ctx;
       model->forward(ex, win, o->ctx, cache, AttentionPath::Expanded, logits.data(), nullptr);
       for (int64_t t = o->ctx / 2; t + 1 < o->ctx; ++t) {  // logits at t predict token t+1

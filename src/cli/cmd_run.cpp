@@ -73,7 +73,7 @@ int run(const Opts& o) {
   }
   if (ids.empty()) fail("empty prompt: give some text with -p, -f or on stdin");
 
-  Generator gen(*m.model, tok, m.context, m.exec);
+  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type);
   GenerationRequest req;
   req.prompt = std::move(ids);
   req.max_tokens = o.sampling.n;

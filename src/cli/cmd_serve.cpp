@@ -42,12 +42,12 @@ int serve(const Opts& o) {
     fail("--header-timeout and --body-timeout must be positive numbers of seconds");
   cli::LoadedModel m = cli::load_model(o.model);
   Runtime runtime(o.threads);
-  m.model->prepare_fast();
 
   server::SchedulerOptions so;
   so.context = m.context;
   so.parallel = o.parallel;
   so.max_queue = o.queue;
+  so.cache_type = m.cache_type;
   server::Scheduler scheduler(*m.model, *m.tokenizer, runtime.exec(), so);
 
   server::ServerOptions ho;
@@ -68,7 +68,7 @@ int serve(const Opts& o) {
                "fathom serve: model %s, %d slots x %lld tokens, KV cache %.1f MB (%s), %d threads\n"
                "listening on http://%s:%d\n",
                ho.model_name.c_str(), o.parallel, (long long)m.context, double(st.kv_bytes_capacity) / 1e6,
-               cache_type_name(m.model->cache_type()), runtime.threads(), o.host.c_str(), port);
+               cache_type_name(m.cache_type), runtime.threads(), o.host.c_str(), port);
   std::fflush(stderr);
 
   std::thread waiter([&] {

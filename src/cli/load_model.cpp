@@ -142,8 +142,7 @@ LoadedModel load_model(const ModelFlags& f) {
   // The one place that decides how run/chat compute: the fast kernels on a thread pool.
   if (f.threads < 0) fail("--threads must be >= 0 (got {})", f.threads);
   m.runtime = std::make_unique<Runtime>(f.threads);
-  m.model->prepare_fast();
-  m.model->set_cache_type(parse_cache_type(f.cache_type));
+  m.cache_type = parse_cache_type(f.cache_type);
   m.exec = m.runtime->exec();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -153,12 +152,12 @@ LoadedModel load_model(const ModelFlags& f) {
   m.context = f.ctx > 0 ? f.ctx : std::min<int64_t>(4096, max_ctx);
 
   if (f.verbose) {
-    const int64_t kv = m.model->make_cache(0).bytes_per_token();  // what the cache really stores
+    const int64_t kv = m.model->make_cache(0, m.cache_type).bytes_per_token();  // what the cache really stores
     std::fprintf(stderr,
                  "model: %s (%s, %lld layers, vocab %lld)\n"
                  "load: %.2f s, weights %.3f GB, KV cache (%s) %lld bytes/token x %lld tokens = %.1f MB, %d threads\n",
                  dir.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers, (long long)c.vocab_size,
-                 m.load_seconds, double(m.model->weights().bytes) / 1e9, cache_type_name(m.model->cache_type()),
+                 m.load_seconds, double(m.model->weights().bytes) / 1e9, cache_type_name(m.cache_type),
                  (long long)kv, (long long)m.context,
                  double(kv) * double(m.context) / 1e6, m.runtime->threads());
   }

@@ -40,10 +40,11 @@ double GenerationStats::generation_tokens_per_second() const {
   return generation_seconds > 0 ? double(generated_tokens) / generation_seconds : 0.0;
 }
 
-Generator::Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec)
+Generator::Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec,
+                     CacheType cache_type)
     : model_(model), tok_(tokenizer), exec_(exec) {
   if (context < 1) fail("context must be at least 1 token (got {})", context);
-  cache_ = model_.make_cache(context);
+  cache_ = model_.make_cache(context, cache_type);
 }
 
 void Generator::reset() {

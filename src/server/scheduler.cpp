@@ -59,7 +59,7 @@ Scheduler::Scheduler(const Model& model, const tok::Tokenizer& tokenizer, Exec e
   if (tok_.eos_id() >= 0) eos_ids_.push_back(tok_.eos_id());
   for (int i = 0; i < opt_.parallel; ++i) {
     auto s = std::make_unique<Slot>();
-    s->cache = model_.make_cache(opt_.context);
+    s->cache = model_.make_cache(opt_.context, opt_.cache_type);
     slots_.push_back(std::move(s));
   }
   stats_.kv_tokens_capacity = opt_.context * opt_.parallel;

@@ -75,6 +75,7 @@ struct SchedulerOptions {
   int parallel = 4;        // slots: sequences generating at once
   int max_queue = 64;      // requests waiting for a slot; more are refused
   int64_t prefill_chunk = 512;
+  CacheType cache_type = CacheType::F32;  // of every slot's latent cache
 };
 
 struct SchedulerStats {

@@ -109,7 +109,8 @@ def main(argv=None):
     ap.add_argument("--modes", default="prefill,decode")
     ap.add_argument("--mtp", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--tol", type=float, default=1e-4)
-    ap.add_argument("--fast", action="store_true", help="run fathom's fast kernels (`logits --fast`)")
+    ap.add_argument("--fast", action="store_true",
+                    help="run fathom's fast kernels (`logits`' default; without this flag: `logits --reference`)")
     a = ap.parse_args(argv)
 
     if not os.path.exists(a.fathom):
@@ -152,8 +153,8 @@ def main(argv=None):
             if os.path.exists(p):
                 os.remove(p)
         cmd = [a.fathom, "logits", model, "--ids", ids_arg, "--out", out, "--mode", mode]
-        if a.fast:
-            cmd.append("--fast")
+        if not a.fast:
+            cmd.append("--reference")
         if want_mtp:
             cmd += ["--mtp-out", mtp_out]
         dt = run(cmd)
