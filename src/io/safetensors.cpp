@@ -53,7 +53,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path, bool in_memory, const 
         metadata_[k] = mv.is_string() ? mv.get<std::string>() : mv.dump();
       continue;
     }
-    auto bad = [&](const std::string& why) { fail("{}: tensor '{}': {}", path, name, why); };
+    // name by init-capture: clang 14 (the fuzz build) cannot capture a structured binding.
+    auto bad = [&, &name = name](const std::string& why) { fail("{}: tensor '{}': {}", path, name, why); };
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
       bad("entry needs dtype, shape and data_offsets");
     TensorView t;

@@ -11,6 +11,7 @@
 #include "core/assert.h"
 #include "core/error.h"
 #include "cpu/cpu_features.h"
+#include "cpu/kernel_isa.h"
 
 namespace fathom::ops {
 namespace detail {
@@ -206,9 +207,9 @@ void latent_attention(cpu::Isa isa, const LatentAttentionQ8& a, cpu::ThreadPool*
   FATHOM_ASSERT(a.q && a.out && a.cache.data && a.cache.scale_lat && a.cache.scale_rope,
                 "latent_attention (q8): null query, cache or output");
   const detail::LatentPartialFn f32 = partial_for(isa);
-  if ((isa == cpu::Isa::Avx512 || isa == cpu::Isa::Amx) && cpu::features().avx512_vbmi) {
+  if (isa >= cpu::Isa::Avx512 && cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi)) {
     run_split(a.heads, L.rank, a.positions, 64, a.out, pool, [&](int64_t s0, int64_t s1, float* m, float* l, float* o) {
-      detail::latent_partial_q8_avx512(a, s0, s1, m, l, o);
+      detail::latent_partial_q8_avx512vbmi(a, s0, s1, m, l, o);
     });
     return;
   }
