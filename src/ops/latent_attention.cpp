@@ -93,8 +93,7 @@ detail::LatentPartialFn partial_for(cpu::Isa isa) {
   switch (isa) {
     case cpu::Isa::Scalar: return detail::latent_partial_portable;
     case cpu::Isa::Avx2: return detail::latent_partial_avx2;
-    case cpu::Isa::Avx512:
-    case cpu::Isa::Amx: return detail::latent_partial_avx512;
+    case cpu::Isa::Avx512: return detail::latent_partial_avx512;
   }
   fail("latent_attention: unknown ISA");
 }
@@ -202,7 +201,7 @@ void latent_attention(cpu::Isa isa, const LatentAttentionQ8& a, cpu::ThreadPool*
   if (a.heads < 1 || a.positions < 1 || L.rank < 1)
     fail("latent_attention (q8): bad shape (heads {}, positions {}, rank {})", a.heads, a.positions, L.rank);
   const detail::LatentPartialFn f32 = partial_for(isa);
-  if ((isa == cpu::Isa::Avx512 || isa == cpu::Isa::Amx) && cpu::features().avx512_vbmi) {
+  if (isa == cpu::Isa::Avx512 && cpu::features().avx512_vbmi) {
     run_split(a.heads, L.rank, a.positions, 64, a.out, pool, [&](int64_t s0, int64_t s1, float* m, float* l, float* o) {
       detail::latent_partial_q8_avx512(a, s0, s1, m, l, o);
     });

@@ -3,7 +3,6 @@
 #include "ops/matmul.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <memory>
 #include <vector>
 
@@ -44,17 +43,7 @@ const detail::MatmulKernels& kernels_for(cpu::Isa isa) {
   switch (isa) {
     case cpu::Isa::Scalar: return detail::scalar_kernels();
     case cpu::Isa::Avx2: return detail::avx2_kernels();
-    case cpu::Isa::Avx512:
-      return detail::avx512_kernels();
-    case cpu::Isa::Amx: {
-      // No AMX kernels yet: the AVX-512 ones serve (AMX implies AVX-512). Said once, not silently.
-      static const bool logged = [] {
-        std::fprintf(stderr, "fathom: matmul: no AMX kernels yet, using the AVX-512 ones\n");
-        return true;
-      }();
-      (void)logged;
-      return detail::avx512_kernels();
-    }
+    case cpu::Isa::Avx512: return detail::avx512_kernels();
   }
   fail("matmul: unknown ISA");
 }
