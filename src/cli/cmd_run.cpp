@@ -68,7 +68,7 @@ int run(const Opts& o) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", prompt});
-    ids = tok.encode(render_chat(tok, messages, true), false);
+    ids = tok.encode(ChatPrompt(tok).render(messages, true), false);
   } else {
     ids = tok.encode(prompt, true);
   }
