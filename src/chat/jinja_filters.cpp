@@ -40,7 +40,9 @@ std::string indent(const std::string& s, int64_t width, bool first, bool blank) 
     size_t nl = s.find('\n', start);
     std::string l = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
     bool skip = (!first && line == 0) || (!blank && l.empty());
-    out += (line ? "\n" : "") + (skip ? l : pad + l);
+    if (line) out += '\n';
+    if (!skip) out += pad;
+    out += l;
     if (nl == std::string::npos) break;
     start = nl + 1;
     ++line;

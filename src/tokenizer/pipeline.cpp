@@ -239,7 +239,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
     // The prefix space goes on every piece that does not start with one, not just the first.
     if (add_prefix_space_)
       for (auto& p : list.pieces)
-        if (p[0] != ' ') p = list.own(" " + std::string(p));
+        if (p[0] != ' ') p = list.own(std::string(1, ' ').append(p));
     if (split_) split_->apply(list);
   }
  private:
