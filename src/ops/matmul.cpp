@@ -89,9 +89,9 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
   // down to the row alignment (below). Early chunks stream long contiguous ranges (a MoE layer's
   // experts go whole); only the batch's last stretch is cut fine, so threads that the (shared)
   // machine runs at different speeds finish within a small chunk of each other. With equal chunks,
-  // 4 per thread, the lm_head's were ~28 MB each at Q8_0 and the first thread done waited for up to
-  // one. Cut per job instead of per batch, a decode MoE batch (14 products) was ~170 chunks, each
-  // start a fresh stream for the prefetcher; it is ~30 now (no change beyond noise in
+  // a few per thread, a large matrix's (the lm_head's) chunks were tens of MB and the first thread
+  // done waited for up to one. Cut per batch rather than per job, a decode MoE batch makes several
+  // times fewer chunks, each start a fresh stream for the prefetcher (no change beyond noise in
   // BM_MoeGemv, kept for the fewer task claims).
   struct Chunk {
     int job;
