@@ -202,3 +202,25 @@ TEST(CliErrors, EachBadInputHasItsLine) {
   EXPECT_NE(unknown.status, 0);
   EXPECT_NE(unknown.err.find("--frobnicate"), std::string::npos) << unknown.err;
 }
+
+// `make install` puts the binary in PREFIX/bin and the default model in
+// PREFIX/share/fathom/models/default: the installed binary, run from elsewhere, finds that model.
+TEST(CliInstall, InstalledBinaryFindsTheInstalledDefaultModel) {
+  const std::string dir = model();
+  const fs::path prefix = fs::path(test::scratch_dir("cli-install")) / "prefix";
+  fs::create_directories(prefix / "bin");
+  fs::create_directories(prefix / "share/fathom/models");
+  fs::copy_file(FATHOM_BINARY, prefix / "bin/fathom");
+  fs::copy(dir, prefix / "share/fathom/models/default", fs::copy_options::recursive);
+  const fs::path out = prefix / "out.txt", err = prefix / "err.txt";
+  const std::string cmd = "cd / && env -u FATHOM_MODEL " + (prefix / "bin/fathom").string() +
+                          " run -p 'The capital of France is' -n 4 --temp 0 -t 1 > " + out.string() + " 2> " +
+                          err.string();
+  const int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << slurp(err);
+  // The same model named explicitly gives the same text.
+  Proc named = run_fathom("run " + dir + " -p 'The capital of France is' -n 4 --temp 0 -t 1");
+  ASSERT_EQ(named.status, 0) << named.err;
+  EXPECT_EQ(slurp(out), named.out);
+  EXPECT_FALSE(named.out.empty());
+}
