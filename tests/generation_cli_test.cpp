@@ -203,6 +203,32 @@ TEST(CliErrors, EachBadInputHasItsLine) {
   EXPECT_NE(unknown.err.find("--frobnicate"), std::string::npos) << unknown.err;
 }
 
+// `fathom bench` rows say what the weights are: the layers' format and, below 1 GB, the size in MB.
+TEST(CliBench, RowsNameTheWeightFormatAndSizeInMB) {
+  const fs::path tmp = fs::path(test::scratch_dir("cli-bench"));
+  const std::string q4 = (tmp / "q4").string();
+  Proc quant = run_fathom("quantize " + model("tiny-v3", SynthDType::BF16) + " " + q4 + " --type q4_0");
+  ASSERT_EQ(quant.status, 0) << quant.err;
+  const std::pair<std::string, std::string> cases[] = {{model("tiny-v3", SynthDType::F32), "f32"},
+                                                      {model("tiny-v3", SynthDType::BF16), "bf16"},
+                                                      {model("tiny-v3", SynthDType::FP8), "fp8"},
+                                                      {q4, "q4_0"}};
+  for (const auto& [dir, format] : cases) {
+    Proc r = run_fathom("bench " + dir + " -p 4 -n 2 -r 1 -t 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    int rows = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("| pp4 |") == std::string::npos && line.find("| tg2 @ d0 |") == std::string::npos) continue;
+      ++rows;
+      // "| deepseek_v3 2L | fp8 | 1.2 MB | 1 | pp4 | ..."
+      EXPECT_NE(line.find(" | " + format + " | "), std::string::npos) << line;
+      EXPECT_NE(line.find(" MB | 1 | "), std::string::npos) << line;
+    }
+    EXPECT_EQ(rows, 2) << r.out;
+  }
+}
+
 // `make install` puts the binary in PREFIX/bin and the default model in
 // PREFIX/share/fathom/models/default: the installed binary, run from elsewhere, finds that model.
 TEST(CliInstall, InstalledBinaryFindsTheInstalledDefaultModel) {
