@@ -249,7 +249,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     }
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
-    std::fprintf(stderr, "decode reads %.3f GB of weights per token; peak RSS %.2f GB\n", double(wbytes) / 1e9,
+    std::fprintf(stderr, "decode reads %s of weights per token; peak RSS %.2f GB\n", weight_size(wbytes).c_str(),
                  double(ru.ru_maxrss) / 1e6);
     return 0;
   });
