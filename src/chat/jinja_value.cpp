@@ -258,7 +258,8 @@ std::string js_string(const Value& v) {
       std::string out;
       for (size_t k = 0; k < v.arr->size(); ++k) {
         const Value& e = (*v.arr)[k];
-        out += (k ? "," : "") + (e.is_none() || e.is_undefined() ? std::string() : e.to_string());
+        if (k) out += ',';
+        if (!e.is_none() && !e.is_undefined()) out += e.to_string();
       }
       return out;
     }
