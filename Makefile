@@ -38,7 +38,7 @@ install: build
 	if [ -f models/default/config.json ]; then cp -R models/default $(DESTDIR)$(PREFIX)/share/fathom/models/; fi
 
 test: build-all
-	@cd $(BUILD) && ctest --output-on-failure --repeat until-pass:2 -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD)
