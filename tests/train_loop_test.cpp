@@ -262,8 +262,12 @@ TEST(TrainCli, TrainsLogsResumesAndServesLogits) {
   EXPECT_EQ(vals, 2);
   ASSERT_EQ(full.size(), res.size());
   for (size_t i = 0; i < full.size(); ++i) {
-    if (full[i].contains("loss")) EXPECT_EQ(full[i]["loss"], res[i]["loss"]) << i;
-    if (full[i].contains("val_loss")) EXPECT_EQ(full[i]["val_loss"], res[i]["val_loss"]) << i;
+    if (full[i].contains("loss")) {
+      EXPECT_EQ(full[i]["loss"], res[i]["loss"]) << i;
+    }
+    if (full[i].contains("val_loss")) {
+      EXPECT_EQ(full[i]["val_loss"], res[i]["val_loss"]) << i;
+    }
   }
   const std::string npy = o.out_dir + "/logits.npy";
   EXPECT_EQ(0, std::system((std::string(FATHOM_BINARY) + " logits " + o.out_dir + " --ids 1,2,3 --out " + npy +
