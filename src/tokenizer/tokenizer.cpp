@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "io/read_file.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
@@ -42,14 +43,6 @@ struct Tokenizer::Impl {
 };
 
 namespace {
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail("cannot open {}", p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 json parse_json(std::string_view s, const char* what) {
   try {
@@ -127,12 +120,12 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   fs::path tj = fs::is_directory(path) ? path / "tokenizer.json" : path;
   if (!fs::exists(tj)) fail("{} has no tokenizer.json", path.string());
   std::string config;
-  if (fs::exists(dir / "tokenizer_config.json")) config = read_file(dir / "tokenizer_config.json");
-  Tokenizer t = from_json(read_file(tj), config);
+  if (fs::exists(dir / "tokenizer_config.json")) config = io::read_file(dir / "tokenizer_config.json");
+  Tokenizer t = from_json(io::read_file(tj), config);
   // Newer transformers save the template beside the config; it takes precedence there too.
   if (fs::exists(dir / "chat_template.jinja")) {
     auto impl = std::const_pointer_cast<Impl>(t.impl_);
-    std::string src = read_file(dir / "chat_template.jinja");
+    std::string src = io::read_file(dir / "chat_template.jinja");
     bool replaced = false;
     for (auto& [name, s] : impl->templates)
       if (name == "default") { s = src; replaced = true; }
