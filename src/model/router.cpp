@@ -66,6 +66,7 @@ std::vector<Routing> route_tokens(const Exec& ex, const ModelConfig& c, const Ro
   linear(ex, W, x, T, logits.data());
   std::vector<Routing> out(T);
   std::vector<float> scores(E);
+  const std::vector<float> bias(gate.e_score_correction_bias.begin(), gate.e_score_correction_bias.end());
   for (int64_t t = 0; t < T; ++t) {
     std::copy(logits.begin() + t * E, logits.begin() + (t + 1) * E, scores.begin());
     if (c.scoring_func == "softmax") {
@@ -73,7 +74,7 @@ std::vector<Routing> route_tokens(const Exec& ex, const ModelConfig& c, const Ro
     } else {
       for (float& s : scores) s = float(1.0 / (1.0 + std::exp(-double(s))));
     }
-    out[t] = select_experts(c, scores, gate.e_score_correction_bias);
+    out[t] = select_experts(c, scores, bias);
   }
   return out;
 }

@@ -20,9 +20,9 @@ struct MlpActs {
 };
 
 // out[N, H] = down(silu(gate(inp)) * up(inp)) for N rows.
-void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpParams& weight, int64_t N);
-void mlp_backward(const LayerCtx& ctx, float* dinp, MlpParams& dweight, const float* dout, const MlpActs& acts,
-                  const float* inp, const MlpParams& weight, int64_t N);
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpWeights& weight, int64_t N);
+void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dweight, const float* dout, const MlpActs& acts,
+                  const float* inp, const MlpWeights& weight, int64_t N);
 
 struct MoeActs {
   float* scores = nullptr;      // [N, E] after scoring_func
@@ -49,9 +49,9 @@ void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N);
 void select_experts_into(const ModelConfig& c, const float* scores, const float* bias, float* choice, float* group,
                          uint8_t* taken, int32_t* out);
 
-void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeParams& weight);
+void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeWeights& weight);
 // Includes the balance loss's gradient (ctx.balance_alpha) into the router.
-void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dweight, const float* dout, const MoeActs& acts,
-                  const float* inp, const MoeParams& weight);
+void moe_backward(const LayerCtx& ctx, float* dinp, MoeWeights& dweight, const float* dout, const MoeActs& acts,
+                  const float* inp, const MoeWeights& weight);
 
 }  // namespace fathom::train
