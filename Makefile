@@ -17,7 +17,7 @@ run: build
 	@bash scripts/run-demo.sh $(BUILD)/fathom
 
 test: build
-	@cd $(BUILD) && ctest --output-on-failure --repeat until-pass:2 -j $(JOBS)
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD)

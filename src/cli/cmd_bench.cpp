@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
 #include "cpu/cpu_features.h"
@@ -101,7 +102,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
   sub.add_option("model", o->model, "model directory")->required();
   sub.add_option("-p,--prompt", o->prompt, "prompt tokens for pp (0 skips pp)");
   sub.add_option("-n,--gen", o->gen, "generated tokens for tg (0 skips tg)");
-  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cli::add_threads_option(sub, o->threads, "-t,--threads", "threads (default: all cores)");
   sub.add_option("-r,--reps", o->reps, "repetitions (the median is reported)");
   sub.add_flag("--ceiling", o->ceiling,
                "before every tg repetition, measure the read bandwidth the same threads sustain (1 GiB of "

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -48,7 +49,7 @@ fathom::cli::Command reg("logits", "Write every position's logits for --ids as a
       ->check(CLI::IsMember({"prefill", "decode"}));
   sub.add_flag("--fast", o->fast,
                "use the fast kernels (SIMD, threads) instead of the scalar f32 reference path");
-  sub.add_option("-t,--threads", o->threads, "threads for --fast (default: all cores)");
+  fathom::cli::add_threads_option(sub, o->threads, "-t,--threads", "threads for --fast (default: all cores)");
   sub.add_option("--mtp-out", o->mtp_out, "also write the MTP module's logits [tokens-1, vocab] (predicting i+2)");
   return std::function<int()>([o] {
     using namespace fathom;

@@ -12,8 +12,10 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,18 +38,16 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
   sub.add_option("-f,--file", o->file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
   sub.add_option("-c,--ctx", o->ctx, "window size in tokens (the second half of each window is scored)");
   sub.add_option("--chunks", o->max_windows, "score at most this many windows (0: all)");
-  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cli::add_threads_option(sub, o->threads, "-t,--threads", "threads (default: all cores)");
   sub.add_flag("--reference", o->reference, "use the scalar f32 reference path instead of the fast kernels");
   fathom::cli::add_cache_type_flag(sub, o->cache_type);
   return std::function<int()>([o] {
     if (o->ctx < 4) fail("--ctx must be at least 4");
-    std::ifstream in(o->file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string text = fathom::read_text_file(o->file);
     auto model = Model::load(o->model);
     model->set_cache_type(parse_cache_type(o->cache_type));
     auto tok = tok::Tokenizer::load(o->model);
-    std::vector<int32_t> ids = tok.encode(ss.str(), true);
+    std::vector<int32_t> ids = tok.encode(text, true);
     const int64_t V = model->config().vocab_size;
     for (int32_t id : ids)
       if (id >= V) fail("{}: tokenizer id {} is outside the model's vocabulary ({})", o->file, id, V);

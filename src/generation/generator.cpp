@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "generation/logits_check.h"
 #include "generation/stop_strings.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -120,6 +121,7 @@ GenerationResult Generator::generate(const GenerationRequest& req, const OnToken
       r.finish = FinishReason::Cancelled;
       break;
     }
+    check_logits_finite(logits, int64_t(req.prompt.size() + r.tokens.size()) - 1);
     const int32_t t = sampler.sample(logits);
     if (is_eos(t)) {
       r.finish = FinishReason::Eos;

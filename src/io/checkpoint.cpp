@@ -1,26 +1,17 @@
 #include "io/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/error.h"
-#include "io/read_file.h"
+#include "core/json.h"
 
 namespace fathom::io {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json read_json_file(const std::string& path) {
-  const std::string text = read_file(path);
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
-  }
-}
+json read_json_file(const std::string& path) { return fathom::read_json_file(path); }
 
 Checkpoint::Checkpoint(const std::string& dir, const Options& opt) : dir_(dir) {
   if (!fs::is_directory(dir)) fail("{}: not a model directory", dir);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace fathom {
 
@@ -23,12 +24,15 @@ double ModelConfig::softmax_scale() const {
 
 namespace {
 
+// Typed fields with messages naming the file and the field; a wrong value is described briefly
+// (describe_json), never dumped whole into the message.
 struct Reader {
   const json& j;
   const std::string& src;
+  std::string prefix = "";  // "rope_scaling." for a nested object
 
   [[noreturn]] void bad(const std::string& key, const std::string& why) const {
-    fail("{}: field '{}' {}", src, key, why);
+    fail("{}: field '{}{}' {}", src, prefix, key, why);
   }
   bool has(const std::string& k) const { return j.contains(k) && !j[k].is_null(); }
   int64_t integer(const std::string& k, int64_t def, bool required = false) const {
@@ -36,22 +40,22 @@ struct Reader {
       if (required) bad(k, "is required");
       return def;
     }
-    if (!j[k].is_number_integer()) bad(k, "must be an integer, got " + j[k].dump());
+    if (!j[k].is_number_integer()) bad(k, "must be an integer, got " + describe_json(j[k]));
     return j[k].get<int64_t>();
   }
   double number(const std::string& k, double def) const {
     if (!has(k)) return def;
-    if (!j[k].is_number()) bad(k, "must be a number, got " + j[k].dump());
+    if (!j[k].is_number()) bad(k, "must be a number, got " + describe_json(j[k]));
     return j[k].get<double>();
   }
   bool boolean(const std::string& k, bool def) const {
     if (!has(k)) return def;
-    if (!j[k].is_boolean()) bad(k, "must be true or false, got " + j[k].dump());
+    if (!j[k].is_boolean()) bad(k, "must be true or false, got " + describe_json(j[k]));
     return j[k].get<bool>();
   }
   std::string string(const std::string& k, const std::string& def) const {
     if (!has(k)) return def;
-    if (!j[k].is_string()) bad(k, "must be a string, got " + j[k].dump());
+    if (!j[k].is_string()) bad(k, "must be a string, got " + describe_json(j[k]));
     return j[k].get<std::string>();
   }
 };
@@ -101,7 +105,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   if (r.has("rope_scaling")) {
     const json& rs = j["rope_scaling"];
     if (!rs.is_object()) r.bad("rope_scaling", "must be an object or null");
-    Reader q{rs, src};
+    Reader q{rs, src, "rope_scaling."};
     RopeScaling s;
     s.type = q.string("type", q.string("rope_type", ""));
     if (s.type != "yarn")
@@ -117,7 +121,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   }
   if (r.has("quantization_config")) {
     const json& qc = j["quantization_config"];
-    Reader q{qc, src};
+    Reader q{qc, src, "quantization_config."};
     QuantizationConfig s;
     s.quant_method = q.string("quant_method", "");
     s.fmt = q.string("fmt", "e4m3");

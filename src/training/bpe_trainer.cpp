@@ -14,7 +14,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
-#include "io/read_file.h"
+#include "core/json.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pipeline.h"
 #include "tokenizer/unicode.h"
@@ -315,7 +315,7 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
   TrainTokenizerReport r;
   PreTokenCounter counter;
   for (size_t i = 0; i < files.size(); ++i) {
-    std::string text = io::read_file(files[i]);
+    std::string text = read_text_file(files[i].string());
     r.bytes += static_cast<int64_t>(text.size());
     counter.add_text(text);
     if (opts.progress) {

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "io/read_file.h"
+#include "core/json.h"
 #include "cpu/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -98,7 +98,7 @@ PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
   r.vocab_size = static_cast<int64_t>(tok.vocab_size());
   int64_t doc_index = 0;
   for (size_t fi = 0; fi < files.size(); ++fi) {
-    std::string text = io::read_file(files[fi]);
+    std::string text = read_text_file(files[fi].string());
     r.bytes += static_cast<int64_t>(text.size());
     auto docs = split_documents(text);
     std::vector<std::vector<uint32_t>> ids(docs.size());
