@@ -136,61 +136,6 @@ TEST(Router, MaskedGroupsNeverWinEvenWithNegativeScores) {
   EXPECT_EQ(r.experts, (std::vector<int32_t>{0, 1}));
 }
 
-// topk_method / scoring_func: parsed once into enums, written back as the Hugging Face strings, and an
-// unknown value is an error that names the file and the field.
-TEST(Config, RouterSettingsParseToEnumsAndWriteBack) {
-  for (const char* preset : {"tiny-v2-lite", "tiny-v2", "tiny-v3"}) {
-    const ModelConfig c = synth_preset_config(preset);
-    const nlohmann::json j = c.to_json();
-    EXPECT_EQ(j["topk_method"], topk_method_name(c.topk_method)) << preset;
-    EXPECT_EQ(j["scoring_func"], scoring_func_name(c.scoring_func)) << preset;
-    const ModelConfig back = ModelConfig::from_json(j, "dir/config.json");
-    EXPECT_EQ(back.topk_method, c.topk_method) << preset;
-    EXPECT_EQ(back.scoring_func, c.scoring_func) << preset;
-  }
-  nlohmann::json j = synth_preset_config("tiny-v2").to_json();
-  EXPECT_EQ(j["topk_method"], "group_limited_greedy");
-  EXPECT_EQ(j["scoring_func"], "softmax");
-  j["scoring_func"] = "tanh";
-  try {
-    ModelConfig::from_json(j, "dir/config.json");
-    ADD_FAILURE() << "scoring_func 'tanh' accepted";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("dir/config.json"), std::string::npos) << m;
-    EXPECT_NE(m.find("scoring_func"), std::string::npos) << m;
-    EXPECT_NE(m.find("tanh"), std::string::npos) << m;
-  }
-  // V3's defaults when the fields are absent.
-  j = synth_preset_config("tiny-v3").to_json();
-  j.erase("topk_method");
-  j.erase("scoring_func");
-  const ModelConfig v3 = ModelConfig::from_json(j, "config.json");
-  EXPECT_EQ(v3.topk_method, TopkMethod::NoauxTc);
-  EXPECT_EQ(v3.scoring_func, ScoringFunc::Sigmoid);
-}
-
-// Safe defaults: a default Exec is the fast path (the oracle is asked for by name), a loaded model runs
-// every path with no further preparation, and the cache type belongs to each cache.
-TEST(Defaults, FastExecLoadedModelReadyCacheTypePerCache) {
-  EXPECT_FALSE(Exec{}.reference);
-  EXPECT_TRUE(Exec::oracle().reference);
-  EXPECT_FALSE(Runtime(1).exec().reference);
-  const std::unique_ptr<const Model> m = Model::load(test::synth_model("tiny-v3", SynthDType::BF16));
-  LatentCache f32 = m->make_cache(4), q8 = m->make_cache(4, CacheType::Q8);
-  EXPECT_EQ(f32.type(), CacheType::F32);
-  EXPECT_EQ(q8.type(), CacheType::Q8);
-  const int64_t V = m->config().vocab_size;
-  std::vector<float> a(V), b(V);
-  const int32_t ids[2] = {0, 42};
-  for (int32_t id : ids) {  // the fast absorbed decode path, straight after load, on both cache types
-    m->forward(Exec{}, &id, 1, f32, AttentionPath::Absorbed, a.data(), nullptr);
-    m->forward(Exec{}, &id, 1, q8, AttentionPath::Absorbed, b.data(), nullptr);
-  }
-  EXPECT_LT(rel_l2(b, a), 5e-2);
-  EXPECT_GT(rel_l2(b, a), 0.0);  // really two storage types
-}
-
 TEST(Router, SelectionMatchesASortingOracle) {
   for (const char* method : {"noaux_tc", "group_limited_greedy", "greedy"}) {
     ModelConfig c = router_config(method, "sigmoid", 4, 2, 3, true, 2.5);

@@ -143,7 +143,7 @@ struct LayerHarness {
   ModelConfig c;
   ParamLayout layout;
   std::vector<float> params, grads, cosv, sinv;
-  ModelParams p, g;
+  ModelWeights p, g;
   Arena arena;
   Scratch s;
   LayerCtx ctx;
@@ -244,7 +244,7 @@ TEST(TrainGrad, MoeRouterExpertsAndBalanceLoss) {
     h.ctx.balance_alpha = 0.3f;  // large, so its gradient is visible
     auto inp = random_vec(N * H, 1), R = random_vec(N * H, 2);
     std::vector<float> out(N * H), dinp(N * H);
-    const MoeParams& w = h.p.layers[1].moe;
+    const MoeWeights& w = h.p.layers[1].moe;
     auto f = [&] {
       moe_forward(h.ctx, out.data(), acts, inp.data(), w);
       return dotd(out.data(), R.data(), N * H) + acts.balance_loss;
@@ -266,7 +266,7 @@ TEST(TrainGrad, FullModelWithMtp) {
   TrainSettings s;
   s.mtp_weight = 0.5f;
   s.balance_alpha = 0.1f;
-  Transformer m(c, 2, 6, nullptr, s);
+  Model m(c, 2, 6, nullptr, s);
   test::random_params(m.layout(), m.params(), 3);
   std::vector<int32_t> win(2 * m.window());
   for (size_t i = 0; i < win.size(); ++i) win[i] = int32_t((i * 17 + 5) % c.vocab_size);

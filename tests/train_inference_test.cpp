@@ -36,7 +36,7 @@ TEST_P(TrainMatchesInference, LogitsAndMtpLogits) {
   const ModelConfig c = synth_preset_config(preset);
   // Past YaRN's original context (16), so the interpolated frequencies are exercised.
   const int64_t T = 20, V = c.vocab_size, H = c.hidden_size, D = c.num_nextn_predict_layers;
-  Transformer t(c, 1, T, nullptr, TrainSettings{});
+  Model t(c, 1, T, nullptr, TrainSettings{});
   test::random_params(t.layout(), t.params(), 7);
 
   const fs::path dir = fs::path(FATHOM_TEST_TMP) / "train_inference" / preset;
@@ -50,7 +50,7 @@ TEST_P(TrainMatchesInference, LogitsAndMtpLogits) {
   std::vector<float> train_logits(T * V), train_mtp(T * V);
   t.step(win.data(), false, train_logits.data(), D > 0 ? train_mtp.data() : nullptr);
 
-  auto model = Model::load(dir.string());
+  auto model = fathom::Model::load(dir.string());
   ASSERT_EQ(model->config().q_lora_rank, c.q_lora_rank);
   ASSERT_EQ(model->config().topk_method, c.topk_method);
   ASSERT_EQ(model->config().scoring_func, c.scoring_func);

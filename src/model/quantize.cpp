@@ -4,11 +4,13 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <map>
+#include <set>
 
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "model/config.h"
+#include "model/tensor_schema.h"
 #include "model/weights.h"
 #include "ops/quant/q4_0.h"
 #include "ops/quant/q8_0.h"
@@ -23,24 +25,16 @@ std::string quant_layout_tag(ops::WFormat f) { return f == ops::WFormat::Q8_0 ? 
 
 namespace {
 
-// Which tensors a quantized checkpoint stores in the block format, and in which one.
-// Embedding and output stay at 8 bits even for Q4_0: they are where 4 bits cost the most quality.
-bool quantizable(const std::string& name) {
-  static const std::regex linear(
-      R"(model\.layers\.\d+\.(self_attn\.(q_proj|q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|o_proj)|)"
-      R"(mlp\.(gate_proj|up_proj|down_proj|experts\.\d+\.(gate|up|down)_proj|shared_experts\.(gate|up|down)_proj)|)"
-      R"(eh_proj|embed_tokens|shared_head\.head)\.weight)");
-  return name == "model.embed_tokens.weight" || name == "lm_head.weight" || std::regex_match(name, linear);
-}
-
-ops::WFormat format_for(const std::string& name, QuantType t) {
-  const bool io_tensor = name == "model.embed_tokens.weight" || name == "lm_head.weight" ||
-                         name.ends_with(".embed_tokens.weight") || name.ends_with(".shared_head.head.weight");
-  if (t == QuantType::Q8_0 || io_tensor) return ops::WFormat::Q8_0;
+// The block format of a quantizable tensor. Embedding and output stay at 8 bits even for Q4_0:
+// they are where 4 bits cost the most quality.
+ops::WFormat format_for(const TensorSpec& t, QuantType type) {
+  const bool io_tensor = t.role == TensorRole::Embedding || t.role == TensorRole::Output;
+  if (type == QuantType::Q8_0 || io_tensor) return ops::WFormat::Q8_0;
   return ops::WFormat::Q4_0;
 }
 
-ops::WeightMatrix source_matrix(const io::Checkpoint& ck, const io::TensorView& t, const ModelConfig& cfg) {
+ops::WeightMatrix source_matrix(const io::Checkpoint& ck, const io::TensorView& t, const std::string& block_scale,
+                                const ModelConfig& cfg) {
   ops::WeightMatrix w;
   w.rows = t.shape[0];
   w.cols = t.shape[1];
@@ -56,7 +50,7 @@ ops::WeightMatrix source_matrix(const io::Checkpoint& ck, const io::TensorView& 
         w.block_rows = cfg.quantization_config->weight_block_size[0];
         w.block_cols = cfg.quantization_config->weight_block_size[1];
       }
-      const io::TensorView& s = ck.get(t.name + "_scale_inv", "block scales of " + t.name);
+      const io::TensorView& s = ck.get(block_scale, "block scales of " + t.name);
       if (s.dtype != DType::F32) fail("{}: '{}' must be F32", *s.file, s.name);
       w.scale_inv = reinterpret_cast<const float*>(s.data);
       break;
@@ -77,16 +71,27 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
     fail("quantize: output directory must differ from the input");
   fs::create_directories(opt.out_dir);
 
-  // All tensors in a stable order; scale_inv tensors are consumed by their weights.
+  // What the schema says of each tensor; a tensor it does not know travels unchanged.
+  std::map<std::string, TensorSpec> schema;
+  for (TensorSpec& t : tensor_specs(cfg)) schema.emplace(t.name, std::move(t));
+  std::set<std::string> block_scales;
+  for (const auto& [name, t] : schema)
+    if (!t.block_scale.empty()) block_scales.insert(t.block_scale);
+  auto quantized = [&](const io::TensorView* t) -> const TensorSpec* {
+    auto it = schema.find(t->name);
+    return it != schema.end() && it->second.quantizable && t->shape.size() == 2 ? &it->second : nullptr;
+  };
+
+  // All tensors in a stable order; block scales are consumed by their weights.
   std::vector<const io::TensorView*> tensors;
   for (auto& shard : ck.shards())
     for (auto& [name, t] : shard->tensors())
-      if (!name.ends_with("_scale_inv")) tensors.push_back(&t);
+      if (!block_scales.count(name)) tensors.push_back(&t);
   std::sort(tensors.begin(), tensors.end(), [](auto* a, auto* b) { return a->name < b->name; });
 
   auto out_bytes = [&](const io::TensorView* t) -> uint64_t {
-    if (quantizable(t->name) && t->shape.size() == 2)
-      return uint64_t(t->shape[0] * ops::weight_row_bytes(format_for(t->name, opt.type), t->shape[1]));
+    if (const TensorSpec* q = quantized(t))
+      return uint64_t(t->shape[0] * ops::weight_row_bytes(format_for(*q, opt.type), t->shape[1]));
     return t->nbytes;
   };
   uint64_t total = 0;
@@ -112,8 +117,8 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
     w.set_metadata("format", "pt");
     for (auto* t : shards[si]) {
       weight_map[t->name] = fname;
-      if (quantizable(t->name) && t->shape.size() == 2) {
-        const ops::WFormat f = format_for(t->name, opt.type);
+      if (const TensorSpec* q = quantized(t)) {
+        const ops::WFormat f = format_for(*q, opt.type);
         w.add(t->name, DType::U8, {t->shape[0], ops::weight_row_bytes(f, t->shape[1])});
         w.set_metadata(quant_metadata_key(t->name), fmt::format("{}:{}x{}", quant_layout_tag(f),
                                                                   t->shape[0], t->shape[1]));
@@ -123,13 +128,14 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
     }
     w.begin();
     for (auto* t : shards[si]) {
-      if (!(quantizable(t->name) && t->shape.size() == 2)) {
+      const TensorSpec* q = quantized(t);
+      if (!q) {
         w.write(t->name, t->data, t->nbytes);
         done += t->nbytes;
         continue;
       }
-      const ops::WFormat f = format_for(t->name, opt.type);
-      const ops::WeightMatrix src = source_matrix(ck, *t, cfg);
+      const ops::WFormat f = format_for(*q, opt.type);
+      const ops::WeightMatrix src = source_matrix(ck, *t, q->block_scale, cfg);
       const int64_t rb = ops::weight_row_bytes(f, src.cols);
       std::vector<float> row(src.cols);
       std::vector<uint8_t> chunk;

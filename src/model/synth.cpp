@@ -5,11 +5,11 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 
 #include "core/error.h"
 #include "io/safetensors.h"
 #include "tokenizer/synth_tokenizer.h"
+#include "model/tensor_schema.h"
 
 namespace fathom {
 
@@ -150,95 +150,25 @@ ModelConfig synth_preset_config(const std::string& name) {
 
 namespace {
 
-// Counter-based RNG: each tensor gets its own stream from (seed, name), so values do not depend
-// on write order and any tensor can be regenerated alone.
-struct Rng {
-  uint64_t s;
-  Rng(uint64_t seed, const std::string& name) : s(seed * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(name)) {}
-  uint64_t next() {  // splitmix64
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+// Each tensor its own stream from (seed, name) (model/tensor_schema.h): values do not depend on
+// write order and any tensor can be regenerated alone.
+struct Rng : TensorRng {
+  using TensorRng::TensorRng;
   float uniform() { return float(double(next() >> 11) * 0x1.0p-53 * 2.0 - 1.0); }  // [-1, 1)
 };
 
-enum class Kind { Linear, Embedding, Norm, Bias };
-
-struct Spec {
-  std::string name;
-  std::vector<int64_t> shape;
-  Kind kind;
-  bool fp8;  // stored as F8_E4M3 + weight_scale_inv (only when writing fp8)
-};
-
-void add_mlp(std::vector<Spec>& v, const std::string& p, int64_t hidden, int64_t inter) {
-  v.push_back({p + "gate_proj.weight", {inter, hidden}, Kind::Linear, true});
-  v.push_back({p + "up_proj.weight", {inter, hidden}, Kind::Linear, true});
-  v.push_back({p + "down_proj.weight", {hidden, inter}, Kind::Linear, true});
-}
-
-void add_layer(std::vector<Spec>& v, const ModelConfig& c, int64_t i) {
-  const std::string p = "model.layers." + std::to_string(i) + ".";
-  const int64_t H = c.hidden_size, nh = c.num_attention_heads;
-  v.push_back({p + "input_layernorm.weight", {H}, Kind::Norm, false});
-  if (c.q_lora_rank > 0) {
-    v.push_back({p + "self_attn.q_a_proj.weight", {c.q_lora_rank, H}, Kind::Linear, true});
-    v.push_back({p + "self_attn.q_a_layernorm.weight", {c.q_lora_rank}, Kind::Norm, false});
-    v.push_back({p + "self_attn.q_b_proj.weight", {nh * c.qk_head_dim(), c.q_lora_rank}, Kind::Linear, true});
-  } else {
-    v.push_back({p + "self_attn.q_proj.weight", {nh * c.qk_head_dim(), H}, Kind::Linear, true});
-  }
-  v.push_back({p + "self_attn.kv_a_proj_with_mqa.weight", {c.kv_lora_rank + c.qk_rope_head_dim, H}, Kind::Linear, true});
-  v.push_back({p + "self_attn.kv_a_layernorm.weight", {c.kv_lora_rank}, Kind::Norm, false});
-  v.push_back({p + "self_attn.kv_b_proj.weight", {nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank},
-               Kind::Linear, true});
-  v.push_back({p + "self_attn.o_proj.weight", {H, nh * c.v_head_dim}, Kind::Linear, true});
-  v.push_back({p + "post_attention_layernorm.weight", {H}, Kind::Norm, false});
-  if (!c.is_moe_layer(i)) {
-    add_mlp(v, p + "mlp.", H, c.intermediate_size);
-    return;
-  }
-  v.push_back({p + "mlp.gate.weight", {c.n_routed_experts, H}, Kind::Linear, false});
-  if (c.topk_method == TopkMethod::NoauxTc)
-    v.push_back({p + "mlp.gate.e_score_correction_bias", {c.n_routed_experts}, Kind::Bias, false});
-  for (int64_t e = 0; e < c.n_routed_experts; ++e)
-    add_mlp(v, p + "mlp.experts." + std::to_string(e) + ".", H, c.moe_intermediate_size);
-  if (c.n_shared_experts > 0) add_mlp(v, p + "mlp.shared_experts.", H, c.moe_intermediate_size * c.n_shared_experts);
-}
-
-std::vector<Spec> tensor_specs(const ModelConfig& c) {
-  std::vector<Spec> v;
-  const int64_t H = c.hidden_size;
-  v.push_back({"model.embed_tokens.weight", {c.vocab_size, H}, Kind::Embedding, false});
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) add_layer(v, c, i);
-  v.push_back({"model.norm.weight", {H}, Kind::Norm, false});
-  v.push_back({"lm_head.weight", {c.vocab_size, H}, Kind::Linear, false});
-  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {  // as in the V3 checkpoint (layer 61)
-    const int64_t i = c.num_hidden_layers + k;
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    v.push_back({p + "embed_tokens.weight", {c.vocab_size, H}, Kind::Embedding, false});
-    v.push_back({p + "enorm.weight", {H}, Kind::Norm, false});
-    v.push_back({p + "hnorm.weight", {H}, Kind::Norm, false});
-    v.push_back({p + "eh_proj.weight", {H, 2 * H}, Kind::Linear, false});
-    add_layer(v, c, i);
-    v.push_back({p + "shared_head.norm.weight", {H}, Kind::Norm, false});
-    v.push_back({p + "shared_head.head.weight", {c.vocab_size, H}, Kind::Linear, false});
-  }
-  return v;
-}
-
-// Fills rows [r0, r0+n) of a tensor with its random values (row-major, cols per row).
-void generate_rows(Rng& rng, const Spec& s, int64_t cols, int64_t n, float* out) {
+// Fills n rows of a tensor with its random values (row-major, cols per row).
+void generate_rows(Rng& rng, const TensorSpec& s, int64_t cols, int64_t n, float* out) {
   const float lin = std::sqrt(3.0f / float(cols));  // unit-variance outputs for unit-variance inputs
   for (int64_t i = 0; i < n * cols; ++i) {
     float u = rng.uniform();
-    switch (s.kind) {
-      case Kind::Linear: out[i] = u * lin; break;
-      case Kind::Embedding: out[i] = u; break;
-      case Kind::Norm: out[i] = 1.0f + 0.25f * u; break;
-      case Kind::Bias: out[i] = 0.05f * u; break;
+    switch (s.role) {
+      case TensorRole::Matrix:
+      case TensorRole::Output:
+      case TensorRole::RouterWeight: out[i] = u * lin; break;
+      case TensorRole::Embedding: out[i] = u; break;
+      case TensorRole::Norm: out[i] = 1.0f + 0.25f * u; break;
+      case TensorRole::RouterBias: out[i] = 0.05f * u; break;
     }
   }
 }
@@ -280,20 +210,20 @@ uint64_t synth_write(const SynthOptions& opt) {
 
   fs::create_directories(opt.out_dir);
   synth_write_tokenizer(c, opt.out_dir, opt.tokenizer_dir);  // first: a bad --tokenizer fails fast
-  std::vector<Spec> specs = tensor_specs(c);
+  const std::vector<TensorSpec> specs = tensor_specs(c);  // every tensor, fallbacks included (as V3)
 
   // Shards: at most ~4 GB each, and at least two so the index is always exercised.
-  auto tensor_bytes = [&](const Spec& s) {
-    int64_t n = 1;
-    for (int64_t d : s.shape) n *= d;
-    if (fp8 && s.fp8) return uint64_t(n) + uint64_t(((s.shape[0] + 127) / 128) * ((s.shape[1] + 127) / 128) * 4);
-    if (s.kind == Kind::Bias) return uint64_t(n) * 4;
-    return uint64_t(n) * dtype_size(plain);
+  // The router bias is F32 in every release; the rest is the chosen dtype, or FP8 where DeepSeek's is.
+  auto dtype_of = [&](const TensorSpec& s) { return s.role == TensorRole::RouterBias ? DType::F32 : plain; };
+  auto tensor_bytes = [&](const TensorSpec& s) {
+    const uint64_t n = uint64_t(s.numel());
+    if (fp8 && s.fp8) return n + uint64_t(((s.shape[0] + 127) / 128) * ((s.shape[1] + 127) / 128) * 4);
+    return n * dtype_size(dtype_of(s));
   };
   uint64_t total = 0;
   for (auto& s : specs) total += tensor_bytes(s);
   const uint64_t cap = std::max<uint64_t>(std::min<uint64_t>(uint64_t(4) << 30, total / 2 + 1), 1);
-  std::vector<std::vector<const Spec*>> shards(1);
+  std::vector<std::vector<const TensorSpec*>> shards(1);
   uint64_t in_shard = 0;
   for (auto& s : specs) {
     if (in_shard > 0 && in_shard + tensor_bytes(s) > cap) {
@@ -311,18 +241,18 @@ uint64_t synth_write(const SynthOptions& opt) {
     const std::string fname = fmt::format("model-{:05d}-of-{:05d}.safetensors", si + 1, nshards);
     io::SafetensorsWriter w((fs::path(opt.out_dir) / fname).string());
     w.set_metadata("format", "pt");
-    for (const Spec* s : shards[si]) {
+    for (const TensorSpec* s : shards[si]) {
       if (fp8 && s->fp8) {
         w.add(s->name, DType::F8_E4M3, s->shape);
-        w.add(s->name + "_scale_inv", DType::F32, {(s->shape[0] + 127) / 128, (s->shape[1] + 127) / 128});
-        weight_map[s->name + "_scale_inv"] = fname;
+        w.add(s->block_scale, DType::F32, {(s->shape[0] + 127) / 128, (s->shape[1] + 127) / 128});
+        weight_map[s->block_scale] = fname;
       } else {
-        w.add(s->name, s->kind == Kind::Bias ? DType::F32 : plain, s->shape);
+        w.add(s->name, dtype_of(*s), s->shape);
       }
       weight_map[s->name] = fname;
     }
     w.begin();
-    for (const Spec* s : shards[si]) {
+    for (const TensorSpec* s : shards[si]) {
       Rng rng(opt.seed, s->name);
       const int64_t rows = s->shape[0], cols = s->shape.size() > 1 ? s->shape[1] : 1;
       const int64_t chunk = 128;  // one fp8 block row at a time: never the whole tensor in RAM
@@ -346,7 +276,7 @@ uint64_t synth_write(const SynthOptions& opt) {
               for (int64_t j = b * 128; j < std::min(cols, (b + 1) * 128); ++j) q[r * cols + j] = f32_to_e4m3(buf[r * cols + j] / sinv);
           }
           w.write(s->name, q.data(), q.size());
-        } else if (s->kind == Kind::Bias || plain == DType::F32) {
+        } else if (dtype_of(*s) == DType::F32) {
           w.write(s->name, buf.data(), buf.size() * 4);
         } else {
           std::vector<uint16_t> h(buf.size());
@@ -355,7 +285,7 @@ uint64_t synth_write(const SynthOptions& opt) {
         }
         bar.add(tensor_bytes(*s) * uint64_t(n) / uint64_t(rows));
       }
-      if (fp8 && s->fp8) w.write(s->name + "_scale_inv", scales.data(), scales.size() * 4);
+      if (fp8 && s->fp8) w.write(s->block_scale, scales.data(), scales.size() * 4);
     }
     w.finish();
   }

@@ -2,17 +2,18 @@
 
 #include "core/error.h"
 #include "model/quantize.h"
+#include "model/tensor_schema.h"
 
 namespace fathom {
 
 namespace {
 
-class Binder {
+class Binder : public TensorVisitor {
  public:
   Binder(const io::Checkpoint& ckpt, const ModelConfig& cfg) : ckpt_(ckpt), cfg_(cfg) {}
 
-  // A 2-D matrix [rows, cols] in any float format; F8_E4M3 needs NAME_scale_inv block scales.
-  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols) {
+  // A 2-D matrix [rows, cols] in any float format; F8_E4M3 needs block scales (sname).
+  WeightMatrix matrix(const std::string& name, int64_t rows, int64_t cols, const std::string& sname) {
     const std::string expect = fmt::format("[{}, {}]", rows, cols);
     const io::TensorView& t = ckpt_.get(name, expect);
     WeightMatrix w;
@@ -34,7 +35,6 @@ class Binder {
           w.block_cols = cfg_.quantization_config->weight_block_size[1];
         }
         const int64_t sr = (rows + w.block_rows - 1) / w.block_rows, sc = (cols + w.block_cols - 1) / w.block_cols;
-        const std::string sname = name + "_scale_inv";
         const io::TensorView& s = ckpt_.get(
             sname, fmt::format("F32 [{}, {}]: block scales of the F8_E4M3 weight {}", sr, sc, name));
         if (s.dtype != DType::F32)
@@ -79,25 +79,35 @@ class Binder {
   }
 
   // A 1-D vector (norm weight, bias), converted to f32.
-  std::vector<float> vec(const std::string& name, int64_t n) {
+  VectorView vec(const std::string& name, int64_t n) {
     const io::TensorView& t = ckpt_.get(name, fmt::format("[{}]", n));
     check_shape(t, {n});
     if (!is_float_weight(t.dtype) || t.dtype == DType::F8_E4M3)
       fail("{}: tensor '{}' has dtype {}, expected F32, BF16 or F16", *t.file, name, dtype_name(t.dtype));
-    std::vector<float> v(n);
-    to_f32(t.dtype, t.data, v.data(), size_t(n));
+    float* v = own(n);
+    to_f32(t.dtype, t.data, v, size_t(n));
     bytes_ += t.nbytes;
-    return v;
+    return VectorView(v, size_t(n));
   }
 
   // A 2-D matrix converted to f32 (the router: small, and kept exact).
-  std::vector<float> dense_f32(const std::string& name, int64_t rows, int64_t cols) {
-    WeightMatrix w = matrix(name, rows, cols);
-    std::vector<float> v(rows * cols);
-    for (int64_t r = 0; r < rows; ++r) ops::dequant_row(w, r, v.data() + r * cols);
-    return v;
+  VectorView dense_f32(const std::string& name, int64_t rows, int64_t cols, const std::string& sname) {
+    WeightMatrix w = matrix(name, rows, cols, sname);
+    float* v = own(rows * cols);
+    for (int64_t r = 0; r < rows; ++r) ops::dequant_row(w, r, v + r * cols);
+    return VectorView(v, size_t(rows * cols));
   }
 
+  // TensorVisitor: binds each tensor of the schema; a tensor with a fallback may be absent.
+  void matrix(const TensorSpec& t, WeightMatrix& field) override {
+    if (!t.fallback.empty() && !ckpt_.find(t.name)) return;
+    field = matrix(t.name, t.rows(), t.cols(), t.block_scale);
+  }
+  void vector(const TensorSpec& t, VectorView& field) override {
+    field = t.shape.size() == 2 ? dense_f32(t.name, t.rows(), t.cols(), t.block_scale) : vec(t.name, t.rows());
+  }
+
+  std::vector<std::shared_ptr<const float[]>> take_storage() { return std::move(storage_); }
   uint64_t bytes() const { return bytes_; }
 
  private:
@@ -115,88 +125,26 @@ class Binder {
       fail("{}: tensor '{}' has shape {}, expected {}", *t.file, t.name, t.shape_str(), want.shape_str());
     }
   }
+  float* own(int64_t n) {
+    std::shared_ptr<float[]> p(new float[size_t(n)]);
+    storage_.push_back(p);
+    return p.get();
+  }
+
   const io::Checkpoint& ckpt_;
   const ModelConfig& cfg_;
   uint64_t bytes_ = 0;
+  std::vector<std::shared_ptr<const float[]>> storage_;
 };
-
-MlpWeights bind_mlp(Binder& b, const std::string& p, int64_t hidden, int64_t inter) {
-  MlpWeights m;
-  m.gate_proj = b.matrix(p + "gate_proj.weight", inter, hidden);
-  m.up_proj = b.matrix(p + "up_proj.weight", inter, hidden);
-  m.down_proj = b.matrix(p + "down_proj.weight", hidden, inter);
-  return m;
-}
-
-LayerWeights bind_layer(Binder& b, const ModelConfig& c, int64_t i) {
-  const std::string p = fmt::format("model.layers.{}.", i);
-  const int64_t H = c.hidden_size, nh = c.num_attention_heads;
-  LayerWeights L;
-  L.input_layernorm = b.vec(p + "input_layernorm.weight", H);
-  L.post_attention_layernorm = b.vec(p + "post_attention_layernorm.weight", H);
-  AttentionWeights& a = L.attn;
-  const std::string ap = p + "self_attn.";
-  if (c.q_lora_rank > 0) {
-    a.q_a_proj = b.matrix(ap + "q_a_proj.weight", c.q_lora_rank, H);
-    a.q_a_layernorm = b.vec(ap + "q_a_layernorm.weight", c.q_lora_rank);
-    a.q_b_proj = b.matrix(ap + "q_b_proj.weight", nh * c.qk_head_dim(), c.q_lora_rank);
-  } else {
-    a.q_proj = b.matrix(ap + "q_proj.weight", nh * c.qk_head_dim(), H);
-  }
-  a.kv_a_proj_with_mqa = b.matrix(ap + "kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, H);
-  a.kv_a_layernorm = b.vec(ap + "kv_a_layernorm.weight", c.kv_lora_rank);
-  a.kv_b_proj = b.matrix(ap + "kv_b_proj.weight", nh * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
-  a.o_proj = b.matrix(ap + "o_proj.weight", H, nh * c.v_head_dim);
-
-  L.is_moe = c.is_moe_layer(i);
-  if (!L.is_moe) {
-    L.mlp = bind_mlp(b, p + "mlp.", H, c.intermediate_size);
-    return L;
-  }
-  MoeWeights& m = L.moe;
-  m.gate.weight = b.dense_f32(p + "mlp.gate.weight", c.n_routed_experts, H);
-  if (c.topk_method == TopkMethod::NoauxTc)
-    m.gate.e_score_correction_bias = b.vec(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts);
-  m.experts.reserve(c.n_routed_experts);
-  for (int64_t e = 0; e < c.n_routed_experts; ++e)
-    m.experts.push_back(bind_mlp(b, fmt::format("{}mlp.experts.{}.", p, e), H, c.moe_intermediate_size));
-  if (c.n_shared_experts > 0) {
-    m.has_shared = true;
-    m.shared_experts = bind_mlp(b, p + "mlp.shared_experts.", H, c.moe_intermediate_size * c.n_shared_experts);
-  }
-  return L;
-}
 
 }  // namespace
 
 ModelWeights load_weights(const io::Checkpoint& ckpt, const ModelConfig& c) {
   Binder b(ckpt, c);
   ModelWeights w;
-  w.embed_tokens = b.matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size);
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) w.layers.push_back(bind_layer(b, c, i));
-  w.norm = b.vec("model.norm.weight", c.hidden_size);
-  if (c.tie_word_embeddings && !ckpt.find("lm_head.weight"))
-    w.lm_head = w.embed_tokens;
-  else
-    w.lm_head = b.matrix("lm_head.weight", c.vocab_size, c.hidden_size);
-  for (int64_t k = 0; k < c.num_nextn_predict_layers; ++k) {
-    const int64_t i = c.num_hidden_layers + k;
-    const std::string p = fmt::format("model.layers.{}.", i);
-    MtpWeights m;
-    m.enorm = b.vec(p + "enorm.weight", c.hidden_size);
-    m.hnorm = b.vec(p + "hnorm.weight", c.hidden_size);
-    m.eh_proj = b.matrix(p + "eh_proj.weight", c.hidden_size, 2 * c.hidden_size);
-    m.embed_tokens = ckpt.find(p + "embed_tokens.weight")
-                         ? b.matrix(p + "embed_tokens.weight", c.vocab_size, c.hidden_size)
-                         : w.embed_tokens;
-    m.layer = bind_layer(b, c, i);
-    m.shared_head_norm = b.vec(p + "shared_head.norm.weight", c.hidden_size);
-    m.shared_head_head = ckpt.find(p + "shared_head.head.weight")
-                             ? b.matrix(p + "shared_head.head.weight", c.vocab_size, c.hidden_size)
-                             : w.lm_head;
-    w.mtp.push_back(std::move(m));
-  }
+  visit_tensors(c, w, b);
   w.bytes = b.bytes();
+  w.f32_storage = b.take_storage();
   return w;
 }
 

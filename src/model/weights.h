@@ -1,8 +1,14 @@
-// The model's weights as views into the mapped checkpoint, grouped the way the architecture is:
-// attention (MLA), dense MLP, MoE (router + routed experts + shared experts), MTP modules.
+// The model's weights as views, grouped the way the architecture is: attention (MLA), dense MLP,
+// MoE (router + routed experts + shared experts), MTP modules. Nothing here owns tensor memory:
+// matrices view the mapped checkpoint (or the trainer's f32 parameter buffer), and f32 vectors view
+// the loader's converted copies (ModelWeights::f32_storage) or the same trainer buffer. So inference
+// code runs unchanged on the weights a trainer is updating. The tensor list itself, names and
+// shapes, is model/tensor_schema.h.
 // Loading validates every tensor the config implies (name, shape, dtype) before anything runs.
 #pragma once
+#include <algorithm>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -14,13 +20,20 @@ namespace fathom {
 
 using ops::WeightMatrix;
 
+// Read-only f32 values (a norm weight, the router weight or bias) in memory owned elsewhere.
+// Equality compares the values.
+struct VectorView : std::span<const float> {
+  using std::span<const float>::span;
+  friend bool operator==(const VectorView& a, const VectorView& b) { return std::ranges::equal(a, b); }
+};
+
 struct AttentionWeights {
   WeightMatrix q_proj;                // [heads*qk_head_dim, hidden]       (q_lora_rank == 0)
   WeightMatrix q_a_proj;              // [q_lora_rank, hidden]             (q_lora_rank > 0)
-  std::vector<float> q_a_layernorm;   // [q_lora_rank]
+  VectorView q_a_layernorm;           // [q_lora_rank]
   WeightMatrix q_b_proj;              // [heads*qk_head_dim, q_lora_rank]
   WeightMatrix kv_a_proj_with_mqa;    // [kv_lora_rank + qk_rope_head_dim, hidden]
-  std::vector<float> kv_a_layernorm;  // [kv_lora_rank]
+  VectorView kv_a_layernorm;          // [kv_lora_rank]
   WeightMatrix kv_b_proj;             // [heads*(qk_nope_head_dim + v_head_dim), kv_lora_rank]
   WeightMatrix o_proj;                // [hidden, heads*v_head_dim]
   // Derived for the fast absorbed path (made by Model::load): kv_b split per head.
@@ -33,8 +46,8 @@ struct MlpWeights {  // SiLU-gated: down(silu(gate(x)) * up(x))
 };
 
 struct RouterWeights {
-  std::vector<float> weight;                  // [n_routed_experts, hidden], kept f32
-  std::vector<float> e_score_correction_bias;  // [n_routed_experts] (noaux_tc only)
+  VectorView weight;                   // [n_routed_experts, hidden] row-major, kept f32
+  VectorView e_score_correction_bias;  // [n_routed_experts] (noaux_tc only)
 };
 
 struct MoeWeights {
@@ -45,7 +58,7 @@ struct MoeWeights {
 };
 
 struct LayerWeights {
-  std::vector<float> input_layernorm, post_attention_layernorm;  // [hidden]
+  VectorView input_layernorm, post_attention_layernorm;  // [hidden]
   AttentionWeights attn;
   bool is_moe = false;
   MlpWeights mlp;  // dense layers
@@ -53,21 +66,23 @@ struct LayerWeights {
 };
 
 struct MtpWeights {  // model.layers.{num_hidden_layers + k}.*
-  std::vector<float> enorm, hnorm;  // [hidden]
+  VectorView enorm, hnorm;          // [hidden]
   WeightMatrix eh_proj;             // [hidden, 2*hidden]: input is [enorm(embed); hnorm(h)]
   WeightMatrix embed_tokens;        // own copy in V3 checkpoints; else the model's
   LayerWeights layer;
-  std::vector<float> shared_head_norm;
+  VectorView shared_head_norm;
   WeightMatrix shared_head_head;  // [vocab, hidden]
 };
 
 struct ModelWeights {
   WeightMatrix embed_tokens;  // [vocab, hidden]
   std::vector<LayerWeights> layers;
-  std::vector<float> norm;    // [hidden]
+  VectorView norm;            // [hidden]
   WeightMatrix lm_head;       // [vocab, hidden]
   std::vector<MtpWeights> mtp;
   uint64_t bytes = 0;         // weight bytes referenced (for reports)
+  // The f32 copies the loader's vectors view (shared, so a copy of ModelWeights stays valid).
+  std::vector<std::shared_ptr<const float[]>> f32_storage;
 };
 
 // Validates and binds every tensor the config implies; the checkpoint must outlive the result.

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pipeline.h"
 #include "tokenizer/unicode.h"
@@ -51,14 +52,6 @@ uint64_t pair_key(int32_t a, int32_t b) {
 }
 int32_t key_left(uint64_t k) { return static_cast<int32_t>(k >> 32); }
 int32_t key_right(uint64_t k) { return static_cast<int32_t>(k & 0xffffffffu); }
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail("cannot open {}", p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 void write_file_atomic(const std::filesystem::path& p, const std::string& data) {
   auto tmp = p;
@@ -322,7 +315,7 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
   TrainTokenizerReport r;
   PreTokenCounter counter;
   for (size_t i = 0; i < files.size(); ++i) {
-    std::string text = read_file(files[i]);
+    std::string text = read_text_file(files[i].string());
     r.bytes += static_cast<int64_t>(text.size());
     counter.add_text(text);
     if (opts.progress) {

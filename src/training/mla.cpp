@@ -123,17 +123,17 @@ void attention_backward(const LayerCtx& ctx, float* dq, float* dkv, float* dk_pe
   });
 }
 
-void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, const AttnParams& w) {
+void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, const AttentionWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), T = ctx.T, H = c.hidden_size, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
                 dr = c.qk_rope_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank, qr = c.q_lora_rank;
   const float eps = float(c.rms_norm_eps);
   if (qr > 0) {
-    matmul_forward(ctx.ops, a.q_a, inp, w.q_a_proj, N, H, qr);
-    rmsnorm_forward(a.q_a_norm, a.q_a_rstd, a.q_a, w.q_a_layernorm, N, qr, eps);
-    matmul_forward(ctx.ops, a.q, a.q_a_norm, w.q_b_proj, N, qr, nh * dq);
+    matmul_forward(ctx.ops, a.q_a, inp, f32(w.q_a_proj), N, H, qr);
+    rmsnorm_forward(a.q_a_norm, a.q_a_rstd, a.q_a, f32(w.q_a_layernorm), N, qr, eps);
+    matmul_forward(ctx.ops, a.q, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
   } else {
-    matmul_forward(ctx.ops, a.q, inp, w.q_proj, N, H, nh * dq);
+    matmul_forward(ctx.ops, a.q, inp, f32(w.q_proj), N, H, nh * dq);
   }
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = n % T;
@@ -141,21 +141,21 @@ void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, 
       rope_forward(a.q + (n * nh + h) * dq + dn, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
   float* kv_a = ctx.s->kv_a;  // [N, r + dr]
-  matmul_forward(ctx.ops, kv_a, inp, w.kv_a_proj_with_mqa, N, H, r + dr);
+  matmul_forward(ctx.ops, kv_a, inp, f32(w.kv_a_proj_with_mqa), N, H, r + dr);
   for (int64_t n = 0; n < N; ++n) {
     std::memcpy(a.c_raw + n * r, kv_a + n * (r + dr), r * sizeof(float));
     std::memcpy(a.k_pe + n * dr, kv_a + n * (r + dr) + r, dr * sizeof(float));
     const int64_t t = n % T;
     rope_forward(a.k_pe + n * dr, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
-  rmsnorm_forward(a.c, a.c_rstd, a.c_raw, w.kv_a_layernorm, N, r, eps);
-  matmul_forward(ctx.ops, a.kv, a.c, w.kv_b_proj, N, r, nh * (dn + c.v_head_dim));
+  rmsnorm_forward(a.c, a.c_rstd, a.c_raw, f32(w.kv_a_layernorm), N, r, eps);
+  matmul_forward(ctx.ops, a.kv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + c.v_head_dim));
   attention_forward(ctx, a.o, a.att, a.q, a.kv, a.k_pe);
-  matmul_forward(ctx.ops, out, a.o, w.o_proj, N, nh * c.v_head_dim, H);
+  matmul_forward(ctx.ops, out, a.o, f32(w.o_proj), N, nh * c.v_head_dim, H);
 }
 
-void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dw, const float* dout, const MlaActs& a,
-                  const float* inp, const AttnParams& w) {
+void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const float* dout, const MlaActs& a,
+                  const float* inp, const AttentionWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), T = ctx.T, H = c.hidden_size, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
                 dr = c.qk_rope_head_dim, dv = c.v_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank,
@@ -163,7 +163,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dw, const float*
   Scratch& s = *ctx.s;
   // o_proj
   std::fill(s.dattn, s.dattn + N * nh * dv, 0.0f);
-  matmul_backward(ctx.ops, s.dattn, dw.o_proj, dout, a.o, w.o_proj, N, nh * dv, H);
+  matmul_backward(ctx.ops, s.dattn, writable(dw.o_proj), dout, a.o, f32(w.o_proj), N, nh * dv, H);
   // attention core
   std::fill(s.dq, s.dq + N * nh * dq, 0.0f);
   std::fill(s.dkv, s.dkv + N * nh * (dn + dv), 0.0f);
@@ -171,9 +171,9 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dw, const float*
   attention_backward(ctx, s.dq, s.dkv, s.dk_pe_heads, s.dattn, a.att, a.q, a.kv, a.k_pe, s.ds);
   // kv_b_proj and the latent norm
   std::fill(s.dc, s.dc + N * r, 0.0f);
-  matmul_backward(ctx.ops, s.dc, dw.kv_b_proj, s.dkv, a.c, w.kv_b_proj, N, r, nh * (dn + dv));
+  matmul_backward(ctx.ops, s.dc, writable(dw.kv_b_proj), s.dkv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + dv));
   std::fill(s.dc_raw, s.dc_raw + N * r, 0.0f);
-  rmsnorm_backward(s.dc_raw, dw.kv_a_layernorm, s.dc, a.c_raw, w.kv_a_layernorm, a.c_rstd, N, r);
+  rmsnorm_backward(s.dc_raw, writable(dw.kv_a_layernorm), s.dc, a.c_raw, f32(w.kv_a_layernorm), a.c_rstd, N, r);
   // the shared rope key: sum over heads, rotate back, then kv_a_proj_with_mqa
   for (int64_t n = 0; n < N; ++n) {
     float* dk = s.dkv_a + n * (r + dr);
@@ -185,7 +185,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dw, const float*
     const int64_t t = n % T;
     rope_backward(dkp, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
-  matmul_backward(ctx.ops, dinp, dw.kv_a_proj_with_mqa, s.dkv_a, inp, w.kv_a_proj_with_mqa, N, H, r + dr);
+  matmul_backward(ctx.ops, dinp, writable(dw.kv_a_proj_with_mqa), s.dkv_a, inp, f32(w.kv_a_proj_with_mqa), N, H, r + dr);
   // queries: rotate q_pe's gradient back, then the projections
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = n % T;
@@ -194,12 +194,12 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dw, const float*
   }
   if (qr > 0) {
     std::fill(s.dq_a_norm, s.dq_a_norm + N * qr, 0.0f);
-    matmul_backward(ctx.ops, s.dq_a_norm, dw.q_b_proj, s.dq, a.q_a_norm, w.q_b_proj, N, qr, nh * dq);
+    matmul_backward(ctx.ops, s.dq_a_norm, writable(dw.q_b_proj), s.dq, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
     std::fill(s.dq_a, s.dq_a + N * qr, 0.0f);
-    rmsnorm_backward(s.dq_a, dw.q_a_layernorm, s.dq_a_norm, a.q_a, w.q_a_layernorm, a.q_a_rstd, N, qr);
-    matmul_backward(ctx.ops, dinp, dw.q_a_proj, s.dq_a, inp, w.q_a_proj, N, H, qr);
+    rmsnorm_backward(s.dq_a, writable(dw.q_a_layernorm), s.dq_a_norm, a.q_a, f32(w.q_a_layernorm), a.q_a_rstd, N, qr);
+    matmul_backward(ctx.ops, dinp, writable(dw.q_a_proj), s.dq_a, inp, f32(w.q_a_proj), N, H, qr);
   } else {
-    matmul_backward(ctx.ops, dinp, dw.q_proj, s.dq, inp, w.q_proj, N, H, nh * dq);
+    matmul_backward(ctx.ops, dinp, writable(dw.q_proj), s.dq, inp, f32(w.q_proj), N, H, nh * dq);
   }
 }
 

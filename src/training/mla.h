@@ -25,10 +25,10 @@ struct MlaActs {
 void mla_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t B, int64_t T);
 
 // out[N, H] = MLA(inp[N, H])
-void mla_forward(const LayerCtx& ctx, float* out, MlaActs& acts, const float* inp, const AttnParams& weight);
+void mla_forward(const LayerCtx& ctx, float* out, MlaActs& acts, const float* inp, const AttentionWeights& weight);
 // dinp[N, H] += ∂/∂inp; dweight += ∂/∂weight
-void mla_backward(const LayerCtx& ctx, float* dinp, AttnParams& dweight, const float* dout, const MlaActs& acts,
-                  const float* inp, const AttnParams& weight);
+void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dweight, const float* dout, const MlaActs& acts,
+                  const float* inp, const AttentionWeights& weight);
 
 // The causal attention core alone (exposed for gradient tests): q [N, nh, dq], kv [N, nh, dn+dv],
 // k_pe [N, dr] -> o [N, nh*dv], probabilities att [B, nh, T, T].

@@ -15,23 +15,23 @@ void MlpActs::declare(Arena& arena, int64_t rows, int64_t inter) {
   arena.take(&a, rows * inter);
 }
 
-void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpParams& w, int64_t N) {
-  const int64_t H = ctx.cfg->hidden_size, I = w.inter;
-  matmul_forward(ctx.ops, acts.g, inp, w.gate_proj, N, H, I);
-  matmul_forward(ctx.ops, acts.u, inp, w.up_proj, N, H, I);
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpWeights& w, int64_t N) {
+  const int64_t H = ctx.cfg->hidden_size, I = w.gate_proj.rows;
+  matmul_forward(ctx.ops, acts.g, inp, f32(w.gate_proj), N, H, I);
+  matmul_forward(ctx.ops, acts.u, inp, f32(w.up_proj), N, H, I);
   swiglu_forward(acts.a, acts.g, acts.u, N * I);
-  matmul_forward(ctx.ops, out, acts.a, w.down_proj, N, I, H);
+  matmul_forward(ctx.ops, out, acts.a, f32(w.down_proj), N, I, H);
 }
 
-void mlp_backward(const LayerCtx& ctx, float* dinp, MlpParams& dw, const float* dout, const MlpActs& acts,
-                  const float* inp, const MlpParams& w, int64_t N) {
-  const int64_t H = ctx.cfg->hidden_size, I = w.inter;
+void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dw, const float* dout, const MlpActs& acts,
+                  const float* inp, const MlpWeights& w, int64_t N) {
+  const int64_t H = ctx.cfg->hidden_size, I = w.gate_proj.rows;
   Scratch& s = *ctx.s;
   std::fill(s.da, s.da + N * I, 0.0f);
-  matmul_backward(ctx.ops, s.da, dw.down_proj, dout, acts.a, w.down_proj, N, I, H);
+  matmul_backward(ctx.ops, s.da, writable(dw.down_proj), dout, acts.a, f32(w.down_proj), N, I, H);
   swiglu_backward(s.dg, s.du, s.da, acts.g, acts.u, N * I);
-  matmul_backward(ctx.ops, dinp, dw.gate_proj, s.dg, inp, w.gate_proj, N, H, I);
-  matmul_backward(ctx.ops, dinp, dw.up_proj, s.du, inp, w.up_proj, N, H, I);
+  matmul_backward(ctx.ops, dinp, writable(dw.gate_proj), s.dg, inp, f32(w.gate_proj), N, H, I);
+  matmul_backward(ctx.ops, dinp, writable(dw.up_proj), s.du, inp, f32(w.up_proj), N, H, I);
 }
 
 void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N) {
@@ -68,17 +68,18 @@ void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N) 
   a.take(&s.taken, std::max(E, c.n_group));
 }
 
-void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, const MoeParams& w) {
+void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, const MoeWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size;
   Scratch& s = *ctx.s;
   // Router scores, selection and gate weights: the inference router's own functions (model/router.h).
-  matmul_forward(ctx.ops, a.scores, inp, w.gate, N, H, E);
+  matmul_forward(ctx.ops, a.scores, inp, f32(w.gate.weight), N, H, E);
   const RouterScratch scratch{s.choice, s.group, s.taken};
   for (int64_t n = 0; n < N; ++n) {
     router_scores(c.scoring_func, a.scores + n * E, E);
-    a.sel_sum[n] = float(select_experts(c, a.scores + n * E, w.bias, scratch, a.chosen + n * K, a.weight + n * K));
+    a.sel_sum[n] = float(select_experts(c, a.scores + n * E, f32(w.gate.e_score_correction_bias), scratch,
+                                        a.chosen + n * K, a.weight + n * K));
   }
   // Group (token, k) pairs by expert: expert e owns slots [offset[e], offset[e+1]) (model/experts.h).
   assign_expert_slots(a.chosen, N, K, E, a.count, a.offset, a.slot, a.slot_token);
@@ -90,7 +91,7 @@ void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, 
   }
   // Combine: shared experts plus the weighted routed outputs.
   if (w.has_shared)
-    mlp_forward(ctx, out, a.shared, inp, w.shared, N);
+    mlp_forward(ctx, out, a.shared, inp, w.shared_experts, N);
   else
     std::fill(out, out + N * H, 0.0f);
   for (int64_t n = 0; n < N; ++n)
@@ -121,13 +122,13 @@ void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, 
   }
 }
 
-void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dw, const float* dout, const MoeActs& a,
-                  const float* inp, const MoeParams& w) {
+void moe_backward(const LayerCtx& ctx, float* dinp, MoeWeights& dw, const float* dout, const MoeActs& a,
+                  const float* inp, const MoeWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size;
   Scratch& s = *ctx.s;
-  if (w.has_shared) mlp_backward(ctx, dinp, dw.shared, dout, a.shared, inp, w.shared, N);
+  if (w.has_shared) mlp_backward(ctx, dinp, dw.shared_experts, dout, a.shared, inp, w.shared_experts, N);
   // out[n] += g_k y_slot:  dg_k = dout[n]·y_slot,  dy_slot = g_k dout[n]
   for (int64_t n = 0; n < N; ++n)
     for (int64_t k = 0; k < K; ++k) {
@@ -203,7 +204,7 @@ void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dw, const float* 
       for (int64_t e = 0; e < E; ++e) ds[e] *= sc[e] * (1.0f - sc[e]);
     }
   }
-  matmul_backward(ctx.ops, dinp, dw.gate, s.dscores, inp, w.gate, N, H, E);
+  matmul_backward(ctx.ops, dinp, writable(dw.gate.weight), s.dscores, inp, f32(w.gate.weight), N, H, E);
 }
 
 }  // namespace fathom::train

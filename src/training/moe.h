@@ -20,9 +20,9 @@ struct MlpActs {
 };
 
 // out[N, H] = down(silu(gate(inp)) * up(inp)) for N rows.
-void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpParams& weight, int64_t N);
-void mlp_backward(const LayerCtx& ctx, float* dinp, MlpParams& dweight, const float* dout, const MlpActs& acts,
-                  const float* inp, const MlpParams& weight, int64_t N);
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpWeights& weight, int64_t N);
+void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dweight, const float* dout, const MlpActs& acts,
+                  const float* inp, const MlpWeights& weight, int64_t N);
 
 struct MoeActs {
   float* scores = nullptr;      // [N, E] after scoring_func
@@ -43,9 +43,9 @@ struct MoeActs {
 // Declares the MLP and MoE backward scratch for N token rows.
 void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N);
 
-void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeParams& weight);
+void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeWeights& weight);
 // Includes the balance loss's gradient (ctx.balance_alpha) into the router.
-void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dweight, const float* dout, const MoeActs& acts,
-                  const float* inp, const MoeParams& weight);
+void moe_backward(const LayerCtx& ctx, float* dinp, MoeWeights& dweight, const float* dout, const MoeActs& acts,
+                  const float* inp, const MoeWeights& weight);
 
 }  // namespace fathom::train

@@ -1,114 +1,65 @@
 #include "training/params.h"
 
 #include <cmath>
-#include <functional>
+#include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "model/tensor_schema.h"
 
 namespace fathom::train {
 
+namespace fs = std::filesystem;
+
 namespace {
 
-// Visits every tensor in checkpoint order, giving each its offset; sets the views when base != null.
-class Walker {
- public:
-  Walker(const ModelConfig& c, float* base, std::vector<ParamTensor>* list) : c_(c), base_(base), list_(list) {}
-
-  ModelParams model() {
-    const int64_t H = c_.hidden_size, V = c_.vocab_size;
-    ModelParams m;
-    m.embed_tokens = add("model.embed_tokens.weight", {V, H}, ParamKind::Embedding);
-    for (int64_t i = 0; i < c_.num_hidden_layers; ++i) m.layers.push_back(layer(i));
-    m.norm = add("model.norm.weight", {H}, ParamKind::Norm);
-    m.lm_head = c_.tie_word_embeddings ? m.embed_tokens : add("lm_head.weight", {V, H}, ParamKind::Matrix);
-    for (int64_t k = 0; k < c_.num_nextn_predict_layers; ++k) {
-      const int64_t i = c_.num_hidden_layers + k;
-      const std::string p = "model.layers." + std::to_string(i) + ".";
-      MtpParams t;
-      t.enorm = add(p + "enorm.weight", {H}, ParamKind::Norm);
-      t.hnorm = add(p + "hnorm.weight", {H}, ParamKind::Norm);
-      t.eh_proj = add(p + "eh_proj.weight", {H, 2 * H}, ParamKind::Matrix);
-      t.layer = layer(i);
-      t.shared_head_norm = add(p + "shared_head.norm.weight", {H}, ParamKind::Norm);
-      m.mtp.push_back(std::move(t));
-    }
-    return m;
+ParamKind kind_of(TensorRole r) {
+  switch (r) {
+    case TensorRole::Embedding: return ParamKind::Embedding;
+    case TensorRole::Norm: return ParamKind::Norm;
+    case TensorRole::RouterBias: return ParamKind::RouterBias;
+    case TensorRole::Matrix:
+    case TensorRole::Output:
+    case TensorRole::RouterWeight: return ParamKind::Matrix;
   }
-  int64_t total() const { return off_; }
+  return ParamKind::Matrix;
+}
+
+// Binds the layout's tensors, in schema order, to views into base; tensors with a fallback stay
+// empty so visit_tensors points them at the tensor they share.
+class LayoutBinder : public TensorVisitor {
+ public:
+  LayoutBinder(const std::vector<ParamTensor>& tensors, const float* base) : tensors_(tensors), base_(base) {}
+  void matrix(const TensorSpec& t, WeightMatrix& field) override {
+    if (!t.fallback.empty()) return;
+    const ParamTensor& p = next(t);
+    field = WeightMatrix{};
+    field.format = ops::WFormat::F32;
+    field.rows = t.rows();
+    field.cols = t.cols();
+    field.data = base_ + p.offset;
+  }
+  void vector(const TensorSpec& t, VectorView& field) override {
+    const ParamTensor& p = next(t);
+    field = VectorView(base_ + p.offset, size_t(p.numel));
+  }
 
  private:
-  float* add(const std::string& name, std::vector<int64_t> shape, ParamKind kind) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    if (list_) list_->push_back({name, shape, off_, n, kind});
-    float* p = base_ ? base_ + off_ : nullptr;
-    off_ += n;
-    return p;
+  const ParamTensor& next(const TensorSpec& t) {
+    if (i_ >= tensors_.size() || tensors_[i_].name != t.name)
+      fail("internal: the parameter layout does not follow the tensor schema at '{}'", t.name);
+    return tensors_[i_++];
   }
-  MlpParams mlp(const std::string& p, int64_t inter) {
-    const int64_t H = c_.hidden_size;
-    MlpParams m;
-    m.inter = inter;
-    m.gate_proj = add(p + "gate_proj.weight", {inter, H}, ParamKind::Matrix);
-    m.up_proj = add(p + "up_proj.weight", {inter, H}, ParamKind::Matrix);
-    m.down_proj = add(p + "down_proj.weight", {H, inter}, ParamKind::Matrix);
-    return m;
-  }
-  LayerParams layer(int64_t i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    const int64_t H = c_.hidden_size, nh = c_.num_attention_heads;
-    LayerParams L;
-    L.input_layernorm = add(p + "input_layernorm.weight", {H}, ParamKind::Norm);
-    AttnParams& a = L.attn;
-    const std::string ap = p + "self_attn.";
-    if (c_.q_lora_rank > 0) {
-      a.q_a_proj = add(ap + "q_a_proj.weight", {c_.q_lora_rank, H}, ParamKind::Matrix);
-      a.q_a_layernorm = add(ap + "q_a_layernorm.weight", {c_.q_lora_rank}, ParamKind::Norm);
-      a.q_b_proj = add(ap + "q_b_proj.weight", {nh * c_.qk_head_dim(), c_.q_lora_rank}, ParamKind::Matrix);
-    } else {
-      a.q_proj = add(ap + "q_proj.weight", {nh * c_.qk_head_dim(), H}, ParamKind::Matrix);
-    }
-    a.kv_a_proj_with_mqa =
-        add(ap + "kv_a_proj_with_mqa.weight", {c_.kv_lora_rank + c_.qk_rope_head_dim, H}, ParamKind::Matrix);
-    a.kv_a_layernorm = add(ap + "kv_a_layernorm.weight", {c_.kv_lora_rank}, ParamKind::Norm);
-    a.kv_b_proj = add(ap + "kv_b_proj.weight", {nh * (c_.qk_nope_head_dim + c_.v_head_dim), c_.kv_lora_rank},
-                      ParamKind::Matrix);
-    a.o_proj = add(ap + "o_proj.weight", {H, nh * c_.v_head_dim}, ParamKind::Matrix);
-    L.post_attention_layernorm = add(p + "post_attention_layernorm.weight", {H}, ParamKind::Norm);
-    L.is_moe = c_.is_moe_layer(i);
-    if (!L.is_moe) {
-      L.mlp = mlp(p + "mlp.", c_.intermediate_size);
-      return L;
-    }
-    MoeParams& m = L.moe;
-    m.gate = add(p + "mlp.gate.weight", {c_.n_routed_experts, H}, ParamKind::Matrix);
-    if (c_.topk_method == TopkMethod::NoauxTc)
-      m.bias = add(p + "mlp.gate.e_score_correction_bias", {c_.n_routed_experts}, ParamKind::RouterBias);
-    for (int64_t e = 0; e < c_.n_routed_experts; ++e)
-      m.experts.push_back(mlp(p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size));
-    m.has_shared = c_.n_shared_experts > 0;
-    if (m.has_shared) m.shared = mlp(p + "mlp.shared_experts.", c_.moe_intermediate_size * c_.n_shared_experts);
-    return L;
-  }
-
-  const ModelConfig& c_;
-  float* base_;
-  std::vector<ParamTensor>* list_;
-  int64_t off_ = 0;
+  const std::vector<ParamTensor>& tensors_;
+  const float* base_;
+  size_t i_ = 0;
 };
 
 // splitmix64 stream per (seed, name), so a tensor's values do not depend on the others.
-struct Rng {
-  uint64_t s;
-  Rng(uint64_t seed, const std::string& name) : s(seed * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(name)) {}
-  uint64_t next() {
-    uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+struct Rng : TensorRng {
+  using TensorRng::TensorRng;
   double uniform() { return (double(next() >> 11) + 0.5) * 0x1.0p-53; }  // (0, 1)
   double normal() { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(2.0 * M_PI * uniform()); }
 };
@@ -117,18 +68,39 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Each tensor of a loaded checkpoint by name, with the view the loader bound.
+class ViewIndex : public TensorVisitor {
+ public:
+  void matrix(const TensorSpec& t, WeightMatrix& field) override { matrices[t.name] = &field; }
+  void vector(const TensorSpec& t, VectorView& field) override { vectors[t.name] = &field; }
+  std::map<std::string, const WeightMatrix*> matrices;
+  std::map<std::string, const VectorView*> vectors;
+};
+
 }  // namespace
+
+const float* f32(const WeightMatrix& w) {
+  if (w.format != ops::WFormat::F32 || !w.data) fail("internal: a training weight view is not bound to f32 data");
+  return static_cast<const float*>(w.data);
+}
+
+float* writable(const WeightMatrix& w) { return const_cast<float*>(f32(w)); }
 
 ParamLayout::ParamLayout(const ModelConfig& cfg) : cfg_(cfg) {
   if (cfg.quantization_config) fail("fathom train: quantized configs (quantization_config) cannot be trained");
-  Walker w(cfg_, nullptr, &tensors_);
-  w.model();
-  numel_ = w.total();
+  for (const TensorSpec& t : tensor_specs(cfg_)) {
+    if (!t.fallback.empty()) continue;  // shared with the tensor it falls back to
+    tensors_.push_back({t.name, t.shape, numel_, t.numel(), kind_of(t.role)});
+    numel_ += t.numel();
+  }
 }
 
-ModelParams ParamLayout::bind(float* base) const {
-  Walker w(cfg_, base, nullptr);
-  return w.model();
+ModelWeights ParamLayout::bind(const float* base) const {
+  ModelWeights w;
+  LayoutBinder b(tensors_, base);
+  visit_tensors(cfg_, w, b);
+  w.bytes = uint64_t(numel_) * sizeof(float);
+  return w;
 }
 
 const ParamTensor* ParamLayout::find(const std::string& name) const {
@@ -159,15 +131,27 @@ void init_params(const ParamLayout& layout, float* params, uint64_t seed) {
 
 void load_params(const ParamLayout& layout, float* params, const std::string& dir) {
   io::Checkpoint ckpt(dir);
+  const ModelConfig stored = ModelConfig::from_json(ckpt.config_json(), (fs::path(dir) / "config.json").string());
+  ModelWeights w = load_weights(ckpt, stored);  // validates every tensor; any storage format
+  ViewIndex index;
+  visit_tensors(stored, w, index);
   for (const ParamTensor& t : layout.tensors()) {
-    std::string expect = "[";
-    for (size_t i = 0; i < t.shape.size(); ++i) expect += (i ? ", " : "") + std::to_string(t.shape[i]);
-    expect += "]";
-    const io::TensorView& v = ckpt.get(t.name, expect);
-    if (v.shape != t.shape) fail("{}: tensor '{}' has shape {}, expected {}", *v.file, t.name, v.shape_str(), expect);
-    if (v.dtype != DType::F32 && v.dtype != DType::BF16 && v.dtype != DType::F16)
-      fail("{}: tensor '{}' has dtype {}; fathom train loads F32, BF16 or F16", *v.file, t.name, dtype_name(v.dtype));
-    to_f32(v.dtype, v.data, params + t.offset, size_t(t.numel));
+    const std::string expect = shape_str(t.shape);
+    float* dst = params + t.offset;
+    if (auto m = index.matrices.find(t.name); m != index.matrices.end()) {
+      const WeightMatrix& v = *m->second;
+      if (t.shape.size() != 2 || v.rows != t.shape[0] || v.cols != t.shape[1])
+        fail("{}: tensor '{}' is [{}, {}], the model being trained expects {}", dir, t.name, v.rows, v.cols, expect);
+      for (int64_t r = 0; r < v.rows; ++r) ops::dequant_row(v, r, dst + r * v.cols);
+    } else if (auto f = index.vectors.find(t.name); f != index.vectors.end()) {
+      const VectorView& v = *f->second;
+      if (int64_t(v.size()) != t.numel)
+        fail("{}: tensor '{}' has {} values, the model being trained expects {}", dir, t.name, v.size(), expect);
+      std::copy(v.begin(), v.end(), dst);
+    } else {
+      fail("{}: the checkpoint's config.json implies no tensor '{}' (expected {}) that the model being trained has",
+           dir, t.name, expect);
+    }
   }
 }
 

@@ -1,20 +1,26 @@
-// Trainable parameters: every tensor of a DeepSeek checkpoint under its Hugging Face name, laid
-// out back to back in one f32 buffer. The same layout serves the parameters, their gradients and
-// AdamW's two moments: bind(base) gives named views into any buffer of layout.numel() floats.
+// Trainable parameters: every tensor of a DeepSeek checkpoint (model/tensor_schema.h) under its
+// Hugging Face name, laid out back to back in one f32 buffer. The same layout serves the
+// parameters, their gradients and AdamW's two moments: bind(base) gives a ModelWeights, the
+// inference weight types, over any buffer of layout.numel() floats, with every matrix an F32
+// WeightMatrix view and every norm or router tensor a VectorView. Inference code (model/) reads
+// such weights as it reads a loaded checkpoint, with no copy.
 //
 // The MTP modules share the main model's embedding and output head (DeepSeek-V3 §2.2), so their
-// embed_tokens / shared_head.head are not separate tensors here; fathom's loader falls back to the
-// main model's when a checkpoint omits them. e_score_correction_bias lives in the buffer (it is
-// saved with the model) but is not trained by gradients: the balancing rule updates it.
+// embed_tokens / shared_head.head (the tensors with a schema fallback) are not separate tensors
+// here; the bound views point at the main model's. e_score_correction_bias lives in the buffer (it
+// is saved with the model) but is not trained by gradients: the balancing rule updates it.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "model/config.h"
+#include "model/weights.h"
 
 namespace fathom::train {
 
+// How initialisation and the optimizer treat a tensor (Matrix: Linear weights, lm_head and the
+// router gate included; they are the weight-decayed ones).
 enum class ParamKind { Matrix, Embedding, Norm, RouterBias };
 
 struct ParamTensor {
@@ -24,51 +30,13 @@ struct ParamTensor {
   ParamKind kind = ParamKind::Matrix;
 };
 
-struct MlpParams {  // down(silu(gate(x)) * up(x))
-  float *gate_proj = nullptr, *up_proj = nullptr;  // [inter, hidden]
-  float* down_proj = nullptr;                      // [hidden, inter]
-  int64_t inter = 0;
-};
-
-struct AttnParams {
-  float* q_proj = nullptr;                                       // [nh*dq, H]      (q_lora_rank == 0)
-  float *q_a_proj = nullptr, *q_a_layernorm = nullptr, *q_b_proj = nullptr;  // [qr,H], [qr], [nh*dq,qr]
-  float* kv_a_proj_with_mqa = nullptr;                           // [r + dr, H]
-  float* kv_a_layernorm = nullptr;                               // [r]
-  float* kv_b_proj = nullptr;                                    // [nh*(dn+dv), r]
-  float* o_proj = nullptr;                                       // [H, nh*dv]
-};
-
-struct MoeParams {
-  float* gate = nullptr;  // [E, H]
-  float* bias = nullptr;  // [E] e_score_correction_bias (noaux_tc), selection only
-  std::vector<MlpParams> experts;
-  MlpParams shared;
-  bool has_shared = false;
-};
-
-struct LayerParams {
-  float *input_layernorm = nullptr, *post_attention_layernorm = nullptr;
-  AttnParams attn;
-  bool is_moe = false;
-  MlpParams mlp;
-  MoeParams moe;
-};
-
-struct MtpParams {  // model.layers.{num_hidden_layers + k}.*
-  float *enorm = nullptr, *hnorm = nullptr;
-  float* eh_proj = nullptr;  // [H, 2H]: input [enorm(embed); hnorm(h)]
-  LayerParams layer;
-  float* shared_head_norm = nullptr;
-};
-
-struct ModelParams {
-  float* embed_tokens = nullptr;  // [V, H]
-  std::vector<LayerParams> layers;
-  float* norm = nullptr;
-  float* lm_head = nullptr;  // [V, H]; equals embed_tokens when tie_word_embeddings
-  std::vector<MtpParams> mtp;
-};
+// The f32 data of a view the trainer bound (fails on any other format).
+const float* f32(const WeightMatrix& w);
+inline const float* f32(const VectorView& v) { return v.data(); }
+// Gradients are bound with the same view types over the gradient buffer, which the trainer owns
+// and writes: the views are read-only by declaration only.
+float* writable(const WeightMatrix& w);
+inline float* writable(const VectorView& v) { return const_cast<float*>(v.data()); }
 
 class ParamLayout {
  public:
@@ -76,7 +44,7 @@ class ParamLayout {
   const ModelConfig& config() const { return cfg_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   int64_t numel() const { return numel_; }
-  ModelParams bind(float* base) const;
+  ModelWeights bind(const float* base) const;
   const ParamTensor* find(const std::string& name) const;
 
  private:
@@ -90,7 +58,9 @@ class ParamLayout {
 // router bias 0.
 void init_params(const ParamLayout& layout, float* params, uint64_t seed);
 
-// Reads every tensor from a Hugging Face checkpoint directory (F32/BF16/F16) into params.
+// Reads every tensor from a checkpoint directory fathom can load (F32, BF16, F16, FP8 with block
+// scales, fathom quantize's Q8_0 / Q4_0), dequantized to f32, into params. The checkpoint's own
+// config.json describes how it is stored; its shapes must match the layout's.
 void load_params(const ParamLayout& layout, float* params, const std::string& dir);
 
 // Writes DIR_FILE (a .safetensors) with every tensor; dtype F32 or BF16 (router bias always F32).

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "cpu/thread_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -18,14 +19,6 @@ namespace fathom::train {
 static_assert(std::endian::native == std::endian::little, "token files are written as native uint32");
 
 namespace {
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail("cannot open {}", p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 bool is_blank(std::string_view line) {
   for (char c : line)
@@ -105,7 +98,7 @@ PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
   r.vocab_size = static_cast<int64_t>(tok.vocab_size());
   int64_t doc_index = 0;
   for (size_t fi = 0; fi < files.size(); ++fi) {
-    std::string text = read_file(files[fi]);
+    std::string text = read_text_file(files[fi].string());
     r.bytes += static_cast<int64_t>(text.size());
     auto docs = split_documents(text);
     std::vector<std::vector<uint32_t>> ids(docs.size());

@@ -62,7 +62,7 @@ struct State {
   int64_t step = 0;
 };
 
-void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, Transformer& model,
+void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, Model& model,
                      const State& st) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
@@ -114,7 +114,7 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   fs::remove_all(tmp);
 }
 
-void load_state(const TrainOptions& o, Transformer& model, State& st) {
+void load_state(const TrainOptions& o, Model& model, State& st) {
   const std::string path = (fs::path(o.out_dir) / "training_state.safetensors").string();
   io::SafetensorsFile f(path);
   const auto& md = f.metadata();
@@ -192,13 +192,15 @@ int64_t run_training(const TrainOptions& o, const std::function<void(const StepR
   }
   if (cfg_path.empty()) fail("fathom train needs --config MODEL.json (or --init DIR, or --resume)");
   ModelConfig cfg = ModelConfig::from_json(io::read_json_file(cfg_path), cfg_path);
+  // --init weights arrive dequantized to f32 (load_params): the model trained and saved is f32.
+  if (!o.resume && !o.init_dir.empty()) cfg.quantization_config.reset();
 
   TokenData data(o.data_dir);
   if (data.meta().vocab_size > cfg.vocab_size)
     fail("{}: the data's vocab_size {} exceeds the model's {}", o.data_dir, data.meta().vocab_size, cfg.vocab_size);
 
   cpu::ThreadPool pool(o.threads);
-  Transformer model(cfg, o.batch, o.seq, &pool, o.model);
+  Model model(cfg, o.batch, o.seq, &pool, o.model);
   const ParamLayout& layout = model.layout();
   State st;
   st.m.assign(layout.numel(), 0.0f);

@@ -23,14 +23,14 @@ void LayerActs::declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, 
     mlp.declare(a, N, c.intermediate_size);
 }
 
-void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& a, const float* inp, const LayerParams& w) {
+void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& a, const float* inp, const LayerWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), H = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
-  rmsnorm_forward(a.ln1, a.ln1_rstd, inp, w.input_layernorm, N, H, eps);
+  rmsnorm_forward(a.ln1, a.ln1_rstd, inp, f32(w.input_layernorm), N, H, eps);
   mla_forward(ctx, out, a.attn, a.ln1, w.attn);
   for (int64_t i = 0; i < N * H; ++i) a.res_mid[i] = inp[i] + out[i];
-  rmsnorm_forward(a.ln2, a.ln2_rstd, a.res_mid, w.post_attention_layernorm, N, H, eps);
+  rmsnorm_forward(a.ln2, a.ln2_rstd, a.res_mid, f32(w.post_attention_layernorm), N, H, eps);
   if (w.is_moe)
     moe_forward(ctx, out, a.moe, a.ln2, w.moe);
   else
@@ -38,18 +38,19 @@ void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& a, const 
   for (int64_t i = 0; i < N * H; ++i) out[i] += a.res_mid[i];
 }
 
-void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerParams& dw, const LayerActs& a, const float* inp,
-                            const LayerParams& w, float* dln) {
+void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerWeights& dw, const LayerActs& a, const float* inp,
+                            const LayerWeights& w, float* dln) {
   const int64_t N = ctx.N(), H = ctx.cfg->hidden_size;
   std::fill(dln, dln + N * H, 0.0f);
   if (w.is_moe)
     moe_backward(ctx, dln, dw.moe, dresid, a.moe, a.ln2, w.moe);
   else
     mlp_backward(ctx, dln, dw.mlp, dresid, a.mlp, a.ln2, w.mlp, N);
-  rmsnorm_backward(dresid, dw.post_attention_layernorm, dln, a.res_mid, w.post_attention_layernorm, a.ln2_rstd, N, H);
+  rmsnorm_backward(dresid, writable(dw.post_attention_layernorm), dln, a.res_mid, f32(w.post_attention_layernorm),
+                   a.ln2_rstd, N, H);
   std::fill(dln, dln + N * H, 0.0f);
   mla_backward(ctx, dln, dw.attn, dresid, a.attn, a.ln1, w.attn);
-  rmsnorm_backward(dresid, dw.input_layernorm, dln, inp, w.input_layernorm, a.ln1_rstd, N, H);
+  rmsnorm_backward(dresid, writable(dw.input_layernorm), dln, inp, f32(w.input_layernorm), a.ln1_rstd, N, H);
 }
 
 namespace {
@@ -79,7 +80,7 @@ int64_t max_matmul_scratch(const ModelConfig& c, int64_t N) {
 }
 }  // namespace
 
-Transformer::Transformer(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool,
+Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool,
                          TrainSettings settings)
     : cfg_(cfg), layout_(cfg), B_(batch), T_(seq), settings_(settings) {
   if (batch < 1 || seq < 1) fail("batch and sequence length must be positive (got {} x {})", batch, seq);
@@ -140,21 +141,21 @@ Transformer::Transformer(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu
   ctx_.balance_alpha = settings_.balance_alpha;
 }
 
-void Transformer::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+void Model::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
-void Transformer::head(const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy,
+void Model::head(const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy,
                        double* loss) {
   const int64_t N = B_ * T_, H = cfg_.hidden_size, V = cfg_.vocab_size;
-  matmul_forward(ctx_.ops, logits_, h, p_.lm_head, N, H, V);
+  matmul_forward(ctx_.ops, logits_, h, f32(p_.lm_head), N, H, V);
   if (logits_copy) std::memcpy(logits_copy, logits_, size_t(N * V) * sizeof(float));
   *loss = cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, dh ? dscale : 0.0f, losses_) / double(N);
   if (dh) {
     std::fill(dh, dh + N * H, 0.0f);
-    matmul_backward(ctx_.ops, dh, g_.lm_head, logits_, h, p_.lm_head, N, H, V);
+    matmul_backward(ctx_.ops, dh, writable(g_.lm_head), logits_, h, f32(p_.lm_head), N, H, V);
   }
 }
 
-StepLosses Transformer::step(const int32_t* windows, bool backward, float* logits, float* mtp_logits) {
+StepLosses Model::step(const int32_t* windows, bool backward, float* logits, float* mtp_logits) {
   const ModelConfig& c = cfg_;
   const int64_t N = B_ * T_, H = c.hidden_size, L = c.num_hidden_layers, D = c.num_nextn_predict_layers,
                 W = window();
@@ -176,31 +177,31 @@ StepLosses Transformer::step(const int32_t* windows, bool backward, float* logit
 
   StepLosses out;
   // Main model.
-  embedding_forward(resid_[0], inp_, p_.embed_tokens, N, H);
+  embedding_forward(resid_[0], inp_, f32(p_.embed_tokens), N, H);
   for (int64_t l = 0; l < L; ++l) {
     decoder_layer_forward(ctx_, resid_[l + 1], layers_[l], resid_[l], p_.layers[l]);
     if (layers_[l].moe.scores && p_.layers[l].is_moe) out.balance += layers_[l].moe.balance_loss;
   }
-  rmsnorm_forward(hfinal_, hfinal_rstd_, resid_[L], p_.norm, N, H, eps);
+  rmsnorm_forward(hfinal_, hfinal_rstd_, resid_[L], f32(p_.norm), N, H, eps);
   head(hfinal_, targets_, 1.0f / float(N), backward ? dh_ : nullptr, logits, &out.loss);
 
   // MTP modules, chained; each head's backward runs right away so the logits buffer is reused.
   const float mtp_scale = D > 0 ? settings_.mtp_weight / float(D) : 0.0f;
   for (int64_t k = 0; k < D; ++k) {
     MtpActs& m = mtp_[k];
-    const MtpParams& w = p_.mtp[k];
+    const MtpWeights& w = p_.mtp[k];
     const float* hprev = k == 0 ? hfinal_ : mtp_[k - 1].out;
-    embedding_forward(m.emb, m.tokens, p_.embed_tokens, N, H);
-    rmsnorm_forward(m.en, m.en_rstd, m.emb, w.enorm, N, H, eps);
-    rmsnorm_forward(m.hn, m.hn_rstd, hprev, w.hnorm, N, H, eps);
+    embedding_forward(m.emb, m.tokens, f32(p_.embed_tokens), N, H);
+    rmsnorm_forward(m.en, m.en_rstd, m.emb, f32(w.enorm), N, H, eps);
+    rmsnorm_forward(m.hn, m.hn_rstd, hprev, f32(w.hnorm), N, H, eps);
     for (int64_t n = 0; n < N; ++n) {
       std::memcpy(m.cat + n * 2 * H, m.en + n * H, H * sizeof(float));
       std::memcpy(m.cat + n * 2 * H + H, m.hn + n * H, H * sizeof(float));
     }
-    matmul_forward(ctx_.ops, m.x0, m.cat, w.eh_proj, N, 2 * H, H);
+    matmul_forward(ctx_.ops, m.x0, m.cat, f32(w.eh_proj), N, 2 * H, H);
     decoder_layer_forward(ctx_, m.x1, m.layer, m.x0, w.layer);
     if (w.layer.is_moe) out.balance += m.layer.moe.balance_loss;
-    rmsnorm_forward(m.out, m.out_rstd, m.x1, w.shared_head_norm, N, H, eps);
+    rmsnorm_forward(m.out, m.out_rstd, m.x1, f32(w.shared_head_norm), N, H, eps);
     double l = 0;
     head(m.out, m.targets, float(mtp_scale / double(N)), backward ? m.dout : nullptr, k == 0 ? mtp_logits : nullptr, &l);
     out.mtp_loss += l / double(D);
@@ -211,37 +212,37 @@ StepLosses Transformer::step(const int32_t* windows, bool backward, float* logit
   // MTP backward, last module first (module k's input gradient goes to module k-1 or the trunk).
   for (int64_t k = D - 1; k >= 0; --k) {
     MtpActs& m = mtp_[k];
-    const MtpParams& w = p_.mtp[k];
-    MtpParams& dw = g_.mtp[k];
+    const MtpWeights& w = p_.mtp[k];
+    MtpWeights& dw = g_.mtp[k];
     const float* hprev = k == 0 ? hfinal_ : mtp_[k - 1].out;
     float* dhprev = k == 0 ? dh_ : mtp_[k - 1].dout;
     std::fill(dresid_, dresid_ + N * H, 0.0f);
-    rmsnorm_backward(dresid_, dw.shared_head_norm, m.dout, m.x1, w.shared_head_norm, m.out_rstd, N, H);
+    rmsnorm_backward(dresid_, writable(dw.shared_head_norm), m.dout, m.x1, f32(w.shared_head_norm), m.out_rstd, N, H);
     decoder_layer_backward(ctx_, dresid_, dw.layer, m.layer, m.x0, w.layer, dln_);
     std::fill(dcat_, dcat_ + N * 2 * H, 0.0f);
-    matmul_backward(ctx_.ops, dcat_, dw.eh_proj, dresid_, m.cat, w.eh_proj, N, 2 * H, H);
+    matmul_backward(ctx_.ops, dcat_, writable(dw.eh_proj), dresid_, m.cat, f32(w.eh_proj), N, 2 * H, H);
     for (int64_t n = 0; n < N; ++n) {
       std::memcpy(dln_ + n * H, dcat_ + n * 2 * H, H * sizeof(float));        // ∂/∂enorm(emb)
       std::memcpy(dhalf_ + n * H, dcat_ + n * 2 * H + H, H * sizeof(float));  // ∂/∂hnorm(h)
     }
     std::fill(tmp_, tmp_ + N * H, 0.0f);
-    rmsnorm_backward(tmp_, dw.enorm, dln_, m.emb, w.enorm, m.en_rstd, N, H);
-    embedding_backward(g_.embed_tokens, tmp_, m.tokens, N, H);
-    rmsnorm_backward(dhprev, dw.hnorm, dhalf_, hprev, w.hnorm, m.hn_rstd, N, H);
+    rmsnorm_backward(tmp_, writable(dw.enorm), dln_, m.emb, f32(w.enorm), m.en_rstd, N, H);
+    embedding_backward(writable(g_.embed_tokens), tmp_, m.tokens, N, H);
+    rmsnorm_backward(dhprev, writable(dw.hnorm), dhalf_, hprev, f32(w.hnorm), m.hn_rstd, N, H);
   }
   // Trunk backward.
   std::fill(dresid_, dresid_ + N * H, 0.0f);
-  rmsnorm_backward(dresid_, g_.norm, dh_, resid_[L], p_.norm, hfinal_rstd_, N, H);
+  rmsnorm_backward(dresid_, writable(g_.norm), dh_, resid_[L], f32(p_.norm), hfinal_rstd_, N, H);
   for (int64_t l = L - 1; l >= 0; --l)
     decoder_layer_backward(ctx_, dresid_, g_.layers[l], layers_[l], resid_[l], p_.layers[l], dln_);
-  embedding_backward(g_.embed_tokens, dresid_, inp_, N, H);
+  embedding_backward(writable(g_.embed_tokens), dresid_, inp_, N, H);
   return out;
 }
 
-std::vector<std::vector<int32_t>> Transformer::expert_load() const {
+std::vector<std::vector<int32_t>> Model::expert_load() const {
   std::vector<std::vector<int32_t>> out;
   const int64_t E = cfg_.n_routed_experts;
-  auto add = [&](const LayerActs& a, const LayerParams& w) {
+  auto add = [&](const LayerActs& a, const LayerWeights& w) {
     if (w.is_moe) out.emplace_back(a.moe.count, a.moe.count + E);
   };
   for (size_t l = 0; l < layers_.size(); ++l) add(layers_[l], p_.layers[l]);
@@ -249,12 +250,12 @@ std::vector<std::vector<int32_t>> Transformer::expert_load() const {
   return out;
 }
 
-std::vector<float*> Transformer::router_biases() {
+std::vector<float*> Model::router_biases() {
   std::vector<float*> out;
   for (auto& l : p_.layers)
-    if (l.is_moe) out.push_back(l.moe.bias);
+    if (l.is_moe) out.push_back(writable(l.moe.gate.e_score_correction_bias));
   for (auto& m : p_.mtp)
-    if (m.layer.is_moe) out.push_back(m.layer.moe.bias);
+    if (m.layer.is_moe) out.push_back(writable(m.layer.moe.gate.e_score_correction_bias));
   return out;
 }
 

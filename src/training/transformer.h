@@ -31,10 +31,10 @@ struct LayerActs {
 };
 
 // out = layer(inp): x + MLA(RMSNorm(x)), then + FFN(RMSNorm(·)).
-void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& acts, const float* inp, const LayerParams& weight);
+void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& acts, const float* inp, const LayerWeights& weight);
 // dresid holds ∂L/∂out on entry and ∂L/∂inp on return; dln is [N, H] scratch.
-void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerParams& dweight, const LayerActs& acts,
-                            const float* inp, const LayerParams& weight, float* dln);
+void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerWeights& dweight, const LayerActs& acts,
+                            const float* inp, const LayerWeights& weight, float* dln);
 
 struct MtpActs {
   int32_t *tokens = nullptr, *targets = nullptr;  // [N] t_{i+k+1}, t_{i+k+2}
@@ -58,9 +58,11 @@ struct StepLosses {
   double total = 0;     // loss + λ mtp_loss + balance: what the gradients are of
 };
 
-class Transformer {
+// The trainable model: parameters, gradients and activations for one batch shape (fathom::Model
+// is the inference one; both read the same ModelWeights types).
+class Model {
  public:
-  Transformer(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings);
+  Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings);
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
@@ -69,7 +71,8 @@ class Transformer {
   int64_t window() const { return T_ + 1 + cfg_.num_nextn_predict_layers; }
   float* params() { return params_.data(); }
   float* grads() { return grads_.data(); }
-  const ModelParams& p() const { return p_; }
+  // The parameters as inference weight types (F32 views into params()).
+  const ModelWeights& weights() const { return p_; }
   TrainSettings& settings() { return settings_; }
   size_t activation_bytes() const { return arena_.bytes(); }
 
@@ -93,7 +96,7 @@ class Transformer {
   int64_t B_, T_;
   TrainSettings settings_;
   std::vector<float> params_, grads_, rope_cos_, rope_sin_;
-  ModelParams p_, g_;
+  ModelWeights p_, g_;
   Arena arena_;
   Scratch scratch_;
   // activations
