@@ -3,6 +3,7 @@
 // with the same logits, and the `fathom train` command line.
 #include "test_paths.h"
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -240,7 +241,15 @@ TEST(TrainCli, TrainsLogsResumesAndServesLogits) {
   const std::string base = std::string(FATHOM_BINARY) + " train --config " + o.config_path + " --data " + o.data_dir +
                            " --batch 2 --seq 8 --warmup 2 --eval-every 2 --threads 2 --seed 4";
   ASSERT_EQ(0, std::system((base + " --out " + o.out_dir + "-full --steps 4 2>/dev/null").c_str()));
-  ASSERT_EQ(0, std::system((base + " --out " + o.out_dir + " --steps 2 --save-every 2 2>/dev/null").c_str()));
+  // Stopped with Ctrl-C once step 2 is logged (or finished already: exit 0), then resumed with the same
+  // options typed again. (--resume refuses a different --steps, so the run cannot be cut short by one.)
+  const std::string log = o.out_dir + "/train_log.jsonl";
+  const int stopped = std::system(
+      (base + " --out " + o.out_dir + " --steps 4 --save-every 2 2>/dev/null & pid=$!; until [ \"$(grep -c '\"loss\"' " +
+       log + " 2>/dev/null)\" -ge 2 ] || ! kill -0 $pid 2>/dev/null; do sleep 0.001; done; kill -INT $pid 2>/dev/null;"
+       " wait $pid")
+          .c_str());
+  ASSERT_TRUE(WIFEXITED(stopped) && (WEXITSTATUS(stopped) == 0 || WEXITSTATUS(stopped) == 130)) << stopped;
   ASSERT_EQ(0, std::system((base + " --out " + o.out_dir + " --steps 4 --resume 2>/dev/null").c_str()));
   auto read_log = [](const std::string& dir) {
     std::ifstream in(dir + "/train_log.jsonl");
@@ -262,8 +271,12 @@ TEST(TrainCli, TrainsLogsResumesAndServesLogits) {
   EXPECT_EQ(vals, 2);
   ASSERT_EQ(full.size(), res.size());
   for (size_t i = 0; i < full.size(); ++i) {
-    if (full[i].contains("loss")) EXPECT_EQ(full[i]["loss"], res[i]["loss"]) << i;
-    if (full[i].contains("val_loss")) EXPECT_EQ(full[i]["val_loss"], res[i]["val_loss"]) << i;
+    if (full[i].contains("loss")) {
+      EXPECT_EQ(full[i]["loss"], res[i]["loss"]) << i;
+    }
+    if (full[i].contains("val_loss")) {
+      EXPECT_EQ(full[i]["val_loss"], res[i]["val_loss"]) << i;
+    }
   }
   const std::string npy = o.out_dir + "/logits.npy";
   EXPECT_EQ(0, std::system((std::string(FATHOM_BINARY) + " logits " + o.out_dir + " --ids 1,2,3 --out " + npy +
