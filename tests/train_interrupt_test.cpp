@@ -265,6 +265,20 @@ int wait_for(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// wait_for with a hang guard: a run that should have stopped by itself but goes on (a refusal that
+// did not happen, on a run of a million steps) is killed after 2 minutes and reported.
+int wait_for_exit(pid_t pid, const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ADD_FAILURE() << what << ": still running after 2 minutes";
+  kill(pid, SIGKILL);
+  return wait_for(pid);
+}
+
 // The largest step in DIR/train_log.jsonl (complete lines only), 0 if none.
 int64_t logged_step(const std::string& dir) {
   std::ifstream in(dir + "/train_log.jsonl");
@@ -316,7 +330,7 @@ TEST(TrainCli, CtrlCSavesAndResumeContinuesTheSavedRun) {
   int status = 0;
   ASSERT_TRUE(wait_for_step(pid, out, 3, &status)) << "exited early with " << status << ":\n" << read_text(log);
   kill(pid, SIGINT);
-  EXPECT_EQ(wait_for(pid), 128 + SIGINT);
+  EXPECT_EQ(wait_for_exit(pid, "the run stopped with SIGINT"), 128 + SIGINT);
   const std::string said = read_text(log);
   const int64_t n = saved_step(out);
   EXPECT_GE(n, 3);
@@ -331,7 +345,7 @@ TEST(TrainCli, CtrlCSavesAndResumeContinuesTheSavedRun) {
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(wait_for_step(pid, out, n + 2, &status)) << status << ":\n" << read_text(log);
   kill(pid, SIGTERM);
-  EXPECT_EQ(wait_for(pid), 128 + SIGTERM);
+  EXPECT_EQ(wait_for_exit(pid, "the run stopped with SIGTERM"), 128 + SIGTERM);
   EXPECT_EQ(saved_options(out), before);
   const LrSchedule sched{0.002, 0.002 * 0.1, 3, 1000000};
   std::ifstream in(out + "/train_log.jsonl");
@@ -351,7 +365,7 @@ TEST(TrainCli, CtrlCSavesAndResumeContinuesTheSavedRun) {
     args.insert(args.end(), extra.begin(), extra.end());
     fs::remove(log);
     pid = spawn(args, log);
-    EXPECT_EQ(wait_for(pid), 1) << extra[0];
+    EXPECT_EQ(wait_for_exit(pid, "--resume " + extra[0] + " " + extra[1]), 1) << extra[0];
     EXPECT_NE(read_text(log).find(extra[0] + " " + extra[1] + " differs"), std::string::npos) << read_text(log);
   }
   EXPECT_TRUE(file_bytes(out + "/training_state.safetensors") == state);
@@ -376,7 +390,8 @@ void expect_readable_checkpoint(const std::string& dir, int64_t numel) {
 int64_t printed_steps(const std::string& output) {
   std::ifstream in(output);
   int64_t n = 0;
-  for (std::string line; std::getline(in, line);) n += line.rfind("step ", 0) == 0 && line.find('/') != std::string::npos;
+  for (std::string line; std::getline(in, line);)
+    n += line.rfind("step ", 0) == 0 && line.find('/') != std::string::npos;
   return n;
 }
 
@@ -388,7 +403,8 @@ TEST(TrainCli, KilledTwentyTimesThenResumedEndsBitIdentical) {
   pid_t pid = spawn(train_args(s, ref, run), s.root + "/uninterrupted.txt");
   ASSERT_EQ(wait_for(pid), 0) << read_text(s.root + "/uninterrupted.txt");
   // A step with its checkpoint takes this long here (mostly the fsyncs): kills land within ~1.5 of them.
-  const auto step_us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0) / 60;
+  const auto step_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0) / 60;
   const int64_t numel = io::SafetensorsFile(ref + "/training_state.safetensors").find("params")->numel();
 
   // Each try starts the run (or resumes it, once it has a checkpoint), waits until it has printed
