@@ -10,6 +10,13 @@ APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev lib
   # test train_reference_torch compares `fathom train` against (~180 MB download, ~4 min).
   python3-torch)
 
+# FATHOM_DEPS_FUZZ=1 (`make fuzz`): clang-14, and libclang-rt-14-dev, whose runtimes are what
+# -fsanitize=fuzzer,address,undefined links (libFuzzer included). Left out otherwise: only fuzzing
+# needs them, and they are large.
+if [ "${FATHOM_DEPS_FUZZ:-0}" = 1 ]; then
+  APT_PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

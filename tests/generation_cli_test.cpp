@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "generation/generator.h"
@@ -74,7 +76,6 @@ TEST(CliRun, GreedyOutputIsTheLibrarysGreedyGeneration) {
   auto m = Model::load(dir);
   Tokenizer tok = Tokenizer::load(dir);
   Runtime rt(1);
-  m->prepare_fast();
   Generator gen(*m, tok, 4096, rt.exec());
   GenerationRequest req;
   req.prompt = tok.encode("The capital of France is", true);
@@ -201,4 +202,55 @@ TEST(CliErrors, EachBadInputHasItsLine) {
   Proc unknown = run_fathom("run " + dir + " -p hi --frobnicate");
   EXPECT_NE(unknown.status, 0);
   EXPECT_NE(unknown.err.find("--frobnicate"), std::string::npos) << unknown.err;
+}
+
+namespace {
+
+// Overwrites element `index` of tensor `name` in a copy of a model with the bytes `value`.
+void poke_tensor(const fs::path& dir, const std::string& name, size_t index, const std::string& value) {
+  for (auto& e : fs::directory_iterator(dir)) {
+    if (e.path().extension() != ".safetensors") continue;
+    std::fstream f(e.path(), std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t len = 0;
+    f.read(reinterpret_cast<char*>(&len), 8);
+    std::string header(len, '\0');
+    f.read(header.data(), std::streamsize(len));
+    const nlohmann::json h = nlohmann::json::parse(header);
+    if (!h.contains(name)) continue;
+    f.seekp(std::streamoff(8 + len + h[name]["data_offsets"][0].get<uint64_t>() + index * value.size()));
+    f.write(value.data(), std::streamsize(value.size()));
+    return;
+  }
+  FAIL() << "no tensor " << name;
+}
+
+}  // namespace
+
+TEST(CliErrors, HostileFilesAndWeights) {
+  const fs::path tmp = fs::path(test::scratch_dir("cli-hostile"));
+  const std::string dir = model();
+  // A prompt file that is a directory: the library's "basic_filebuf" text before.
+  expect_error(run_fathom("run " + dir + " -f " + tmp.string()), tmp.string() + ": is a directory");
+
+  // NaN in a bf16 weight, and a NaN fp8 scale: generation used to print nothing and exit 0.
+  fs::copy(dir, tmp / "nan-bf16");
+  poke_tensor(tmp / "nan-bf16", "model.norm.weight", 3, std::string("\xC0\x7F", 2));  // bf16 NaN
+  expect_error(run_fathom("run " + (tmp / "nan-bf16").string() + " -p hi -n 4"), "are not finite");
+  Proc check = run_fathom("info --check " + (tmp / "nan-bf16").string());
+  EXPECT_EQ(check.status, 1);
+  EXPECT_NE(check.out.find("model.norm.weight element 3 of BF16"), std::string::npos) << check.out;
+  EXPECT_EQ(check.err, "") << "no progress bar when stderr is not a terminal";
+  Proc clean = run_fathom("info --check " + dir);
+  EXPECT_EQ(clean.status, 0) << clean.err;
+  EXPECT_NE(clean.out.find("all finite"), std::string::npos) << clean.out;
+
+  const std::string fp8 = model("tiny-v3", SynthDType::FP8);
+  fs::copy(fp8, tmp / "nan-fp8");
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  poke_tensor(tmp / "nan-fp8", "model.layers.0.self_attn.o_proj.weight_scale_inv", 0,
+              std::string(reinterpret_cast<const char*>(&nan), 4));
+  expect_error(run_fathom("run " + (tmp / "nan-fp8").string() + " -p hi -n 4"), "are not finite");
+  check = run_fathom("info --check " + (tmp / "nan-fp8").string());
+  EXPECT_EQ(check.status, 1);
+  EXPECT_NE(check.out.find("o_proj.weight_scale_inv element 0"), std::string::npos) << check.out;
 }

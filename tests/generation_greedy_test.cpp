@@ -38,7 +38,7 @@ std::vector<float> prefill_logits(const Model& m, const std::vector<int32_t>& id
   const int64_t T = int64_t(ids.size()), V = m.config().vocab_size;
   std::vector<float> logits(size_t(T * V));
   LatentCache cache = m.make_cache(T);
-  m.forward(Exec{}, ids.data(), T, cache, AttentionPath::Expanded, logits.data(), nullptr);
+  m.forward(Exec::oracle(), ids.data(), T, cache, AttentionPath::Expanded, logits.data(), nullptr);
   return logits;
 }
 
@@ -60,7 +60,7 @@ GenerationRequest greedy(std::vector<int32_t> prompt, int64_t n) {
 
 void expect_argmax_chain(const std::string& preset, SynthDType dtype) {
   Loaded l = load(preset, dtype);
-  Generator gen(*l.model, *l.tok, 64);
+  Generator gen(*l.model, *l.tok, 64, Exec::oracle());
   std::vector<int32_t> prompt = l.tok->encode("The capital of France is", true);
   ASSERT_EQ(prompt[0], 0);  // BOS from tokenizer_config.json
   GenerationResult r = gen.generate(greedy(prompt, 16));
@@ -88,7 +88,7 @@ TEST(GenerationGreedy, ChunkedPrefillMatchesOnePass) {
   const int64_t P = Generator::kPrefillChunk + 77;  // two chunks, the second partial
   std::vector<int32_t> prompt(static_cast<size_t>(P));
   for (int64_t i = 0; i < P; ++i) prompt[i] = int32_t(3 + (i * 37) % 290);
-  Generator gen(*l.model, *l.tok, P + 8);
+  Generator gen(*l.model, *l.tok, P + 8, Exec::oracle());
   GenerationResult r = gen.generate(greedy(prompt, 3));
   ASSERT_EQ(r.tokens.size(), 3u);
   std::vector<int32_t> all = prompt;
@@ -100,7 +100,7 @@ TEST(GenerationGreedy, ChunkedPrefillMatchesOnePass) {
 
 TEST(GenerationGreedy, PrefixReuseGivesTheSameTokens) {
   Loaded l = load("tiny-v3", SynthDType::BF16);
-  Generator gen(*l.model, *l.tok, 128);
+  Generator gen(*l.model, *l.tok, 128, Exec::oracle());
   std::vector<int32_t> first = l.tok->encode("Hello, how are you?", true);
   GenerationResult a = gen.generate(greedy(first, 6));
   // The next turn re-sends everything: the first prompt, the answer, then more text.
@@ -109,7 +109,7 @@ TEST(GenerationGreedy, PrefixReuseGivesTheSameTokens) {
   for (int32_t t : l.tok->encode(" I am fine.", false)) second.push_back(t);
   GenerationResult b = gen.generate(greedy(second, 6));
   EXPECT_EQ(b.stats.reused_tokens, int64_t(first.size() + a.tokens.size() - 1));  // the last answer token was never fed
-  Generator fresh(*l.model, *l.tok, 128);
+  Generator fresh(*l.model, *l.tok, 128, Exec::oracle());
   GenerationResult c = fresh.generate(greedy(second, 6));
   EXPECT_EQ(c.stats.reused_tokens, 0);
   EXPECT_EQ(b.tokens, c.tokens);
@@ -121,7 +121,7 @@ TEST(GenerationGreedy, PrefixReuseGivesTheSameTokens) {
 TEST(GenerationSampling, SameSeedSameOutputOtherSeedOtherOutput) {
   Loaded l = load("tiny-v3", SynthDType::FP8);
   auto run = [&](uint64_t seed) {
-    Generator gen(*l.model, *l.tok, 64);
+    Generator gen(*l.model, *l.tok, 64, Exec::oracle());
     GenerationRequest r;
     r.prompt = l.tok->encode("Once upon a time", true);
     r.max_tokens = 24;
@@ -139,7 +139,7 @@ TEST(GenerationSampling, SameSeedSameOutputOtherSeedOtherOutput) {
 
 TEST(GenerationStops, StopStringCutsTheText) {
   Loaded l = load("tiny-v2-lite", SynthDType::F32);
-  Generator gen(*l.model, *l.tok, 64);
+  Generator gen(*l.model, *l.tok, 64, Exec::oracle());
   std::vector<int32_t> prompt = l.tok->encode("The sea", true);
   GenerationResult full = gen.generate(greedy(prompt, 20));
   ASSERT_GE(full.text.size(), 8u);
@@ -164,7 +164,7 @@ TEST(GenerationStops, ContextLimitAndCallbackCancel) {
   Loaded l = load("tiny-v2-lite", SynthDType::F32);
   std::vector<int32_t> prompt = l.tok->encode("Hello", true);
   const int64_t P = int64_t(prompt.size());
-  Generator gen(*l.model, *l.tok, P + 3);
+  Generator gen(*l.model, *l.tok, P + 3, Exec::oracle());
   GenerationResult r = gen.generate(greedy(prompt, -1));
   EXPECT_EQ(r.finish, FinishReason::ContextFull);
   EXPECT_EQ(r.tokens.size(), 4u);  // 3 fed into the cache, the 4th sampled from the last logits
@@ -182,7 +182,7 @@ TEST(GenerationStops, ContextLimitAndCallbackCancel) {
 
 TEST(GenerationErrors, BadRequests) {
   Loaded l = load("tiny-v2-lite", SynthDType::F32);
-  Generator gen(*l.model, *l.tok, 8);
+  Generator gen(*l.model, *l.tok, 8, Exec::oracle());
   EXPECT_THROW(gen.generate(greedy({}, 1)), fathom::Error);
   EXPECT_THROW(gen.generate(greedy(std::vector<int32_t>(9, 5), 1)), fathom::Error);  // longer than the context
   EXPECT_THROW(gen.generate(greedy({0, 300}, 1)), fathom::Error);                    // outside the vocabulary

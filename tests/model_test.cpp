@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 #include "model/model.h"
 #include "model/mtp.h"
@@ -28,8 +29,8 @@ ModelConfig router_config(const std::string& method, const std::string& scoring,
                           int64_t k, bool norm, double scale) {
   ModelConfig c;
   c.n_routed_experts = 8;
-  c.topk_method = method;
-  c.scoring_func = scoring;
+  c.topk_method = parse_topk_method(method).value();
+  c.scoring_func = parse_scoring_func(scoring).value();
   c.n_group = groups;
   c.topk_group = keep;
   c.num_experts_per_tok = k;
@@ -37,11 +38,69 @@ ModelConfig router_config(const std::string& method, const std::string& scoring,
   c.routed_scaling_factor = scale;
   return c;
 }
+
+std::vector<float> random_normal(int64_t n, uint32_t seed, float scale) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+struct Routing {
+  std::vector<int32_t> experts;
+  std::vector<float> weights;
+};
+
+// select_experts on one token, with its scratch.
+Routing route_one(const ModelConfig& c, const std::vector<float>& scores, const std::vector<float>& bias) {
+  std::vector<float> choice(c.n_routed_experts), group(c.n_group);
+  std::vector<uint8_t> taken(std::max(c.n_routed_experts, c.n_group));
+  Routing r;
+  r.experts.resize(c.num_experts_per_tok);
+  r.weights.resize(c.num_experts_per_tok);
+  select_experts(c, scores.data(), bias.empty() ? nullptr : bias.data(), {choice.data(), group.data(), taken.data()},
+                 r.experts.data(), r.weights.data());
+  return r;
+}
+
+// An independent statement of the selection rules (sort-based, allocating) for select_experts to
+// match: indices of the k largest values, largest first, ties to the lower index.
+std::vector<int32_t> sorted_top_k(const std::vector<float>& v, int64_t k) {
+  std::vector<int32_t> idx(v.size());
+  for (size_t i = 0; i < v.size(); ++i) idx[i] = int32_t(i);
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(),
+                    [&](int32_t a, int32_t b) { return v[a] > v[b] || (v[a] == v[b] && a < b); });
+  idx.resize(k);
+  return idx;
+}
+
+std::vector<int32_t> sorting_oracle(const ModelConfig& c, const std::vector<float>& scores,
+                                    const std::vector<float>& bias) {
+  const int64_t E = c.n_routed_experts;
+  std::vector<float> choice = scores;
+  if (c.topk_method == TopkMethod::NoauxTc)
+    for (int64_t e = 0; e < E; ++e) choice[e] += bias[e];
+  if (c.topk_method != TopkMethod::Greedy && c.n_group > 1) {
+    const int64_t per = E / c.n_group;
+    std::vector<float> group_score(c.n_group);
+    for (int64_t g = 0; g < c.n_group; ++g) {
+      std::vector<float> members(choice.begin() + g * per, choice.begin() + (g + 1) * per);
+      std::sort(members.begin(), members.end(), std::greater<float>());
+      group_score[g] = c.topk_method == TopkMethod::NoauxTc ? members[0] + members[1] : members[0];
+    }
+    std::vector<bool> kept(c.n_group, false);
+    for (int32_t g : sorted_top_k(group_score, c.topk_group)) kept[g] = true;
+    for (int64_t e = 0; e < E; ++e)
+      if (!kept[e / per]) choice[e] = -INFINITY;
+  }
+  return sorted_top_k(choice, c.num_experts_per_tok);
+}
 }  // namespace
 
 TEST(Router, GreedyPicksTopScoresAndScales) {
   auto c = router_config("greedy", "softmax", 1, 1, 2, false, 2.0);
-  Routing r = select_experts(c, {0.1f, 0.3f, 0.05f, 0.2f, 0.15f, 0.1f, 0.05f, 0.05f}, {});
+  Routing r = route_one(c, {0.1f, 0.3f, 0.05f, 0.2f, 0.15f, 0.1f, 0.05f, 0.05f}, {});
   EXPECT_EQ(r.experts, (std::vector<int32_t>{1, 3}));
   EXPECT_FLOAT_EQ(r.weights[0], 0.6f);
   EXPECT_FLOAT_EQ(r.weights[1], 0.4f);
@@ -51,7 +110,7 @@ TEST(Router, GroupLimitedUsesGroupMax) {
   // Groups of 2: {0,1} max .30, {2,3} max .25, {4,5} max .26, {6,7} max .05. Keep 2 groups: 0 and 2.
   // Greedy would take expert 3 (.25) second; group-limited must skip it for expert 4 (.26)... and then 5.
   auto c = router_config("group_limited_greedy", "softmax", 4, 2, 3, false, 1.0);
-  Routing r = select_experts(c, {0.30f, 0.01f, 0.24f, 0.25f, 0.26f, 0.2f, 0.05f, 0.0f}, {});
+  Routing r = route_one(c, {0.30f, 0.01f, 0.24f, 0.25f, 0.26f, 0.2f, 0.05f, 0.0f}, {});
   EXPECT_EQ(r.experts, (std::vector<int32_t>{0, 4, 5}));
 }
 
@@ -60,7 +119,7 @@ TEST(Router, NoauxBiasSelectsButDoesNotWeigh) {
   auto c = router_config("noaux_tc", "sigmoid", 4, 2, 2, true, 2.5);
   std::vector<float> s = {0.9f, 0.1f, 0.5f, 0.5f, 0.6f, 0.6f, 0.2f, 0.2f};
   std::vector<float> bias = {0, 0, 0, 0, 0, 0, 1.0f, 0};  // lifts group 3 (sum 1.4) above group 0 (1.0)
-  Routing r = select_experts(c, s, bias);
+  Routing r = route_one(c, s, bias);
   // Kept groups: 3 (1.4) and 2 (1.2). Choice: expert 6 (1.2) then 4 (0.6; tie with 5 -> lower index).
   EXPECT_EQ(r.experts, (std::vector<int32_t>{6, 4}));
   // Weights come from the unbiased scores: 0.2 and 0.6, normalised, times 2.5.
@@ -73,8 +132,77 @@ TEST(Router, MaskedGroupsNeverWinEvenWithNegativeScores) {
   auto c = router_config("noaux_tc", "sigmoid", 4, 1, 2, true, 1.0);
   std::vector<float> s(8, 0.5f);
   std::vector<float> bias = {-2, -2.1f, -3, -3, -3, -3, -3, -3};
-  Routing r = select_experts(c, s, bias);
+  Routing r = route_one(c, s, bias);
   EXPECT_EQ(r.experts, (std::vector<int32_t>{0, 1}));
+}
+
+// topk_method / scoring_func: parsed once into enums, written back as the Hugging Face strings, and an
+// unknown value is an error that names the file and the field.
+TEST(Config, RouterSettingsParseToEnumsAndWriteBack) {
+  for (const char* preset : {"tiny-v2-lite", "tiny-v2", "tiny-v3"}) {
+    const ModelConfig c = synth_preset_config(preset);
+    const nlohmann::json j = c.to_json();
+    EXPECT_EQ(j["topk_method"], topk_method_name(c.topk_method)) << preset;
+    EXPECT_EQ(j["scoring_func"], scoring_func_name(c.scoring_func)) << preset;
+    const ModelConfig back = ModelConfig::from_json(j, "dir/config.json");
+    EXPECT_EQ(back.topk_method, c.topk_method) << preset;
+    EXPECT_EQ(back.scoring_func, c.scoring_func) << preset;
+  }
+  nlohmann::json j = synth_preset_config("tiny-v2").to_json();
+  EXPECT_EQ(j["topk_method"], "group_limited_greedy");
+  EXPECT_EQ(j["scoring_func"], "softmax");
+  j["scoring_func"] = "tanh";
+  try {
+    ModelConfig::from_json(j, "dir/config.json");
+    ADD_FAILURE() << "scoring_func 'tanh' accepted";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("dir/config.json"), std::string::npos) << m;
+    EXPECT_NE(m.find("scoring_func"), std::string::npos) << m;
+    EXPECT_NE(m.find("tanh"), std::string::npos) << m;
+  }
+  // V3's defaults when the fields are absent.
+  j = synth_preset_config("tiny-v3").to_json();
+  j.erase("topk_method");
+  j.erase("scoring_func");
+  const ModelConfig v3 = ModelConfig::from_json(j, "config.json");
+  EXPECT_EQ(v3.topk_method, TopkMethod::NoauxTc);
+  EXPECT_EQ(v3.scoring_func, ScoringFunc::Sigmoid);
+}
+
+// Safe defaults: a default Exec is the fast path (the oracle is asked for by name), a loaded model runs
+// every path with no further preparation, and the cache type belongs to each cache.
+TEST(Defaults, FastExecLoadedModelReadyCacheTypePerCache) {
+  EXPECT_FALSE(Exec{}.reference);
+  EXPECT_TRUE(Exec::oracle().reference);
+  EXPECT_FALSE(Runtime(1).exec().reference);
+  const std::unique_ptr<const Model> m = Model::load(test::synth_model("tiny-v3", SynthDType::BF16));
+  LatentCache f32 = m->make_cache(4), q8 = m->make_cache(4, CacheType::Q8);
+  EXPECT_EQ(f32.type(), CacheType::F32);
+  EXPECT_EQ(q8.type(), CacheType::Q8);
+  const int64_t V = m->config().vocab_size;
+  std::vector<float> a(V), b(V);
+  const int32_t ids[2] = {0, 42};
+  for (int32_t id : ids) {  // the fast absorbed decode path, straight after load, on both cache types
+    m->forward(Exec{}, &id, 1, f32, AttentionPath::Absorbed, a.data(), nullptr);
+    m->forward(Exec{}, &id, 1, q8, AttentionPath::Absorbed, b.data(), nullptr);
+  }
+  EXPECT_LT(rel_l2(b, a), 5e-2);
+  EXPECT_GT(rel_l2(b, a), 0.0);  // really two storage types
+}
+
+TEST(Router, SelectionMatchesASortingOracle) {
+  for (const char* method : {"noaux_tc", "group_limited_greedy", "greedy"}) {
+    ModelConfig c = router_config(method, "sigmoid", 4, 2, 3, true, 2.5);
+    c.n_routed_experts = 12;
+    const std::vector<float> bias = random_normal(12, 9, 0.1f);
+    for (uint32_t seed = 0; seed < 200; ++seed) {
+      auto sc = random_normal(12, seed, 1.0f);
+      for (auto& x : sc) x = 1.0f / (1.0f + std::exp(-x));
+      if (seed % 7 == 0) sc[3] = sc[4];  // ties resolve to the lower index in both
+      ASSERT_EQ(route_one(c, sc, bias).experts, sorting_oracle(c, sc, bias)) << method << " seed " << seed;
+    }
+  }
 }
 
 TEST(Rope, PlainFrequenciesAndRotation) {
@@ -128,7 +256,7 @@ TEST_P(TinyModels, DecodeEqualsPrefillAndIsCausal) {
   const int64_t V = m->config().vocab_size, H = m->config().hidden_size;
   std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7};
   const int64_t T = ids.size();
-  Exec ex;
+  Exec ex = Exec::oracle();
   std::vector<float> prefill(T * V), decode(T * V), hp(T * H), hd(T * H);
   LatentCache c1 = m->make_cache(T), c2 = m->make_cache(T);
   m->forward(ex, ids.data(), T, c1, AttentionPath::Expanded, prefill.data(), hp.data());
@@ -172,14 +300,12 @@ TEST_P(TinyModels, DecodeEqualsPrefillAndIsCausal) {
 TEST_P(TinyModels, Q8CacheIsConsistentAcrossPathsAndClose) {
   auto [preset, dtype] = GetParam();
   auto m = Model::load(test::synth_model(preset, dtype));
-  m->prepare_fast();
   const int64_t V = m->config().vocab_size;
   std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21};
   const int64_t T = ids.size();
   Runtime rt(2);
   auto run = [&](Exec ex, CacheType type, AttentionPath path) {
-    m->set_cache_type(type);
-    LatentCache c = m->make_cache(T);
+    LatentCache c = m->make_cache(T, type);
     EXPECT_EQ(c.type(), type);
     std::vector<float> logits(T * V);
     if (path == AttentionPath::Expanded)
@@ -188,12 +314,11 @@ TEST_P(TinyModels, Q8CacheIsConsistentAcrossPathsAndClose) {
       for (int64_t t = 0; t < T; ++t) m->forward(ex, &ids[t], 1, c, path, logits.data() + t * V, nullptr);
     return logits;
   };
-  const auto f32_ref = run(Exec{}, CacheType::F32, AttentionPath::Absorbed);
-  const auto q8_ref = run(Exec{}, CacheType::Q8, AttentionPath::Absorbed);
-  const auto q8_ref_prefill = run(Exec{}, CacheType::Q8, AttentionPath::Expanded);
+  const auto f32_ref = run(Exec::oracle(), CacheType::F32, AttentionPath::Absorbed);
+  const auto q8_ref = run(Exec::oracle(), CacheType::Q8, AttentionPath::Absorbed);
+  const auto q8_ref_prefill = run(Exec::oracle(), CacheType::Q8, AttentionPath::Expanded);
   const auto q8_fast = run(rt.exec(), CacheType::Q8, AttentionPath::Absorbed);
   const auto q8_fast_prefill = run(rt.exec(), CacheType::Q8, AttentionPath::Expanded);
-  m->set_cache_type(CacheType::F32);
   EXPECT_LT(rel_l2(q8_ref_prefill, q8_ref), 1e-5);
   EXPECT_LT(rel_l2(q8_fast_prefill, q8_ref), 1e-4);
   // Per position: the int8 kernel's rounding (~0.5% per attention call) is small, but a random tiny
@@ -237,7 +362,7 @@ TEST_P(TinyModels, ContextFullIsAnError) {
   LatentCache c = m->make_cache(2);
   std::vector<int32_t> ids = {1, 2, 3};
   std::vector<float> logits(3 * m->config().vocab_size);
-  EXPECT_THROW(m->forward(Exec{}, ids.data(), 3, c, AttentionPath::Expanded, logits.data(), nullptr), Error);
+  EXPECT_THROW(m->forward(Exec::oracle(), ids.data(), 3, c, AttentionPath::Expanded, logits.data(), nullptr), Error);
   EXPECT_EQ(c.length(), 0);
 }
 
@@ -285,10 +410,9 @@ TEST(ReferenceOps, Fp8BlockDequantUsesTheBlockScale) {
 // on the reference path and on the fast path.
 TEST(DecodeBatch, EqualsSequentialDecode) {
   auto m = Model::load(test::synth_model("tiny-v3", SynthDType::BF16));
-  m->prepare_fast();
   const int64_t V = m->config().vocab_size;
   Runtime rt(2);
-  for (Exec ex : {Exec{}, rt.exec()}) {
+  for (Exec ex : {Exec::oracle(), rt.exec()}) {
     std::vector<std::vector<int32_t>> prompts = {{0, 5, 9}, {0, 200}, {0, 7, 7, 7, 3}};
     std::vector<LatentCache> a, b;
     for (auto& p : prompts) {

@@ -76,7 +76,7 @@ TEST_P(Quantize, LoadsAndStaysClose) {
   EXPECT_FALSE(q->config().quantization_config.has_value());
   std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7, 120, 11, 64};
   const int64_t V = a->config().vocab_size;
-  double err = median_position_error(logits_of(*q, ids, Exec{}), logits_of(*a, ids, Exec{}), V);
+  double err = median_position_error(logits_of(*q, ids, Exec::oracle()), logits_of(*a, ids, Exec::oracle()), V);
   // Q4_0 costs ~9% per weight (ops_quant_test); through 3 random layers that is ~35% of the logits.
   // Uncorrelated logits (a layout bug) would be ~140%.
   EXPECT_LT(err, type == QuantType::Q8_0 ? 0.03 : 0.6) << err;

@@ -214,7 +214,7 @@ TEST(TrainLoop, CheckpointLoadsForInferenceWithTheSameLogits) {
   for (int64_t i = 0; i < T + 2; ++i) win[i] = int32_t((i * 7 + 3) % V);
 
   // Inference: the reference forward, then the MTP module on (h_i, t_{i+1}).
-  Exec ex;
+  Exec ex = Exec::oracle();
   std::vector<float> logits(T * V), hidden(T * H), mtp_logits(T * V);
   LatentCache cache = model->make_cache(T);
   model->forward(ex, win.data(), T, cache, AttentionPath::Expanded, logits.data(), hidden.data());

@@ -36,8 +36,8 @@ inline ModelConfig tiny_config() {
   c.num_experts_per_tok = 2;
   c.n_group = 2;
   c.topk_group = 1;
-  c.topk_method = "noaux_tc";
-  c.scoring_func = "sigmoid";
+  c.topk_method = TopkMethod::NoauxTc;
+  c.scoring_func = ScoringFunc::Sigmoid;
   c.norm_topk_prob = true;
   c.routed_scaling_factor = 2.5;
   c.first_k_dense_replace = 1;

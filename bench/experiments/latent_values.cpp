@@ -63,7 +63,7 @@ void columns_tile(const uint8_t* g, const uint8_t* p, float* o) {
   OUT(0) OUT(1) OUT(2) OUT(3) OUT(4) OUT(5) OUT(6) OUT(7) OUT(8) OUT(9) OUT(10) OUT(11) OUT(12) OUT(13) OUT(14) OUT(15)
 }
 
-// The run-11 loop (values() in src/ops/latent_attention_q8_avx512.cpp), all 64 chunks of 8 columns.
+// The run-11 loop (values() in src/ops/latent_attention_q8_avx512vbmi.cpp), all 64 chunks of 8 columns.
 #define VD(k, q, g, P) "vpdpbusd " #k "*16+" #q "*4(%[v" #g "])%{1to16%}, %%zmm" #P ", %%zmm" #k "\n\t"
 #define V8(q, g, P) VD(0, q, g, P) VD(1, q, g, P) VD(2, q, g, P) VD(3, q, g, P) VD(4, q, g, P) VD(5, q, g, P) VD(6, q, g, P) VD(7, q, g, P)
 #define VG(g, P0, P1, P2, P3) V8(0, g, P0) V8(1, g, P1) V8(2, g, P2) V8(3, g, P3)

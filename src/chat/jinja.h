@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "chat/jinja_limits.h"
 #include "chat/jinja_value.h"
 
 namespace fathom::chat {
@@ -60,8 +61,9 @@ class Template {
   // Throws fathom::Error("chat template 3:14: ...") for a syntax error.
   explicit Template(std::string source);
   // vars are defined in order (as Python keyword arguments would be). Throws fathom::Error with
-  // line:column for a render-time error, including raise_exception() from the template.
-  std::string render(const std::vector<std::pair<std::string, Value>>& vars) const;
+  // line:column for a render-time error, including raise_exception() from the template, and for
+  // going past one of the limits (jinja_limits.h).
+  std::string render(const std::vector<std::pair<std::string, Value>>& vars, const RenderLimits& limits = {}) const;
 
  private:
   std::string source_;

@@ -11,6 +11,7 @@
 #include <optional>
 #include <fmt/format.h>
 
+#include "chat/jinja_limits.h"
 #include "core/error.h"
 #include "tokenizer/unicode.h"
 
@@ -60,10 +61,10 @@ std::string replace(const std::string& s, const std::string& from, const std::st
   std::string out;
   if (from.empty()) {
     for (auto& c : code_points(s)) {
-      if (remaining > 0) { out += to; --remaining; }
+      if (remaining > 0) { append_checked(out, to); --remaining; }
       out += c;
     }
-    if (remaining > 0) out += to;
+    if (remaining > 0) append_checked(out, to);
     return out;
   }
   size_t pos = 0;
@@ -71,7 +72,7 @@ std::string replace(const std::string& s, const std::string& from, const std::st
     size_t hit = s.find(from, pos);
     if (hit == std::string::npos || remaining <= 0) break;
     out.append(s, pos, hit - pos);
-    out += to;
+    append_checked(out, to);
     pos = hit + from.size();
     --remaining;
   }
@@ -315,8 +316,15 @@ void define_globals(Env& env) {
     if (n.empty() || n.size() > 3) fail("range() takes 1 to 3 arguments");
     int64_t start = n.size() == 1 ? 0 : n[0], stop = n.size() == 1 ? n[0] : n[1], step = n.size() == 3 ? n[2] : 1;
     if (step == 0) fail("range() step must not be zero");
+    // The length first (in wide arithmetic, as range(-2**62, 2**62) overflows int64), so a huge
+    // range is refused before anything is allocated.
+    const __int128 span = step > 0 ? __int128(stop) - start : __int128(start) - stop;
+    const __int128 count = span <= 0 ? 0 : (span + (step > 0 ? step : -__int128(step)) - 1) / (step > 0 ? step : -__int128(step));
+    if (count > __int128(RenderBudget::current().limits().max_items))
+      fail("range() of more than {} items is over the chat template limit", RenderBudget::current().limits().max_items);
     Array out;
-    for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step) out.push_back(Value::integer(k));
+    out.reserve(static_cast<size_t>(count));
+    for (int64_t k = 0; k < static_cast<int64_t>(count); ++k) out.push_back(Value::integer(start + k * step));
     return Value::array(std::move(out));
   }));
   env.set("strftime_now", Value::function([](std::vector<Value>& args, Env&) {
@@ -350,7 +358,9 @@ void define_globals(Env& env) {
     }
     if (kw.obj)
       for (auto& [k, v] : kw.obj->items) entries.set(k, v);
-    return Value::object(std::move(entries), Kind::Namespace);
+    Value ns = Value::object(std::move(entries), Kind::Namespace);
+    RenderBudget::current().track_namespace(ns.obj);  // it may come to hold itself
+    return ns;
   }));
 }
 

@@ -7,6 +7,7 @@
 
 #include "chat/jinja.h"
 #include "chat/jinja_builtins.h"
+#include "chat/jinja_limits.h"
 #include "core/error.h"
 
 namespace fathom::chat {
@@ -35,20 +36,30 @@ void find_special(const Node& n, bool& kwargs, bool& varargs) {
 
 class Interpreter {
  public:
-  explicit Interpreter(std::string_view source) : source_(source) {}
+  explicit Interpreter(std::string_view source) : source_(source), budget_(RenderBudget::current()) {}
 
   std::string block(const std::vector<NodePtr>& body, Env& env) {
     std::string out;
     for (auto& st : body) {
       Value v = eval(*st, env);
-      if (!v.is_none() && !v.is_undefined()) out += v.to_string();
+      if (!v.is_none() && !v.is_undefined()) append_checked(out, v.to_string());
     }
     return out;
   }
 
+  // Every evaluation passes here: the depth and clock are checked on the way in, the size of a
+  // string or list result on the way out (what the operators and filters make is bounded there).
   Value eval(const Node& n, Env& env) {
     try {
-      return eval_inner(n, env);
+      budget_.enter();
+      struct Leave {
+        RenderBudget& b;
+        ~Leave() { b.leave(); }
+      } leave{budget_};
+      Value v = eval_inner(n, env);
+      if (v.kind == Kind::String) budget_.check_string(v.s.size());
+      else if (v.is_array()) budget_.check_items(v.arr->size());
+      return v;
     } catch (const LocatedError&) {
       throw;
     } catch (const std::exception& e) {
@@ -318,6 +329,7 @@ class Interpreter {
     Array items;
     for (auto& cur : *iterable.arr) {
       if (test) {
+        budget_.count_iteration();
         Env loop_scope(&scope);
         assign(*n.a, cur, loop_scope, "loop");
         if (!eval(*test, loop_scope).truthy()) continue;
@@ -328,6 +340,7 @@ class Interpreter {
     bool no_iteration = true;
     int64_t len = items.size();
     for (int64_t i = 0; i < len; ++i) {
+      if (!test) budget_.count_iteration();  // a filtered loop counted its items above
       Object loop;
       loop.items = {{"index", Value::integer(i + 1)}, {"index0", Value::integer(i)},
                     {"revindex", Value::integer(len - i)}, {"revindex0", Value::integer(len - i - 1)},
@@ -338,7 +351,7 @@ class Interpreter {
       scope.set("loop", Value::object(std::move(loop)));
       assign(*n.a, items[i], scope, "loop");
       try {
-        out += block(n.list, scope);
+        append_checked(out, block(n.list, scope));
       } catch (const ContinueSignal&) {
         continue;
       } catch (const BreakSignal&) {
@@ -346,7 +359,7 @@ class Interpreter {
       }
       no_iteration = false;
     }
-    if (no_iteration) out += block(n.list2, scope);
+    if (no_iteration) append_checked(out, block(n.list2, scope));
     return Value::string(out);
   }
 
@@ -415,6 +428,7 @@ class Interpreter {
   }
 
   std::string_view source_;
+  RenderBudget& budget_;
 };
 
 }  // namespace
@@ -423,7 +437,8 @@ Template::Template(std::string source) : source_(std::move(source)) {
   body_ = std::make_shared<std::vector<NodePtr>>(parse(tokenize(source_), source_));
 }
 
-std::string Template::render(const std::vector<std::pair<std::string, Value>>& vars) const {
+std::string Template::render(const std::vector<std::pair<std::string, Value>>& vars, const RenderLimits& limits) const {
+  RenderScope scope(limits);
   Env root;
   define_globals(root);
   for (auto& [k, v] : vars) {

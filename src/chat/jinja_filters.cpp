@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "chat/jinja_builtins.h"
+#include "chat/jinja_limits.h"
 #include "core/error.h"
 
 namespace fathom::chat {
@@ -34,13 +35,17 @@ Value attribute_path(const Value& item, const std::string& path) {
 }
 
 std::string indent(const std::string& s, int64_t width, bool first, bool blank) {
+  if (width < 0) fail("indent width must not be negative");
+  RenderBudget::current().check_string(static_cast<size_t>(width));
   std::string pad(width, ' '), out;
   size_t start = 0, line = 0;
   while (true) {
     size_t nl = s.find('\n', start);
     std::string l = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
     bool skip = (!first && line == 0) || (!blank && l.empty());
-    out += (line ? "\n" : "") + (skip ? l : pad + l);
+    if (line) append_checked(out, "\n");
+    if (!skip) append_checked(out, pad);
+    append_checked(out, l);
     if (nl == std::string::npos) break;
     start = nl + 1;
     ++line;
@@ -62,6 +67,7 @@ Value tojson_filter(const Value& operand, const Args* args) {
   JsonOptions opt;
   if (args) {
     if (auto* v = args->kw.find("indent")) {
+      if (v->kind == Kind::Int && (v->i < -1024 || v->i > 1024)) fail("indent must be at most 1024");
       if (v->kind == Kind::Int) opt.indent = static_cast<int>(v->i);
       else if (!v->is_none()) fail("If set, indent must be a number");
     }
@@ -173,7 +179,7 @@ Value apply_filter(const Value& v, const std::string& name, const Args* args) {
     const Value* sep = a.get(0, "separator");
     if (sep && !sep->is_string()) fail("separator must be a string");
     std::string out;
-    for (size_t k = 0; k < parts.size(); ++k) out += (k && sep ? sep->s : "") + parts[k];
+    for (size_t k = 0; k < parts.size(); ++k) append_checked(out, (k && sep ? sep->s : "") + parts[k]);
     return Value::string(out);
   }
   if (name == "int" || name == "float") {

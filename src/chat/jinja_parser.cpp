@@ -2,6 +2,7 @@
 // @huggingface/jinja): `x if c else y` / select, or, and, not, comparisons and in / not in,
 // + - ~, * / // %, **, `is` tests, | filters, unary + -, calls / members / slices, primaries.
 #include "chat/jinja.h"
+#include "chat/jinja_limits.h"
 #include "core/error.h"
 
 namespace fathom::chat {
@@ -18,6 +19,25 @@ class Parser {
   }
 
  private:
+  // Nesting of what is being parsed: each recursive rule and each link of a left-deep chain
+  // (a + b + c, x.y.z, v | f | g) is one level, so the height of the tree, and with it every
+  // recursive walk of it (evaluation, destruction), stays within kMaxParseDepth.
+  class Nest {
+   public:
+    explicit Nest(Parser& p, int levels = 1) : p_(p) {
+      for (int k = 0; k < levels; ++k) more();
+    }
+    ~Nest() { p_.depth_ -= n_; }
+    void more() {
+      ++n_;
+      if (++p_.depth_ > kMaxParseDepth) p_.error(fmt::format("the template nests deeper than {} levels", kMaxParseDepth));
+    }
+
+   private:
+    Parser& p_;
+    int n_ = 0;
+  };
+
   [[noreturn]] void error(const std::string& msg) const {
     size_t pos = cur_ < t_.size() ? t_[cur_].pos : (t_.empty() ? 0 : t_.back().pos);
     fail("chat template {}: {}", line_col(source_, pos), msg);
@@ -69,6 +89,7 @@ class Parser {
   }
 
   NodePtr any() {
+    Nest nest(*this);
     const Token& tk = t_[cur_];
     switch (tk.type) {
       case TokenType::Comment: { ++cur_; auto n = node(NodeType::Comment, tk.pos); return n; }
@@ -152,6 +173,7 @@ class Parser {
   }
 
   NodePtr if_statement(size_t pos) {
+    Nest nest(*this);  // each elif nests one level
     auto n = node(NodeType::If, pos);  // a: test, list: body, list2: else branch
     n->a = expression();
     expect(TokenType::CloseStatement, "'%}'");
@@ -201,6 +223,7 @@ class Parser {
   }
 
   NodePtr expression() {
+    Nest nest(*this);
     size_t pos = at_end() ? 0 : t_[cur_].pos;
     auto a = logical_or();
     if (is_ident("if")) {
@@ -232,7 +255,9 @@ class Parser {
 
   NodePtr logical_or() {
     auto left = logical_and();
+    Nest nest(*this, 0);
     while (is_ident("or")) {
+      nest.more();
       size_t p = t_[cur_++].pos;
       left = binary(std::move(left), "or", p, logical_and());
     }
@@ -240,13 +265,16 @@ class Parser {
   }
   NodePtr logical_and() {
     auto left = logical_not();
+    Nest nest(*this, 0);
     while (is_ident("and")) {
+      nest.more();
       size_t p = t_[cur_++].pos;
       left = binary(std::move(left), "and", p, logical_not());
     }
     return left;
   }
   NodePtr logical_not() {
+    Nest nest(*this);
     if (is_ident("not")) {
       auto n = node(NodeType::Unary, t_[cur_++].pos);
       n->str = "not";
@@ -257,6 +285,7 @@ class Parser {
   }
   NodePtr comparison() {
     auto left = additive();
+    Nest nest(*this, 0);
     while (true) {
       std::string op;
       size_t p = at_end() ? 0 : t_[cur_].pos;
@@ -264,13 +293,16 @@ class Parser {
       else if (is_ident("in")) { op = "in"; ++cur_; }
       else if (is(TokenType::Comparison)) op = t_[cur_++].value;
       else break;
+      nest.more();
       left = binary(std::move(left), op, p, additive());
     }
     return left;
   }
   NodePtr additive() {
     auto left = multiplicative();
+    Nest nest(*this, 0);
     while (is(TokenType::Additive)) {
+      nest.more();
       const Token& op = t_[cur_++];
       left = binary(std::move(left), op.value, op.pos, multiplicative());
     }
@@ -278,7 +310,9 @@ class Parser {
   }
   NodePtr multiplicative() {
     auto left = power();
+    Nest nest(*this, 0);
     while (is(TokenType::Multiplicative)) {
+      nest.more();
       const Token& op = t_[cur_++];
       left = binary(std::move(left), op.value, op.pos, power());
     }
@@ -286,7 +320,9 @@ class Parser {
   }
   NodePtr power() {
     auto left = test();
+    Nest nest(*this, 0);
     while (is(TokenType::Power)) {
+      nest.more();
       const Token& op = t_[cur_++];
       left = binary(std::move(left), op.value, op.pos, test());
     }
@@ -294,7 +330,9 @@ class Parser {
   }
   NodePtr test() {
     auto operand = filter();
+    Nest nest(*this, 0);
     while (is_ident("is")) {
+      nest.more();
       auto n = node(NodeType::Test, t_[cur_++].pos);  // a: operand, str: test name, flag: negated
       if (is_ident("not")) { n->flag = true; ++cur_; }
       auto name = primary();
@@ -307,7 +345,9 @@ class Parser {
   }
   NodePtr filter() {
     auto operand = unary_sign();
+    Nest nest(*this, 0);
     while (is(TokenType::Pipe)) {
+      nest.more();
       auto n = node(NodeType::Filter, t_[cur_++].pos);  // a: operand, b: Ident or Call
       auto f = primary();
       if (f->type != NodeType::Ident) error("expected a filter name after '|'");
@@ -319,6 +359,7 @@ class Parser {
     return operand;
   }
   NodePtr unary_sign() {
+    Nest nest(*this);
     if ((is(TokenType::Unary) || is(TokenType::Additive)) &&
         (t_[cur_].value == "-" || t_[cur_].value == "+")) {
       auto n = node(NodeType::Unary, t_[cur_].pos);
@@ -330,6 +371,7 @@ class Parser {
     return is(TokenType::OpenParen) ? call(std::move(m)) : std::move(m);
   }
   NodePtr call(NodePtr callee) {
+    Nest nest(*this);
     auto n = node(NodeType::Call, callee->pos);  // a: callee, list: arguments
     n->a = std::move(callee);
     args(n->list, false);
@@ -376,7 +418,9 @@ class Parser {
     ++cur_;
   }
   NodePtr member(NodePtr object) {
+    Nest nest(*this, 0);
     while (is(TokenType::Dot) || is(TokenType::OpenSquare)) {
+      nest.more();
       bool computed = is(TokenType::OpenSquare);
       auto n = node(NodeType::Member, t_[cur_++].pos);  // a: object, b: property, flag: computed
       n->flag = computed;
@@ -419,6 +463,7 @@ class Parser {
     return n;
   }
   NodePtr primary() {
+    Nest nest(*this);
     if (at_end()) error("unexpected end of template");
     const Token& tk = t_[cur_++];
     switch (tk.type) {
@@ -476,6 +521,7 @@ class Parser {
   const std::vector<Token>& t_;
   std::string_view source_;
   size_t cur_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

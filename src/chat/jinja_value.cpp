@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "chat/jinja_limits.h"
 #include "core/error.h"
 #include "tokenizer/unicode.h"
 
@@ -37,7 +38,31 @@ bool is_array_index(const std::string& k) {
 
 }  // namespace
 
-Value Value::from_json(const nlohmann::ordered_json& j) {
+void Value::release_nested() {
+  // Containers this value alone holds are moved onto a work list; their elements' own containers
+  // are moved out before the element dies, so each destructor below finds nothing nested.
+  std::vector<std::shared_ptr<Array>> arrays;
+  std::vector<std::shared_ptr<Object>> objects;
+  auto take = [&](Value& v) {
+    if (v.arr && v.arr.use_count() == 1) arrays.push_back(std::move(v.arr));
+    if (v.obj && v.obj.use_count() == 1) objects.push_back(std::move(v.obj));
+  };
+  take(*this);
+  while (!arrays.empty() || !objects.empty()) {
+    if (!arrays.empty()) {
+      std::shared_ptr<Array> a = std::move(arrays.back());
+      arrays.pop_back();
+      for (auto& e : *a) take(e);
+    } else {
+      std::shared_ptr<Object> o = std::move(objects.back());
+      objects.pop_back();
+      for (auto& [k, e] : o->items) take(e);
+    }
+  }
+}
+
+Value Value::from_json(const nlohmann::ordered_json& j, int depth) {
+  if (depth > kMaxValueDepth) fail("template data nested deeper than {} levels", kMaxValueDepth);
   switch (j.type()) {
     case nlohmann::json::value_t::null: return none();
     case nlohmann::json::value_t::boolean: return boolean(j.get<bool>());
@@ -52,7 +77,7 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
     case nlohmann::json::value_t::string: return string(j.get<std::string>());
     case nlohmann::json::value_t::array: {
       Array a;
-      for (auto& e : j) a.push_back(from_json(e));
+      for (auto& e : j) a.push_back(from_json(e, depth + 1));
       return array(std::move(a));
     }
     case nlohmann::json::value_t::object: {
@@ -60,10 +85,10 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
       std::vector<std::pair<uint64_t, std::string>> index_keys;
       for (auto& [k, v] : j.items()) {
         if (is_array_index(k)) index_keys.push_back({std::stoull(k), k});
-        else rest.items.emplace_back(k, from_json(v));
+        else rest.items.emplace_back(k, from_json(v, depth + 1));
       }
       std::sort(index_keys.begin(), index_keys.end());
-      for (auto& [n, k] : index_keys) o.items.emplace_back(k, from_json(j[k]));
+      for (auto& [n, k] : index_keys) o.items.emplace_back(k, from_json(j[k], depth + 1));
       for (auto& kv : rest.items) o.items.push_back(std::move(kv));
       return object(std::move(o));
     }
@@ -216,6 +241,9 @@ std::string to_json(const Value& v, const JsonOptions& opt, bool undefined_as_nu
     case Kind::Bool: return v.b ? "true" : "false";
     case Kind::String: return json_string(v.s, opt.ensure_ascii);
     case Kind::Array: case Kind::Tuple: case Kind::Object: case Kind::KwArgs: case Kind::Namespace: {
+      // A list that holds itself (l.append(l)) or a value nested by a loop ends here, not in a
+      // stack overflow; shared lists repeated make the output grow, which the size check bounds.
+      if (depth >= kMaxValueDepth) fail("Cannot convert to JSON: the value nests deeper than {} levels", kMaxValueDepth);
       std::string ind = opt.indent > 0 ? std::string(opt.indent, ' ') : "";
       std::string base = "\n", child;
       for (int d = 0; d < depth; ++d) base += ind;
@@ -225,11 +253,11 @@ std::string to_json(const Value& v, const JsonOptions& opt, bool undefined_as_nu
         for (auto& e : *v.arr) parts.push_back(to_json(e, opt, undefined_as_null, depth + 1));
         if (opt.indent > 0 && !parts.empty()) {
           std::string out = "[" + child;
-          for (size_t k = 0; k < parts.size(); ++k) out += (k ? item_sep + child : "") + parts[k];
+          for (size_t k = 0; k < parts.size(); ++k) append_checked(out, (k ? item_sep + child : "") + parts[k]);
           return out + base + "]";
         }
         std::string out = "[";
-        for (size_t k = 0; k < parts.size(); ++k) out += (k ? item_sep : "") + parts[k];
+        for (size_t k = 0; k < parts.size(); ++k) append_checked(out, (k ? item_sep : "") + parts[k]);
         return out + "]";
       }
       auto items = v.obj->items;
@@ -242,7 +270,7 @@ std::string to_json(const Value& v, const JsonOptions& opt, bool undefined_as_nu
         parts.push_back(opt.indent > 0 ? child + p : p);
       }
       std::string out = "{";
-      for (size_t k = 0; k < parts.size(); ++k) out += (k ? item_sep : "") + parts[k];
+      for (size_t k = 0; k < parts.size(); ++k) append_checked(out, (k ? item_sep : "") + parts[k]);
       return out + (opt.indent > 0 && !parts.empty() ? base : "") + "}";
     }
     case Kind::Function: break;
@@ -258,7 +286,8 @@ std::string js_string(const Value& v) {
       std::string out;
       for (size_t k = 0; k < v.arr->size(); ++k) {
         const Value& e = (*v.arr)[k];
-        out += (k ? "," : "") + (e.is_none() || e.is_undefined() ? std::string() : e.to_string());
+        if (k) append_checked(out, ",");
+        if (!e.is_none() && !e.is_undefined()) append_checked(out, e.to_string());
       }
       return out;
     }

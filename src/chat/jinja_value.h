@@ -38,6 +38,17 @@ struct Value {
   std::shared_ptr<Object> obj;       // Object, Namespace, KwArgs
   std::shared_ptr<Function> fn;
 
+  Value() = default;
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  // Releases nested lists and dicts without recursion: a template can nest a value as deeply
+  // as its loops allow, and a recursive release of that would overflow the stack.
+  ~Value() {
+    if ((arr && arr.use_count() == 1) || (obj && obj.use_count() == 1)) release_nested();
+  }
+
   static Value none() { Value v; v.kind = Kind::None; return v; }
   static Value boolean(bool x) { Value v; v.kind = Kind::Bool; v.b = x; return v; }
   static Value integer(int64_t x) { Value v; v.kind = Kind::Int; v.i = x; return v; }
@@ -52,7 +63,8 @@ struct Value {
   static Value function(Function f) {
     Value v; v.kind = Kind::Function; v.fn = std::make_shared<Function>(std::move(f)); return v;
   }
-  static Value from_json(const nlohmann::ordered_json& j);
+  // Fails past kMaxValueDepth levels (parse_json already bounds what comes from outside).
+  static Value from_json(const nlohmann::ordered_json& j, int depth = 0);
 
   bool is_undefined() const { return kind == Kind::Undefined; }
   bool is_none() const { return kind == Kind::None; }
@@ -66,6 +78,9 @@ struct Value {
   bool truthy() const;
   std::string to_string() const;     // as {{ value }} prints it
   std::string type_name() const;     // for error messages, e.g. "StringValue"
+
+ private:
+  void release_nested();
 };
 
 struct JsonOptions {

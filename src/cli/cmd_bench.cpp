@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
 #include "cpu/cpu_features.h"
@@ -101,7 +102,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
   sub.add_option("model", o->model, "model directory")->required();
   sub.add_option("-p,--prompt", o->prompt, "prompt tokens for pp (0 skips pp)");
   sub.add_option("-n,--gen", o->gen, "generated tokens for tg (0 skips tg)");
-  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cli::add_threads_option(sub, o->threads, "-t,--threads", "threads (default: all cores)");
   sub.add_option("-r,--reps", o->reps, "repetitions (the median is reported)");
   sub.add_flag("--ceiling", o->ceiling,
                "before every tg repetition, measure the read bandwidth the same threads sustain (1 GiB of "
@@ -119,14 +120,13 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     auto model = Model::load(o->model, lo);
     Runtime rt(o->threads);
     Exec ex = rt.exec();
-    model->prepare_fast();
-    model->set_cache_type(parse_cache_type(o->cache_type));
+    const CacheType cache_type = parse_cache_type(o->cache_type);
     const ModelConfig& c = model->config();
     const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
     const uint64_t wbytes = decode_weight_bytes(*model);
     std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, %s latent cache, loaded in %.1f s\n",
                  o->model.c_str(), rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
-                 cache_type_name(model->cache_type()), load_s);
+                 cache_type_name(cache_type), load_s);
     std::unique_ptr<cpu::ReadBandwidthProbe> probe;
     if (o->ceiling && o->gen > 0) probe = std::make_unique<cpu::ReadBandwidthProbe>(size_t(1) << 30);
     if (probe)
@@ -147,7 +147,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
       std::vector<double> tps;
       for (int r = 0; r <= o->reps; ++r) {  // the first run warms the page cache and is not counted
         for (auto& i : ids) i = tok(rng);
-        LatentCache cache = model->make_cache(o->prompt);
+        LatentCache cache = model->make_cache(o->prompt, cache_type);
         auto s = Clock::now();
         // Only the last position's logits are needed, as in generation (Generator::prefill) and in
         // llama-bench's pp: final hidden states for all T, lm_head on the last row.
@@ -163,7 +163,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     if (o->gen > 0) {
       for (int64_t depth : o->depths) {
         std::vector<double> tps, bw, ceil, share;
-        LatentCache cache = model->make_cache(depth + o->gen);
+        LatentCache cache = model->make_cache(depth + o->gen, cache_type);
         std::vector<float> logits(c.vocab_size);
         for (int r = 0; r <= o->reps; ++r) {
           cache.clear();

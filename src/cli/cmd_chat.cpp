@@ -74,7 +74,7 @@ int run(const Opts& o) {
   if (tok.chat_template().empty())
     fail("{}: the model has no chat template (tokenizer_config.json: chat_template); use `fathom run`",
          o.model.model.empty() ? "model" : o.model.model);
-  Generator gen(*m.model, tok, m.context, m.exec);
+  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type);
 
   const bool interactive = stdin_is_tty();
   const Style style = Style::for_stream(stdout_is_tty());

@@ -9,6 +9,7 @@
 #include "chat/chat_template.h"
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -20,13 +21,7 @@ struct Options {
 };
 
 nlohmann::ordered_json read_json(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fathom::fail("cannot open {}", path);
-  try {
-    return nlohmann::ordered_json::parse(f);
-  } catch (const std::exception& e) {
-    fathom::fail("{} is not valid JSON: {}", path, e.what());
-  }
+  return fathom::parse_ordered_json(fathom::read_text_file(path), path);
 }
 
 int run_batch(const Options& o) {
@@ -42,7 +37,7 @@ int run_batch(const Options& o) {
   std::string line;
   while (std::getline(f, line)) {
     if (line.empty()) continue;
-    auto c = nlohmann::ordered_json::parse(line);
+    auto c = fathom::parse_ordered_json(line, o.jsonl);
     fathom::chat::ChatOptions opt;
     opt.add_generation_prompt = c.value("add_generation_prompt", false);
     opt.bos_token = c.value("bos_token", bos);
@@ -68,11 +63,7 @@ int run(const Options& o) {
   auto tok = fathom::Tokenizer::load(o.model);
   std::string tmpl;
   if (!o.template_file.empty()) {
-    std::ifstream f(o.template_file, std::ios::binary);
-    if (!f) fathom::fail("cannot open {}", o.template_file);
-    std::ostringstream ss;
-    ss << f.rdbuf();
-    tmpl = ss.str();
+    tmpl = fathom::read_text_file(o.template_file);
   } else {
     tmpl = tok.chat_template(o.template_name);
     if (tmpl.empty()) fathom::fail("{} has no chat template{}", o.model,
@@ -87,7 +78,7 @@ int run(const Options& o) {
     size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) fathom::fail("--var expects key=json, got '{}'", kv);
     try {
-      opt.extra[kv.substr(0, eq)] = nlohmann::ordered_json::parse(kv.substr(eq + 1));
+      opt.extra[kv.substr(0, eq)] = fathom::parse_ordered_json(kv.substr(eq + 1), "--var " + kv.substr(0, eq));
     } catch (const std::exception&) {
       opt.extra[kv.substr(0, eq)] = kv.substr(eq + 1);  // a bare word is taken as a string
     }

@@ -7,6 +7,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -43,7 +44,13 @@ int run(const Options& o) {
     std::string line;
     while (std::getline(f, line)) {
       if (line.empty()) continue;
-      auto ids = nlohmann::json::parse(line).get<std::vector<int32_t>>();
+      const nlohmann::json j = fathom::parse_json(line, o.jsonl);
+      std::vector<int32_t> ids;
+      for (auto& x : j.is_array() ? j : nlohmann::json::array({nullptr})) {
+        if (!x.is_number_integer() || x.get<int64_t>() < INT32_MIN || x.get<int64_t>() > INT32_MAX)
+          fathom::fail("{}: each line must be a JSON array of token ids", o.jsonl);
+        ids.push_back(int32_t(x.get<int64_t>()));
+      }
       std::string out = nlohmann::json(tok.decode(ids, o.skip_special)).dump() + "\n";
       std::fwrite(out.data(), 1, out.size(), stdout);
     }

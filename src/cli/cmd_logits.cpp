@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "core/error.h"
 #include "io/npy.h"
 #include "model/model.h"
@@ -13,7 +14,7 @@ namespace {
 
 struct Opts {
   std::string model, ids, out, mode = "prefill", mtp_out;
-  bool fast = false;
+  bool reference = false;
   int threads = 0;
 };
 
@@ -46,9 +47,10 @@ fathom::cli::Command reg("logits", "Write every position's logits for --ids as a
                  "prefill: all tokens in one pass (expanded MLA); decode: one token at a time through the "
                  "latent cache (absorbed MLA)")
       ->check(CLI::IsMember({"prefill", "decode"}));
-  sub.add_flag("--fast", o->fast,
-               "use the fast kernels (SIMD, threads) instead of the scalar f32 reference path");
-  sub.add_option("-t,--threads", o->threads, "threads for --fast (default: all cores)");
+  sub.add_flag("--reference", o->reference,
+               "use the scalar f32 reference path (the oracle) instead of the fast kernels (SIMD, threads)");
+  fathom::cli::add_threads_option(sub, o->threads, "-t,--threads",
+                                  "threads for the fast kernels (default: all cores)");
   sub.add_option("--mtp-out", o->mtp_out, "also write the MTP module's logits [tokens-1, vocab] (predicting i+2)");
   return std::function<int()>([o] {
     using namespace fathom;
@@ -61,11 +63,10 @@ fathom::cli::Command reg("logits", "Write every position's logits for --ids as a
       fail("--mtp-out: {} has no MTP module (num_nextn_predict_layers = 0)", o->model);
     const int64_t T = int64_t(ids.size()), V = c.vocab_size, H = c.hidden_size;
     std::unique_ptr<Runtime> runtime;
-    Exec ex;
-    if (o->fast) {
+    Exec ex = Exec::oracle();
+    if (!o->reference) {
       runtime = std::make_unique<Runtime>(o->threads);
       ex = runtime->exec();
-      model->prepare_fast();
     }
     std::vector<float> logits(T * V), hidden(T * H);
     LatentCache cache = model->make_cache(T);

@@ -12,8 +12,10 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 
@@ -36,18 +38,16 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
   sub.add_option("-f,--file", o->file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
   sub.add_option("-c,--ctx", o->ctx, "window size in tokens (the second half of each window is scored)");
   sub.add_option("--chunks", o->max_windows, "score at most this many windows (0: all)");
-  sub.add_option("-t,--threads", o->threads, "threads (default: all cores)");
+  cli::add_threads_option(sub, o->threads, "-t,--threads", "threads (default: all cores)");
   sub.add_flag("--reference", o->reference, "use the scalar f32 reference path instead of the fast kernels");
   fathom::cli::add_cache_type_flag(sub, o->cache_type);
   return std::function<int()>([o] {
     if (o->ctx < 4) fail("--ctx must be at least 4");
-    std::ifstream in(o->file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
+    const std::string text = fathom::read_text_file(o->file);
     auto model = Model::load(o->model);
-    model->set_cache_type(parse_cache_type(o->cache_type));
+    const CacheType cache_type = parse_cache_type(o->cache_type);
     auto tok = tok::Tokenizer::load(o->model);
-    std::vector<int32_t> ids = tok.encode(ss.str(), true);
+    std::vector<int32_t> ids = tok.encode(text, true);
     const int64_t V = model->config().vocab_size;
     for (int32_t id : ids)
       if (id >= V) fail("{}: tokenizer id {} is outside the model's vocabulary ({})", o->file, id, V);
@@ -55,11 +55,10 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
     if (windows_all < 1) fail("{}: {} tokens, fewer than one window of --ctx {}", o->file, ids.size(), o->ctx);
     const int64_t windows = o->max_windows > 0 ? std::min(windows_all, o->max_windows) : windows_all;
     std::unique_ptr<Runtime> rt;
-    Exec ex;
+    Exec ex = Exec::oracle();
     if (!o->reference) {
       rt = std::make_unique<Runtime>(o->threads);
       ex = rt->exec();
-      model->prepare_fast();
     }
     double nll = 0;
     int64_t scored = 0;
@@ -67,7 +66,7 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
     std::vector<float> logits(o->ctx * V);
     const bool tty = isatty(fileno(stderr));
     for (int64_t w = 0; w < windows; ++w) {
-      LatentCache cache = model->make_cache(o->ctx);
+      LatentCache cache = model->make_cache(o->ctx, cache_type);
       const int32_t* win = ids.data() + w * o->ctx;
       model->forward(ex, win, o->ctx, cache, AttentionPath::Expanded, logits.data(), nullptr);
       for (int64_t t = o->ctx / 2; t + 1 < o->ctx; ++t) {  // logits at t predict token t+1

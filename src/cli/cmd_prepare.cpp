@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "training/prepare.h"
 
 namespace {
@@ -48,7 +49,7 @@ fathom::cli::Command reg(
       sub.add_option("--val-fraction", o->val_fraction,
                      "fraction of documents held out for validation (evenly spaced)")
           ->capture_default_str();
-      sub.add_option("--threads", o->threads, "encoding threads (0: all cores)")
+      fathom::cli::add_threads_option(sub, o->threads, "--threads", "encoding threads (0: all cores)")
           ->capture_default_str();
       return std::function<int()>([o] { return run(*o); });
     });

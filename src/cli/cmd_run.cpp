@@ -15,6 +15,7 @@
 #include "cli/load_model.h"
 #include "cli/terminal.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/unicode.h"
 
 namespace {
@@ -39,9 +40,7 @@ std::string read_prompt(const Opts& o) {
   if (o.prompt_given && !o.file.empty()) fail("give the prompt with -p or with -f, not both");
   if (o.prompt_given) return o.prompt;
   if (!o.file.empty()) {
-    std::ifstream in(o.file, std::ios::binary);
-    if (!in) fail("{}: cannot read the prompt file", o.file);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    return read_text_file(o.file);  // a directory or unreadable file is an error naming it
   }
   if (stdin_is_tty()) std::fprintf(stderr, "reading the prompt from stdin (end it with Ctrl-D)\n");
   std::ostringstream ss;
@@ -74,7 +73,7 @@ int run(const Opts& o) {
   }
   if (ids.empty()) fail("empty prompt: give some text with -p, -f or on stdin");
 
-  Generator gen(*m.model, tok, m.context, m.exec);
+  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type);
   GenerationRequest req;
   req.prompt = std::move(ids);
   req.max_tokens = o.sampling.n;

@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
 
@@ -27,11 +28,7 @@ std::string read_all(const std::string& path) {
     ss << std::cin.rdbuf();
     return ss.str();
   }
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fathom::fail("cannot open {}", path);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  return fathom::read_text_file(path);
 }
 
 // Wall and CPU seconds: the machine may be shared, and CPU time of this thread is what one thread
@@ -86,12 +83,7 @@ int run(const Options& o) {
   while (std::getline(lines, line)) {
     ++n;
     if (line.empty()) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const std::exception& e) {
-      fathom::fail("{}:{}: not a JSON string: {}", o.text_file, n, e.what());
-    }
+    const nlohmann::json j = fathom::parse_json(line, fmt::format("{}:{}", o.text_file, n));
     if (!j.is_string()) fathom::fail("{}:{}: expected a JSON string", o.text_file, n);
     texts.push_back(j.get<std::string>());
   }

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "training/trainer.h"
 
 namespace {
@@ -28,7 +29,7 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
   sub.add_option("--balance-alpha", o->model.balance_alpha, "sequence-wise balance loss weight α")->capture_default_str();
   sub.add_option("--bias-update", o->bias_update, "balancing bias speed γ (0 = off)")->capture_default_str();
   sub.add_option("--seed", o->seed, "seed of the initial weights and the data order")->capture_default_str();
-  sub.add_option("--threads", o->threads, "threads (0 = all cores)")->capture_default_str();
+  fathom::cli::add_threads_option(sub, o->threads, "--threads", "threads (0 = all cores)")->capture_default_str();
   sub.add_option("--eval-every", o->eval_every, "validation every N steps (0 = off)")->capture_default_str();
   sub.add_option("--eval-batches", o->eval_batches, "validation batches")->capture_default_str();
   sub.add_option("--save-every", o->save_every, "checkpoint every N steps (0 = off)")->capture_default_str();

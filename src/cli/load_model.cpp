@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <random>
 
+#include "cli/option_checks.h"
 #include "cli/terminal.h"
 #include "core/error.h"
 
@@ -20,7 +21,7 @@ namespace fs = std::filesystem;
 void add_model_flags(CLI::App& app, ModelFlags& f) {
   app.add_option("model", f.model, "model directory (Hugging Face layout: config.json, *.safetensors, tokenizer.json)");
   app.add_option("-c,--ctx", f.ctx, "context size in tokens, prompt and answer together (default: 4096, at most the model's)");
-  app.add_option("-t,--threads", f.threads, "threads (default: all cores)");
+  add_threads_option(app, f.threads, "-t,--threads", "threads (default: all cores)");
   app.add_flag("--verbose", f.verbose, "report load time, weight bytes, KV-cache bytes per token and peak memory");
   add_cache_type_flag(app, f.cache_type);
 }
@@ -102,30 +103,6 @@ void check_model_dir(const std::string& dir) {
     fail("{}: no tokenizer.json; generation needs the model's tokenizer beside its weights", dir);
 }
 
-class ProgressBar {
- public:
-  ProgressBar(const char* label, uint64_t total) : label_(label), total_(total), on_(stderr_is_tty()) {}
-  void set(uint64_t done) {
-    if (!on_ || total_ == 0) return;
-    const int pct = int(100.0 * double(done) / double(total_));
-    if (pct == last_) return;
-    last_ = pct;
-    const int bars = pct * 30 / 100;
-    std::fprintf(stderr, "\r%s [%.*s%*s] %3d%% %.2f / %.2f GB", label_, bars, "==============================",
-                 30 - bars, "", pct, double(done) / 1e9, double(total_) / 1e9);
-    std::fflush(stderr);
-  }
-  void done() {
-    if (on_ && last_ >= 0) std::fprintf(stderr, "\r\x1b[K");  // the bar goes away once loaded
-  }
-
- private:
-  const char* label_;
-  uint64_t total_;
-  bool on_;
-  int last_ = -1;
-};
-
 // Whether the weights fit in memory with room to spare: then they are read into huge-page memory
 // (io::CheckpointOptions::in_memory), which loading shows with a progress bar and which decode
 // speed depends on. Otherwise they stay memory-mapped and the kernel streams them as needed.
@@ -165,8 +142,7 @@ LoadedModel load_model(const ModelFlags& f) {
   // The one place that decides how run/chat compute: the fast kernels on a thread pool.
   if (f.threads < 0) fail("--threads must be >= 0 (got {})", f.threads);
   m.runtime = std::make_unique<Runtime>(f.threads);
-  m.model->prepare_fast();
-  m.model->set_cache_type(parse_cache_type(f.cache_type));
+  m.cache_type = parse_cache_type(f.cache_type);
   m.exec = m.runtime->exec();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -176,12 +152,12 @@ LoadedModel load_model(const ModelFlags& f) {
   m.context = f.ctx > 0 ? f.ctx : std::min<int64_t>(4096, max_ctx);
 
   if (f.verbose) {
-    const int64_t kv = m.model->make_cache(0).bytes_per_token();  // what the cache really stores
+    const int64_t kv = m.model->make_cache(0, m.cache_type).bytes_per_token();  // what the cache really stores
     std::fprintf(stderr,
                  "model: %s (%s, %lld layers, vocab %lld)\n"
                  "load: %.2f s, weights %.3f GB, KV cache (%s) %lld bytes/token x %lld tokens = %.1f MB, %d threads\n",
                  dir.c_str(), c.model_type.c_str(), (long long)c.num_hidden_layers, (long long)c.vocab_size,
-                 m.load_seconds, double(m.model->weights().bytes) / 1e9, cache_type_name(m.model->cache_type()),
+                 m.load_seconds, double(m.model->weights().bytes) / 1e9, cache_type_name(m.cache_type),
                  (long long)kv, (long long)m.context,
                  double(kv) * double(m.context) / 1e6, m.runtime->threads());
   }

@@ -42,7 +42,8 @@ struct LoadedModel {
   std::unique_ptr<Model> model;
   std::optional<Tokenizer> tokenizer;
   std::unique_ptr<Runtime> runtime;  // the fast path's threads
-  Exec exec;                         // how the model computes
+  Exec exec;                         // how the model computes: the fast kernels on `runtime`
+  CacheType cache_type = CacheType::F32;  // of every latent cache made for this model (--cache-type)
   int64_t context = 0;
   double load_seconds = 0;
 };

@@ -261,4 +261,21 @@ std::optional<std::string> read_plain_line() {
   return line;
 }
 
+ProgressBar::ProgressBar(const char* label, uint64_t total) : label_(label), total_(total), on_(stderr_is_tty()) {}
+
+void ProgressBar::set(uint64_t done) {
+  if (!on_ || total_ == 0) return;
+  const int pct = int(100.0 * double(done) / double(total_));
+  if (pct == last_) return;
+  last_ = pct;
+  const int bars = pct * 30 / 100;
+  std::fprintf(stderr, "\r%s [%.*s%*s] %3d%% %.2f / %.2f GB", label_, bars, "==============================",
+               30 - bars, "", pct, double(done) / 1e9, double(total_) / 1e9);
+  std::fflush(stderr);
+}
+
+void ProgressBar::done() {
+  if (on_ && last_ >= 0) std::fprintf(stderr, "\r\x1b[K");
+}
+
 }  // namespace fathom::cli

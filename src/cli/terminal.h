@@ -3,6 +3,7 @@
 // process, and a small line editor (raw mode) with history for `fathom chat`.
 #pragma once
 #include <atomic>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,21 @@ struct Style {
 // (a random or hostile model can emit escape sequences that would drive the terminal) become
 // caret notation (^[ for ESC); carriage returns are dropped.
 std::string terminal_safe(std::string_view text);
+
+// A one-line "label [=====     ] 42% 1.20 / 2.90 GB" on stderr when it is a terminal; nothing when
+// stderr is piped or redirected.
+class ProgressBar {
+ public:
+  ProgressBar(const char* label, uint64_t total);
+  void set(uint64_t done);
+  void done();  // the bar goes away
+
+ private:
+  const char* label_;
+  uint64_t total_;
+  bool on_;
+  int last_ = -1;
+};
 
 // Ctrl-C handling. While an interruptible section is active, SIGINT sets the flag (the generator
 // polls it between tokens); otherwise, or on a second Ctrl-C, the process exits with status 130.

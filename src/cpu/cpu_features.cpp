@@ -13,6 +13,7 @@
 #endif
 
 #include "core/error.h"
+#include "cpu/kernel_isa.h"
 
 namespace fathom::cpu {
 namespace {
@@ -90,8 +91,7 @@ const Features& features() {
 bool isa_supported(Isa isa) {
   const Features& f = features();
   const bool avx2 = f.avx2 && f.fma && f.f16c && f.os_ymm;
-  const bool avx512 =
-      avx2 && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_zmm;
+  const bool avx512 = avx2 && kernel_isa_supported(KernelIsa::avx512);
   switch (isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2: return avx2;

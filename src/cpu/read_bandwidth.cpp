@@ -19,20 +19,6 @@ namespace {
 constexpr size_t kSlice = size_t(16) << 20;
 constexpr size_t kStep = 256;  // bytes per loop iteration: 8 independent 32-byte loads
 
-// The widest loads the CPU has: per core, fewer load instructions per cache line keep more lines in
-// flight (measured here: 14.2 GB/s per core with 32-byte loads, 15.8 with 64-byte ones), and the
-// ceiling should be the highest rate a kernel could reach.
-__attribute__((target("avx512f"))) uint64_t read_slice_avx512(const uint8_t* p, size_t bytes) {
-  __m512i a[8];
-  for (auto& v : a) v = _mm512_setzero_si512();
-  for (size_t i = 0; i + 8 * 64 <= bytes; i += 8 * 64)
-    for (int k = 0; k < 8; ++k) a[k] = _mm512_xor_si512(a[k], _mm512_load_si512(p + i + 64 * k));
-  for (int k = 1; k < 8; ++k) a[0] = _mm512_xor_si512(a[0], a[k]);
-  alignas(64) uint64_t v[8];
-  _mm512_store_si512(v, a[0]);
-  return v[0] ^ v[7];
-}
-
 // AVX2 is the build's baseline (x86-64-v3).
 uint64_t read_slice_avx2(const uint8_t* p, size_t bytes) {
   __m256i a[8];
@@ -61,7 +47,7 @@ double ReadBandwidthProbe::measure(ThreadPool* pool, int passes) const {
   const bool wide = isa_supported(Isa::Avx512);
   auto read = [&](int64_t s, int) {
     const uint8_t* slice = p + size_t(s) * kSlice;
-    sink.fetch_xor(wide ? read_slice_avx512(slice, kSlice) : read_slice_avx2(slice, kSlice), std::memory_order_relaxed);
+    sink.fetch_xor(wide ? detail::read_slice_avx512(slice, kSlice) : read_slice_avx2(slice, kSlice), std::memory_order_relaxed);
   };
   double best = 0;
   for (int pass = 0; pass < std::max(1, passes); ++pass) {

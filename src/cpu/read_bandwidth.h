@@ -7,6 +7,7 @@
 // repetition's share of its own ceiling.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 #include "core/huge_buffer.h"
 
@@ -25,5 +26,11 @@ class ReadBandwidthProbe {
  private:
   HugeBuffer buf_;
 };
+
+namespace detail {
+// XOR of the slice's 64-byte lines read with zmm loads (read_bandwidth_avx512.cpp); the caller checks
+// Isa::Avx512 first. A tail under 512 bytes is not read.
+uint64_t read_slice_avx512(const uint8_t* p, size_t bytes);
+}  // namespace detail
 
 }  // namespace fathom::cpu

@@ -3,6 +3,9 @@
 #include <sched.h>
 
 #include <chrono>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -55,7 +58,18 @@ int available_cores() {
 
 ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : available_cores()) {
   workers_.reserve(n_threads_ - 1);
-  for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
+  try {
+    for (int t = 1; t < n_threads_; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
+  } catch (const std::system_error& e) {
+    // The threads already started must be joined before the error leaves the constructor: a
+    // joinable std::thread destroyed ends the process ("terminate called").
+    stop_.store(true);
+    generation_.fetch_add(1, std::memory_order_release);
+    futex_wake_all(&generation_);
+    for (auto& w : workers_) w.join();
+    throw std::runtime_error("cannot start " + std::to_string(n_threads_) + " threads (" + e.what() +
+                             "); ask for fewer with --threads");
+  }
 }
 
 ThreadPool::~ThreadPool() {

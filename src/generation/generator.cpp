@@ -4,6 +4,7 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "generation/logits_check.h"
 #include "generation/stop_strings.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -39,10 +40,11 @@ double GenerationStats::generation_tokens_per_second() const {
   return generation_seconds > 0 ? double(generated_tokens) / generation_seconds : 0.0;
 }
 
-Generator::Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec)
+Generator::Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec,
+                     CacheType cache_type)
     : model_(model), tok_(tokenizer), exec_(exec) {
   if (context < 1) fail("context must be at least 1 token (got {})", context);
-  cache_ = model_.make_cache(context);
+  cache_ = model_.make_cache(context, cache_type);
 }
 
 void Generator::reset() {
@@ -120,6 +122,7 @@ GenerationResult Generator::generate(const GenerationRequest& req, const OnToken
       r.finish = FinishReason::Cancelled;
       break;
     }
+    check_logits_finite(logits, int64_t(req.prompt.size() + r.tokens.size()) - 1);
     const int32_t t = sampler.sample(logits);
     if (is_eos(t)) {
       r.finish = FinishReason::Eos;

@@ -63,8 +63,11 @@ using OnToken = std::function<bool(const TokenEvent&)>;
 
 class Generator {
  public:
-  // `context`: cache capacity in tokens (prompt + generated). Model and tokenizer must outlive it.
-  Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec = {});
+  // `context`: cache capacity in tokens (prompt + generated), of storage type `cache_type`. `exec` is
+  // explicit: the fast kernels (Runtime::exec()) or, by name, the reference path (Exec::oracle()).
+  // Model and tokenizer must outlive it.
+  Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec,
+            CacheType cache_type = CacheType::F32);
 
   // Throws fathom::Error for an empty prompt, one longer than the context, or bad parameters.
   GenerationResult generate(const GenerationRequest& req, const OnToken& on_token = {});

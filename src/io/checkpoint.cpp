@@ -1,28 +1,17 @@
 #include "io/checkpoint.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace fathom::io {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::exception& e) {
-    fail("{}: invalid JSON: {}", path, e.what());
-  }
-}
+json read_json_file(const std::string& path) { return fathom::read_json_file(path); }
 
 Checkpoint::Checkpoint(const std::string& dir, const Options& opt) : dir_(dir) {
   if (!fs::is_directory(dir)) fail("{}: not a model directory", dir);

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace fathom::io {
 
@@ -38,13 +39,9 @@ SafetensorsFile::SafetensorsFile(const std::string& path, bool in_memory, const 
   if (header_len > (uint64_t(100) << 20))
     fail("{}: header length {} exceeds the 100 MB safety limit", path, header_len);
   const char* hdr = reinterpret_cast<const char*>(file_.data() + 8);
-  json j;
-  try {
-    j = json::parse(hdr, hdr + header_len);
-  } catch (const json::exception& e) {
-    fail("{}: header is not valid JSON: {}", path, e.what());
-  }
-  if (!j.is_object()) fail("{}: header is not a JSON object", path);
+  // Bounded parse: depth-limited, and a tensor name given twice is an error, not last-one-wins.
+  const json j = parse_json(std::string_view(hdr, header_len), path + " header");
+  if (!j.is_object()) fail("{}: header is not a JSON object (got {})", path, describe_json(j));
 
   const uint8_t* data_start = file_.data() + 8 + header_len;
   const uint64_t data_size = size - 8 - header_len;
@@ -56,18 +53,19 @@ SafetensorsFile::SafetensorsFile(const std::string& path, bool in_memory, const 
         metadata_[k] = mv.is_string() ? mv.get<std::string>() : mv.dump();
       continue;
     }
-    auto bad = [&](const std::string& why) { fail("{}: tensor '{}': {}", path, name, why); };
+    // name by init-capture: clang 14 (the fuzz build) cannot capture a structured binding.
+    auto bad = [&, &name = name](const std::string& why) { fail("{}: tensor '{}': {}", path, name, why); };
     if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
       bad("entry needs dtype, shape and data_offsets");
     TensorView t;
     t.name = name;
     t.file = &file_.path();
     if (!v["dtype"].is_string() || !parse_dtype(v["dtype"].get<std::string>(), &t.dtype))
-      bad(fmt::format("unknown dtype {}", v["dtype"].dump()));
+      bad(fmt::format("unknown dtype {}", describe_json(v["dtype"])));
     if (!v["shape"].is_array()) bad("shape is not an array");
     uint64_t numel = 1;
     for (auto& d : v["shape"]) {
-      if (!d.is_number_integer() || d.get<int64_t>() < 0) bad(fmt::format("bad dimension {}", d.dump()));
+      if (!d.is_number_integer() || d.get<int64_t>() < 0) bad(fmt::format("bad dimension {}", describe_json(d)));
       uint64_t dim = d.get<uint64_t>();
       if (dim && numel > std::numeric_limits<uint64_t>::max() / dim / 8) bad("shape overflows");
       numel *= dim;

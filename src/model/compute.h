@@ -1,6 +1,7 @@
-// Exec: how the model computes — the scalar f32 reference path (the oracle) or the fast kernels
-// (ops::matmul, run-time ISA dispatch) on a thread pool. Model code calls linear()/linear_batch()
-// and never picks a kernel itself.
+// Exec: how the model computes — the fast kernels (ops::matmul, run-time ISA dispatch) on a thread
+// pool, or the scalar f32 reference path (the oracle they are tested against), which is asked for
+// by name: Exec::oracle() (`--reference` in the CLI). Model code calls linear()/linear_batch() and
+// never picks a kernel itself.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -15,8 +16,13 @@ namespace cpu { class ThreadPool; }
 namespace ops { struct MatmulJob; }
 
 struct Exec {
-  bool reference = true;            // scalar f32 oracle path
-  cpu::ThreadPool* pool = nullptr;  // fast path threads (null: calling thread only)
+  bool reference = false;           // true: the scalar f32 oracle (ops::ref); only through oracle()
+  cpu::ThreadPool* pool = nullptr;  // fast path threads (null: the calling thread alone)
+
+  // The fast kernels on `pool` (Runtime::exec() gives one with a pool of its own).
+  static Exec fast(cpu::ThreadPool* pool) { return Exec{false, pool}; }
+  // The scalar f32 reference path: slow, exact to the definition, single-threaded.
+  static Exec oracle() { return Exec{true, nullptr}; }
 };
 
 // Owns the thread pool of a fast Exec. threads <= 0: all available cores.
@@ -24,7 +30,7 @@ class Runtime {
  public:
   explicit Runtime(int threads = 0);
   ~Runtime();
-  Exec exec() const { return Exec{false, pool_.get()}; }
+  Exec exec() const { return Exec::fast(pool_.get()); }
   int threads() const;
 
  private:

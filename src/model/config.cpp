@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace fathom {
 
@@ -21,14 +22,40 @@ double ModelConfig::softmax_scale() const {
   return s;
 }
 
+const char* topk_method_name(TopkMethod m) {
+  switch (m) {
+    case TopkMethod::Greedy: return "greedy";
+    case TopkMethod::GroupLimitedGreedy: return "group_limited_greedy";
+    case TopkMethod::NoauxTc: return "noaux_tc";
+  }
+  return "?";
+}
+
+const char* scoring_func_name(ScoringFunc f) { return f == ScoringFunc::Sigmoid ? "sigmoid" : "softmax"; }
+
+std::optional<TopkMethod> parse_topk_method(const std::string& s) {
+  for (TopkMethod m : {TopkMethod::Greedy, TopkMethod::GroupLimitedGreedy, TopkMethod::NoauxTc})
+    if (s == topk_method_name(m)) return m;
+  return std::nullopt;
+}
+
+std::optional<ScoringFunc> parse_scoring_func(const std::string& s) {
+  for (ScoringFunc f : {ScoringFunc::Softmax, ScoringFunc::Sigmoid})
+    if (s == scoring_func_name(f)) return f;
+  return std::nullopt;
+}
+
 namespace {
 
+// Typed fields with messages naming the file and the field; a wrong value is described briefly
+// (describe_json), never dumped whole into the message.
 struct Reader {
   const json& j;
   const std::string& src;
+  std::string prefix = "";  // "rope_scaling." for a nested object
 
   [[noreturn]] void bad(const std::string& key, const std::string& why) const {
-    fail("{}: field '{}' {}", src, key, why);
+    fail("{}: field '{}{}' {}", src, prefix, key, why);
   }
   bool has(const std::string& k) const { return j.contains(k) && !j[k].is_null(); }
   int64_t integer(const std::string& k, int64_t def, bool required = false) const {
@@ -36,22 +63,22 @@ struct Reader {
       if (required) bad(k, "is required");
       return def;
     }
-    if (!j[k].is_number_integer()) bad(k, "must be an integer, got " + j[k].dump());
+    if (!j[k].is_number_integer()) bad(k, "must be an integer, got " + describe_json(j[k]));
     return j[k].get<int64_t>();
   }
   double number(const std::string& k, double def) const {
     if (!has(k)) return def;
-    if (!j[k].is_number()) bad(k, "must be a number, got " + j[k].dump());
+    if (!j[k].is_number()) bad(k, "must be a number, got " + describe_json(j[k]));
     return j[k].get<double>();
   }
   bool boolean(const std::string& k, bool def) const {
     if (!has(k)) return def;
-    if (!j[k].is_boolean()) bad(k, "must be true or false, got " + j[k].dump());
+    if (!j[k].is_boolean()) bad(k, "must be true or false, got " + describe_json(j[k]));
     return j[k].get<bool>();
   }
   std::string string(const std::string& k, const std::string& def) const {
     if (!has(k)) return def;
-    if (!j[k].is_string()) bad(k, "must be a string, got " + j[k].dump());
+    if (!j[k].is_string()) bad(k, "must be a string, got " + describe_json(j[k]));
     return j[k].get<std::string>();
   }
 };
@@ -75,14 +102,19 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   c.n_shared_experts = r.integer("n_shared_experts", 0);
   c.n_routed_experts = r.integer("n_routed_experts", 0);
   c.routed_scaling_factor = r.number("routed_scaling_factor", 1.0);
-  c.topk_method = r.string("topk_method", c.model_type == "deepseek_v3" ? "noaux_tc" : "greedy");
+  // Router settings become enums here, once; an unknown value is an error for a MoE model (below).
+  const std::string topk_method = r.string("topk_method", c.model_type == "deepseek_v3" ? "noaux_tc" : "greedy");
+  const std::optional<TopkMethod> method = parse_topk_method(topk_method);
+  if (method) c.topk_method = *method;
   c.n_group = r.integer("n_group", 1);
   c.topk_group = r.integer("topk_group", 1);
   c.num_experts_per_tok = r.integer("num_experts_per_tok", c.n_routed_experts ? 1 : 0);
   c.moe_layer_freq = r.integer("moe_layer_freq", 1);
   c.first_k_dense_replace = r.integer("first_k_dense_replace", 0);
   c.norm_topk_prob = r.boolean("norm_topk_prob", false);
-  c.scoring_func = r.string("scoring_func", c.model_type == "deepseek_v3" ? "sigmoid" : "softmax");
+  const std::string scoring_func = r.string("scoring_func", c.model_type == "deepseek_v3" ? "sigmoid" : "softmax");
+  const std::optional<ScoringFunc> scoring = parse_scoring_func(scoring_func);
+  if (scoring) c.scoring_func = *scoring;
   c.q_lora_rank = r.integer("q_lora_rank", 0);
   c.kv_lora_rank = r.integer("kv_lora_rank", 0, true);
   c.qk_rope_head_dim = r.integer("qk_rope_head_dim", 0, true);
@@ -101,7 +133,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   if (r.has("rope_scaling")) {
     const json& rs = j["rope_scaling"];
     if (!rs.is_object()) r.bad("rope_scaling", "must be an object or null");
-    Reader q{rs, src};
+    Reader q{rs, src, "rope_scaling."};
     RopeScaling s;
     s.type = q.string("type", q.string("rope_type", ""));
     if (s.type != "yarn")
@@ -117,7 +149,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
   }
   if (r.has("quantization_config")) {
     const json& qc = j["quantization_config"];
-    Reader q{qc, src};
+    Reader q{qc, src, "quantization_config."};
     QuantizationConfig s;
     s.quant_method = q.string("quant_method", "");
     s.fmt = q.string("fmt", "e4m3");
@@ -160,16 +192,14 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& src) {
     positive("n_group", c.n_group);
     positive("topk_group", c.topk_group);
     if (c.num_experts_per_tok > c.n_routed_experts) r.bad("num_experts_per_tok", "exceeds n_routed_experts");
-    if (c.topk_method != "greedy" && c.topk_method != "group_limited_greedy" && c.topk_method != "noaux_tc")
-      r.bad("topk_method", "'" + c.topk_method + "' is not one of greedy, group_limited_greedy, noaux_tc");
-    if (c.scoring_func != "softmax" && c.scoring_func != "sigmoid")
-      r.bad("scoring_func", "'" + c.scoring_func + "' is not one of softmax, sigmoid");
+    if (!method) r.bad("topk_method", "'" + topk_method + "' is not one of greedy, group_limited_greedy, noaux_tc");
+    if (!scoring) r.bad("scoring_func", "'" + scoring_func + "' is not one of softmax, sigmoid");
     if (c.n_routed_experts % c.n_group) r.bad("n_group", "must divide n_routed_experts");
     if (c.topk_group > c.n_group) r.bad("topk_group", "exceeds n_group");
-    if (c.topk_method != "greedy" &&
+    if (c.topk_method != TopkMethod::Greedy &&
         c.topk_group * (c.n_routed_experts / c.n_group) < c.num_experts_per_tok)
       r.bad("topk_group", "keeps fewer experts than num_experts_per_tok");
-    if (c.topk_method == "noaux_tc" && c.n_routed_experts / c.n_group < 2)
+    if (c.topk_method == TopkMethod::NoauxTc && c.n_routed_experts / c.n_group < 2)
       r.bad("n_group", "noaux_tc scores each group by its top-2 experts: groups need >= 2 experts");
   }
   if (c.first_k_dense_replace < 0) r.bad("first_k_dense_replace", "must be >= 0");
@@ -191,14 +221,14 @@ json ModelConfig::to_json() const {
   j["n_shared_experts"] = n_shared_experts;
   j["n_routed_experts"] = n_routed_experts ? json(n_routed_experts) : json(nullptr);
   j["routed_scaling_factor"] = routed_scaling_factor;
-  j["topk_method"] = topk_method;
+  j["topk_method"] = topk_method_name(topk_method);
   j["n_group"] = n_group;
   j["topk_group"] = topk_group;
   j["num_experts_per_tok"] = num_experts_per_tok;
   j["moe_layer_freq"] = moe_layer_freq;
   j["first_k_dense_replace"] = first_k_dense_replace;
   j["norm_topk_prob"] = norm_topk_prob;
-  j["scoring_func"] = scoring_func;
+  j["scoring_func"] = scoring_func_name(scoring_func);
   j["q_lora_rank"] = q_lora_rank ? json(q_lora_rank) : json(nullptr);
   j["kv_lora_rank"] = kv_lora_rank;
   j["qk_rope_head_dim"] = qk_rope_head_dim;

@@ -16,6 +16,15 @@ struct RopeScaling {
   double mscale = 1.0, mscale_all_dim = 0.0;
 };
 
+// config.json's router settings, parsed once (the per-token code switches on these, never on strings).
+enum class TopkMethod { Greedy, GroupLimitedGreedy, NoauxTc };  // greedy | group_limited_greedy | noaux_tc
+enum class ScoringFunc { Softmax, Sigmoid };                    // softmax | sigmoid
+// The config.json spellings, and their inverse (nullopt for anything else).
+const char* topk_method_name(TopkMethod m);
+const char* scoring_func_name(ScoringFunc f);
+std::optional<TopkMethod> parse_topk_method(const std::string& s);
+std::optional<ScoringFunc> parse_scoring_func(const std::string& s);
+
 struct QuantizationConfig {
   std::string quant_method;  // "fp8" or empty
   std::string fmt;           // "e4m3"
@@ -32,11 +41,11 @@ struct ModelConfig {
   int64_t n_shared_experts = 0;
   int64_t n_routed_experts = 0;  // 0 when config.json has null: every layer dense
   double routed_scaling_factor = 1.0;
-  std::string topk_method = "greedy";  // greedy | group_limited_greedy | noaux_tc
+  TopkMethod topk_method = TopkMethod::Greedy;
   int64_t n_group = 1, topk_group = 1, num_experts_per_tok = 1;
   int64_t moe_layer_freq = 1, first_k_dense_replace = 0;
   bool norm_topk_prob = false;
-  std::string scoring_func = "softmax";  // softmax | sigmoid
+  ScoringFunc scoring_func = ScoringFunc::Softmax;
   // MLA
   int64_t q_lora_rank = 0;  // 0 when null: direct q_proj
   int64_t kv_lora_rank = 0, qk_rope_head_dim = 0, v_head_dim = 0, qk_nope_head_dim = 0;

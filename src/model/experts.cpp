@@ -1,6 +1,7 @@
 #include "model/experts.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -33,38 +34,59 @@ void mlp_forward(const Exec& ex, const MlpWeights& w, const float* x, int64_t T,
   linear(ex, w.down_proj, g.data(), T, out);
 }
 
+void assign_expert_slots(const int32_t* experts, int64_t N, int64_t K, int64_t E, int32_t* count, int32_t* offset,
+                         int32_t* slot, int32_t* slot_token) {
+  std::fill(count, count + E, 0);
+  for (int64_t i = 0; i < N * K; ++i) count[experts[i]]++;
+  offset[0] = 0;
+  for (int64_t e = 0; e < E; ++e) offset[e + 1] = offset[e] + count[e];
+  // count serves as each expert's fill cursor, then is restored.
+  std::copy(offset, offset + E, count);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      const int32_t s = count[experts[n * K + k]]++;
+      slot[n * K + k] = s;
+      slot_token[s] = int32_t(n);
+    }
+  for (int64_t e = 0; e < E; ++e) count[e] = offset[e + 1] - offset[e];
+}
+
+void gather_expert_inputs(const float* x, const int32_t* slot_token, int64_t n_slots, int64_t H, float* xs) {
+  for (int64_t s = 0; s < n_slots; ++s)
+    std::memcpy(xs + s * H, x + int64_t(slot_token[s]) * H, size_t(H) * sizeof(float));
+}
+
 void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, const float* x, int64_t T, float* out) {
-  const int64_t H = c.hidden_size, E = c.n_routed_experts;
-  // Route every token, then invert: for each expert, the tokens (and weights) that chose it.
-  std::vector<Routing> routes = route_tokens(ex, c, w.gate, x, T);
-  std::vector<std::vector<std::pair<int64_t, float>>> by_expert(E);
-  for (int64_t t = 0; t < T; ++t)
-    for (size_t k = 0; k < routes[t].experts.size(); ++k) by_expert[routes[t].experts[k]].push_back({t, routes[t].weights[k]});
+  const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
+  // Route every token, then invert: each expert's tokens as one run of slots.
+  const Routes routes = route_tokens(ex, c, w.gate, x, T);
+  std::vector<int32_t> count(E), offset(E + 1), slot(T * K), slot_token(T * K);
+  assign_expert_slots(routes.experts.data(), T, K, E, count.data(), offset.data(), slot.data(), slot_token.data());
+  std::vector<float> slot_weight(T * K);
+  for (int64_t i = 0; i < T * K; ++i) slot_weight[slot[i]] = routes.weights[i];
 
   // Every active expert (and the shared experts) as one group of jobs, so that the gate/up products
   // of all experts run in one parallel region, then all down products in another.
   struct Group {
     const MlpWeights* mlp;
     int64_t n, inter;
+    // xs: the expert's tokens, gathered. One small buffer per expert rather than one for all: a
+    // large allocation comes from mmap, and its pages fault in afresh on every call.
     Buffer xs, g, u, y;
-    const float* in = nullptr;  // the tokens' inputs: xs, or x itself for the shared experts
+    const float* in;  // [n, H]: xs, or x itself for the shared experts
   };
   std::vector<Group> groups;
   std::vector<int64_t> expert_of;
   for (int64_t e = 0; e < E; ++e) {
-    if (by_expert[e].empty()) continue;
-    const int64_t n = int64_t(by_expert[e].size());
-    Group g{&w.experts[e], n, w.experts[e].gate_proj.rows, {}, {}, {}, {}, nullptr};
-    g.xs.resize(n * H);
-    for (int64_t i = 0; i < n; ++i)
-      std::copy(x + by_expert[e][i].first * H, x + (by_expert[e][i].first + 1) * H, g.xs.data() + i * H);
+    if (count[e] == 0) continue;
+    Group g{&w.experts[e], count[e], w.experts[e].gate_proj.rows, Buffer(count[e] * H), {}, {}, {}, nullptr};
+    gather_expert_inputs(x, slot_token.data() + offset[e], count[e], H, g.xs.data());
+    g.in = g.xs.data();
     groups.push_back(std::move(g));
     expert_of.push_back(e);
   }
   if (w.has_shared) {
-    Group g{&w.shared_experts, T, w.shared_experts.gate_proj.rows, {}, {}, {}, {}, nullptr};
-    g.in = x;  // every token, in order: no gather needed
-    groups.push_back(std::move(g));
+    groups.push_back({&w.shared_experts, T, w.shared_experts.gate_proj.rows, {}, {}, {}, {}, x});  // every token
     expert_of.push_back(-1);
   }
   std::vector<ops::MatmulJob> jobs;
@@ -72,9 +94,8 @@ void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, cons
     g.g.resize(g.n * g.inter);
     g.u.resize(g.n * g.inter);
     g.y.resize(g.n * H);
-    const float* in = g.in ? g.in : g.xs.data();
-    jobs.push_back({&g.mlp->gate_proj, in, g.n, g.g.data()});
-    jobs.push_back({&g.mlp->up_proj, in, g.n, g.u.data()});
+    jobs.push_back({&g.mlp->gate_proj, g.in, g.n, g.g.data()});
+    jobs.push_back({&g.mlp->up_proj, g.in, g.n, g.u.data()});
   }
   linear_batch(ex, jobs);
   jobs.clear();
@@ -84,13 +105,14 @@ void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, cons
   }
   linear_batch(ex, jobs);
 
+  // Combine in expert order, the shared experts last (training/moe.cpp sums in its own order).
   std::fill(out, out + T * H, 0.0f);
   for (size_t gi = 0; gi < groups.size(); ++gi) {
     const Group& g = groups[gi];
     const int64_t e = expert_of[gi];
     for (int64_t i = 0; i < g.n; ++i) {
-      const int64_t t = e < 0 ? i : by_expert[e][i].first;
-      const float wt = e < 0 ? 1.0f : by_expert[e][i].second;
+      const int64_t t = e < 0 ? i : slot_token[offset[e] + i];
+      const float wt = e < 0 ? 1.0f : slot_weight[offset[e] + i];
       float* o = out + t * H;
       const float* y = g.y.data() + i * H;
       for (int64_t d = 0; d < H; ++d) o[d] += wt * y[d];

@@ -12,6 +12,16 @@ namespace fathom {
 // out[T, hidden] = down(silu(gate(x)) * up(x)); x: [T, hidden]
 void mlp_forward(const Exec& ex, const MlpWeights& w, const float* x, int64_t T, float* out);
 
+// Tokens grouped by expert, for N tokens routed to K distinct experts each (experts: [N, K]): a
+// counting sort in token order. Expert e owns slots [offset[e], offset[e+1]) and count[e] of them;
+// slot_token[s] is the token in slot s, slot[n * K + k] the slot of token n's k-th expert. Shared by
+// inference (moe_forward below) and training (training/moe.cpp), which both run each expert once over
+// its slots. count [E], offset [E + 1], slot and slot_token [N * K].
+void assign_expert_slots(const int32_t* experts, int64_t N, int64_t K, int64_t E, int32_t* count, int32_t* offset,
+                         int32_t* slot, int32_t* slot_token);
+// xs[s, :] = x[slot_token[s], :] for s < n_slots; rows of H values.
+void gather_expert_inputs(const float* x, const int32_t* slot_token, int64_t n_slots, int64_t H, float* xs);
+
 // out[T, hidden] = Σ_k weight_k · expert_k(x) + shared_experts(x). Tokens are grouped by expert so
 // each expert's weights are read once per call.
 void moe_forward(const Exec& ex, const ModelConfig& cfg, const MoeWeights& w, const float* x, int64_t T, float* out);

@@ -137,8 +137,6 @@ void mla_forward(const Exec& ex, const ModelConfig& c, const AttentionWeights& w
     else
       attend_absorbed(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
   } else {
-    if (path == AttentionPath::Absorbed && !w.absorbed)
-      fail("absorbed MLA on the fast path needs Model::prepare_fast() first");
     if (path == AttentionPath::Expanded)
       attend_expanded_fast(ex, c, w, q.data(), T, pos0, cache, layer, attn.data());
     else

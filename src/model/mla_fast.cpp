@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/assert.h"
 #include "cpu/cpu_features.h"
 #include "cpu/thread_pool.h"
 #include "model/weights.h"
@@ -116,6 +117,7 @@ void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionW
                           int64_t pos0, const LatentCache& cache, int64_t layer, float* attn_out) {
   const int64_t nh = c.num_attention_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dv = c.v_head_dim,
                 dq = c.qk_head_dim(), rank = c.kv_lora_rank, row = cache.row_size();
+  FATHOM_ASSERT(w.absorbed, "absorbed MLA without the per-head kv_b (Model::load derives it)");
   const AbsorbedKvB& a = *w.absorbed;
   const float scale = float(c.softmax_scale());
   std::vector<float> qcat(nh * row), o_lat(nh * rank);

@@ -14,22 +14,17 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const io::Checkpoint:
   m->cfg_ = ModelConfig::from_json(m->ckpt_->config_json(), (std::filesystem::path(dir) / "config.json").string());
   m->w_ = load_weights(*m->ckpt_, m->cfg_);
   m->rope_ = Rope(m->cfg_);
+  for (auto& L : m->w_.layers) L.attn.absorbed = make_absorbed_kv_b(m->cfg_, L.attn.kv_b_proj);
+  for (auto& mtp : m->w_.mtp) mtp.layer.attn.absorbed = make_absorbed_kv_b(m->cfg_, mtp.layer.attn.kv_b_proj);
   return m;
 }
 
-void Model::prepare_fast() {
-  for (auto& L : w_.layers)
-    if (!L.attn.absorbed) L.attn.absorbed = make_absorbed_kv_b(cfg_, L.attn.kv_b_proj);
-  for (auto& m : w_.mtp)
-    if (!m.layer.attn.absorbed) m.layer.attn.absorbed = make_absorbed_kv_b(cfg_, m.layer.attn.kv_b_proj);
+LatentCache Model::make_cache(int64_t capacity, CacheType type) const {
+  return LatentCache(cfg_.num_hidden_layers, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, type);
 }
 
-LatentCache Model::make_cache(int64_t capacity) const {
-  return LatentCache(cfg_.num_hidden_layers, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, cache_type_);
-}
-
-LatentCache Model::make_mtp_cache(int64_t capacity) const {
-  return LatentCache(1, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, cache_type_);
+LatentCache Model::make_mtp_cache(int64_t capacity, CacheType type) const {
+  return LatentCache(1, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, type);
 }
 
 void Model::embed(const WeightMatrix& table, const int32_t* tokens, int64_t T, float* x) const {

@@ -17,7 +17,8 @@ namespace fathom {
 
 class Model {
  public:
-  // Opens MODEL_DIR, parses config.json and validates every tensor.
+  // Opens MODEL_DIR, parses config.json and validates every tensor, and derives what the fast
+  // absorbed path needs (kv_b split per head), so the model is ready for every Exec and path.
   // Checkpoint::Options::in_memory reads the weights into huge-page memory (the fast decode path
   // wants it); the default maps them.
   static std::unique_ptr<Model> load(const std::string& dir, const io::CheckpointOptions& opt = io::CheckpointOptions());
@@ -27,16 +28,11 @@ class Model {
   const io::Checkpoint& checkpoint() const { return *ckpt_; }
   const Rope& rope() const { return rope_; }
 
-  // Derives what the fast path needs (per-head absorbed kv_b). Idempotent; call before using a fast
-  // Exec with the absorbed path.
-  void prepare_fast();
-
-  // A latent cache for the main layers; a one-layer cache for one MTP module. Both of the type set
-  // by set_cache_type (f32 unless told; `--cache-type` in the CLI).
-  LatentCache make_cache(int64_t capacity) const;
-  LatentCache make_mtp_cache(int64_t capacity) const;
-  void set_cache_type(CacheType t) { cache_type_ = t; }
-  CacheType cache_type() const { return cache_type_; }
+  // A latent cache for the main layers; a one-layer cache for one MTP module. The storage type is
+  // the cache's own (f32 unless asked; `--cache-type` in the CLI), so one Model serves caches of
+  // different types at once.
+  LatentCache make_cache(int64_t capacity, CacheType type = CacheType::F32) const;
+  LatentCache make_mtp_cache(int64_t capacity, CacheType type = CacheType::F32) const;
 
   // Runs T tokens at positions cache.length().. and appends them to the cache.
   //   logits: [T, vocab] or null;  hidden: [T, hidden] final hidden states after model.norm, or null.
@@ -63,7 +59,6 @@ class Model {
                           Attention&& attention) const;
   std::unique_ptr<io::Checkpoint> ckpt_;
   ModelConfig cfg_;
-  CacheType cache_type_ = CacheType::F32;
   ModelWeights w_;
   Rope rope_{default_rope_config()};
   static ModelConfig default_rope_config() {

@@ -2,80 +2,95 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 #include "ops/reference.h"
 
 namespace fathom {
 
 namespace {
-// Indices of the k largest values, largest first; ties go to the lower index.
-std::vector<int32_t> top_k(const std::vector<float>& v, int64_t k) {
-  std::vector<int32_t> idx(v.size());
-  std::iota(idx.begin(), idx.end(), 0);
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-    return v[a] > v[b] || (v[a] == v[b] && a < b);
-  });
-  idx.resize(k);
-  return idx;
+// Index of the largest value not yet taken; ties go to the lower index.
+int32_t argmax_free(const float* v, int64_t n, const uint8_t* taken) {
+  int32_t best = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!taken[i] && (best < 0 || v[i] > v[best])) best = int32_t(i);
+  return best;
 }
 }  // namespace
 
-Routing select_experts(const ModelConfig& c, const std::vector<float>& scores, const std::vector<float>& bias) {
-  const int64_t E = c.n_routed_experts, k = c.num_experts_per_tok;
-  std::vector<float> choice = scores;
-  if (c.topk_method == "noaux_tc")
-    for (int64_t e = 0; e < E; ++e) choice[e] += bias[e];
-
-  if (c.topk_method != "greedy" && c.n_group > 1) {
-    const int64_t per = E / c.n_group;
-    std::vector<float> group_score(c.n_group);
-    for (int64_t g = 0; g < c.n_group; ++g) {
-      std::vector<float> members(choice.begin() + g * per, choice.begin() + (g + 1) * per);
-      std::sort(members.begin(), members.end(), std::greater<float>());
-      group_score[g] = c.topk_method == "noaux_tc" ? members[0] + members[1] : members[0];
-    }
-    std::vector<int32_t> keep = top_k(group_score, c.topk_group);
-    std::vector<bool> kept(c.n_group, false);
-    for (int32_t g : keep) kept[g] = true;
-    for (int64_t e = 0; e < E; ++e)
-      if (!kept[e / per]) choice[e] = -INFINITY;  // official semantics: masked experts can never win
+void router_scores(ScoringFunc f, float* s, int64_t E) {
+  switch (f) {
+    case ScoringFunc::Softmax:
+      ops::ref::softmax(s, E);
+      return;
+    case ScoringFunc::Sigmoid:
+      for (int64_t e = 0; e < E; ++e) s[e] = float(1.0 / (1.0 + std::exp(-double(s[e]))));
+      return;
   }
-
-  Routing r;
-  r.experts = top_k(choice, k);
-  for (int32_t e : r.experts) r.weights.push_back(scores[e]);
-  if (c.norm_topk_prob && k > 1) {
-    double sum = 1e-20;
-    for (float w : r.weights) sum += w;
-    for (float& w : r.weights) w = float(w / sum);
-  }
-  for (float& w : r.weights) w = float(w * c.routed_scaling_factor);
-  return r;
 }
 
-std::vector<Routing> route_tokens(const Exec& ex, const ModelConfig& c, const RouterWeights& gate, const float* x,
-                                  int64_t T) {
-  const int64_t E = c.n_routed_experts, H = c.hidden_size;
+double select_experts(const ModelConfig& c, const float* scores, const float* bias, const RouterScratch& s,
+                      int32_t* experts, float* weights) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
+  const bool noaux = c.topk_method == TopkMethod::NoauxTc;
+  float* choice = s.choice;
+  for (int64_t e = 0; e < E; ++e) choice[e] = noaux ? scores[e] + bias[e] : scores[e];
+  if (c.topk_method != TopkMethod::Greedy && c.n_group > 1) {
+    const int64_t per = E / c.n_group;
+    for (int64_t g = 0; g < c.n_group; ++g) {  // group score: its top-1 (noaux_tc: top-1 + top-2)
+      const float* m = choice + g * per;
+      int64_t i1 = 0;
+      for (int64_t i = 1; i < per; ++i)
+        if (m[i] > m[i1]) i1 = i;
+      float second = -INFINITY;
+      for (int64_t i = 0; i < per; ++i)
+        if (i != i1) second = std::max(second, m[i]);
+      s.group[g] = noaux ? m[i1] + second : m[i1];
+    }
+    std::fill(s.taken, s.taken + c.n_group, uint8_t(0));
+    for (int64_t k = 0; k < c.topk_group; ++k) s.taken[argmax_free(s.group, c.n_group, s.taken)] = 1;
+    for (int64_t e = 0; e < E; ++e)
+      if (!s.taken[e / per]) choice[e] = -INFINITY;  // official semantics: masked experts can never win
+  }
+  std::fill(s.taken, s.taken + E, uint8_t(0));
+  for (int64_t k = 0; k < K; ++k) {
+    const int32_t e = argmax_free(choice, E, s.taken);
+    s.taken[e] = 1;
+    experts[k] = e;
+  }
+  // Gate weights from the unbiased scores.
+  double sum = 1e-20;
+  for (int64_t k = 0; k < K; ++k) sum += scores[experts[k]];
+  const bool norm = c.norm_topk_prob && K > 1;
+  for (int64_t k = 0; k < K; ++k) {
+    float g = scores[experts[k]];
+    if (norm) g = float(g / sum);
+    weights[k] = float(g * c.routed_scaling_factor);
+  }
+  return sum;
+}
+
+Routes route_tokens(const Exec& ex, const ModelConfig& c, const RouterWeights& gate, const float* x, int64_t T) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
   ops::WeightMatrix W;
   W.format = ops::WFormat::F32;
   W.rows = E;
-  W.cols = H;
+  W.cols = c.hidden_size;
   W.data = gate.weight.data();
-  std::vector<float> logits(T * E);
-  linear(ex, W, x, T, logits.data());
-  std::vector<Routing> out(T);
-  std::vector<float> scores(E);
+  std::vector<float> scores(T * E);
+  linear(ex, W, x, T, scores.data());
+  std::vector<float> choice(E), group(c.n_group);
+  std::vector<uint8_t> taken(std::max(E, c.n_group));
+  const RouterScratch scratch{choice.data(), group.data(), taken.data()};
+  const float* bias = gate.e_score_correction_bias.empty() ? nullptr : gate.e_score_correction_bias.data();
+  Routes r;
+  r.k_per_token = K;
+  r.experts.resize(T * K);
+  r.weights.resize(T * K);
   for (int64_t t = 0; t < T; ++t) {
-    std::copy(logits.begin() + t * E, logits.begin() + (t + 1) * E, scores.begin());
-    if (c.scoring_func == "softmax") {
-      ops::ref::softmax(scores.data(), E);
-    } else {
-      for (float& s : scores) s = float(1.0 / (1.0 + std::exp(-double(s))));
-    }
-    out[t] = select_experts(c, scores, gate.e_score_correction_bias);
+    router_scores(c.scoring_func, scores.data() + t * E, E);
+    select_experts(c, scores.data() + t * E, bias, scratch, r.experts.data() + t * K, r.weights.data() + t * K);
   }
-  return out;
+  return r;
 }
 
 }  // namespace fathom

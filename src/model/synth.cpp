@@ -48,8 +48,8 @@ ModelConfig synth_preset_config(const std::string& name) {
       c.n_routed_experts = 8;
       c.n_shared_experts = 2;
       c.num_experts_per_tok = 2;
-      c.scoring_func = "softmax";
-      c.topk_method = "greedy";
+      c.scoring_func = ScoringFunc::Softmax;
+      c.topk_method = TopkMethod::Greedy;
       c.norm_topk_prob = false;
       c.routed_scaling_factor = 1.0;
     } else if (name == "tiny-v2") {
@@ -60,8 +60,8 @@ ModelConfig synth_preset_config(const std::string& name) {
       c.num_experts_per_tok = 3;
       c.n_group = 4;
       c.topk_group = 2;
-      c.scoring_func = "softmax";
-      c.topk_method = "group_limited_greedy";
+      c.scoring_func = ScoringFunc::Softmax;
+      c.topk_method = TopkMethod::GroupLimitedGreedy;
       c.norm_topk_prob = false;
       c.routed_scaling_factor = 16.0;
     } else {
@@ -72,8 +72,8 @@ ModelConfig synth_preset_config(const std::string& name) {
       c.num_experts_per_tok = 4;
       c.n_group = 4;
       c.topk_group = 2;
-      c.scoring_func = "sigmoid";
-      c.topk_method = "noaux_tc";
+      c.scoring_func = ScoringFunc::Sigmoid;
+      c.topk_method = TopkMethod::NoauxTc;
       c.norm_topk_prob = true;
       c.routed_scaling_factor = 2.5;
       c.num_nextn_predict_layers = 1;
@@ -99,8 +99,8 @@ ModelConfig synth_preset_config(const std::string& name) {
     c.n_shared_experts = 2;
     c.num_experts_per_tok = 6;
     c.first_k_dense_replace = 1;
-    c.scoring_func = "softmax";
-    c.topk_method = "greedy";
+    c.scoring_func = ScoringFunc::Softmax;
+    c.topk_method = TopkMethod::Greedy;
     c.norm_topk_prob = false;
     c.routed_scaling_factor = 1.0;
     c.max_position_embeddings = 163840;
@@ -130,8 +130,8 @@ ModelConfig synth_preset_config(const std::string& name) {
     c.n_group = 8;
     c.topk_group = 4;
     c.first_k_dense_replace = 3;
-    c.scoring_func = "sigmoid";
-    c.topk_method = "noaux_tc";
+    c.scoring_func = ScoringFunc::Sigmoid;
+    c.topk_method = TopkMethod::NoauxTc;
     c.norm_topk_prob = true;
     c.routed_scaling_factor = 2.5;
     c.max_position_embeddings = 163840;
@@ -196,7 +196,7 @@ void add_layer(std::vector<Spec>& v, const ModelConfig& c, int64_t i) {
     return;
   }
   v.push_back({p + "mlp.gate.weight", {c.n_routed_experts, H}, Kind::Linear, false});
-  if (c.topk_method == "noaux_tc")
+  if (c.topk_method == TopkMethod::NoauxTc)
     v.push_back({p + "mlp.gate.e_score_correction_bias", {c.n_routed_experts}, Kind::Bias, false});
   for (int64_t e = 0; e < c.n_routed_experts; ++e)
     add_mlp(v, p + "mlp.experts." + std::to_string(e) + ".", H, c.moe_intermediate_size);

@@ -155,7 +155,7 @@ LayerWeights bind_layer(Binder& b, const ModelConfig& c, int64_t i) {
   }
   MoeWeights& m = L.moe;
   m.gate.weight = b.dense_f32(p + "mlp.gate.weight", c.n_routed_experts, H);
-  if (c.topk_method == "noaux_tc")
+  if (c.topk_method == TopkMethod::NoauxTc)
     m.gate.e_score_correction_bias = b.vec(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts);
   m.experts.reserve(c.n_routed_experts);
   for (int64_t e = 0; e < c.n_routed_experts; ++e)

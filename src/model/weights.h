@@ -23,7 +23,7 @@ struct AttentionWeights {
   std::vector<float> kv_a_layernorm;  // [kv_lora_rank]
   WeightMatrix kv_b_proj;             // [heads*(qk_nope_head_dim + v_head_dim), kv_lora_rank]
   WeightMatrix o_proj;                // [hidden, heads*v_head_dim]
-  // Derived for the fast absorbed path (Model::prepare_fast): kv_b split per head.
+  // Derived for the fast absorbed path (made by Model::load): kv_b split per head.
   std::shared_ptr<const struct AbsorbedKvB> absorbed;
 };
 

@@ -8,8 +8,10 @@
 #include <limits>
 #include <vector>
 
+#include "core/assert.h"
 #include "core/error.h"
 #include "cpu/cpu_features.h"
+#include "cpu/kernel_isa.h"
 
 namespace fathom::ops {
 namespace detail {
@@ -100,9 +102,10 @@ detail::LatentPartialFn partial_for(cpu::Isa isa) {
 }
 
 void check(const LatentAttention& a) {
-  if (a.heads < 1 || a.positions < 1 || a.dk < 1 || a.dv < 1 || a.dv > a.dk || a.stride < a.dk)
-    fail("latent_attention: bad shape (heads {}, positions {}, dk {}, dv {}, stride {})", a.heads, a.positions, a.dk,
-         a.dv, a.stride);
+  FATHOM_ASSERT(a.heads >= 1 && a.positions >= 1 && a.dk >= 1 && a.dv >= 1 && a.dv <= a.dk && a.stride >= a.dk,
+                "latent_attention: bad shape (heads {}, positions {}, dk {}, dv {}, stride {})", a.heads, a.positions,
+                a.dk, a.dv, a.stride);
+  FATHOM_ASSERT(a.q && a.cache && a.out, "latent_attention: null query, cache or output");
 }
 
 // Splits positions into contiguous chunks, one per thread (a few hundred rows at least, so short
@@ -199,12 +202,14 @@ void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* p
 
 void latent_attention(cpu::Isa isa, const LatentAttentionQ8& a, cpu::ThreadPool* pool) {
   const LatentQ8Layout& L = a.cache.layout;
-  if (a.heads < 1 || a.positions < 1 || L.rank < 1)
-    fail("latent_attention (q8): bad shape (heads {}, positions {}, rank {})", a.heads, a.positions, L.rank);
+  FATHOM_ASSERT(a.heads >= 1 && a.positions >= 1 && L.rank >= 1,
+                "latent_attention (q8): bad shape (heads {}, positions {}, rank {})", a.heads, a.positions, L.rank);
+  FATHOM_ASSERT(a.q && a.out && a.cache.data && a.cache.scale_lat && a.cache.scale_rope,
+                "latent_attention (q8): null query, cache or output");
   const detail::LatentPartialFn f32 = partial_for(isa);
-  if ((isa == cpu::Isa::Avx512 || isa == cpu::Isa::Amx) && cpu::features().avx512_vbmi) {
+  if (isa >= cpu::Isa::Avx512 && cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi)) {
     run_split(a.heads, L.rank, a.positions, 64, a.out, pool, [&](int64_t s0, int64_t s1, float* m, float* l, float* o) {
-      detail::latent_partial_q8_avx512(a, s0, s1, m, l, o);
+      detail::latent_partial_q8_avx512vbmi(a, s0, s1, m, l, o);
     });
     return;
   }

@@ -62,7 +62,7 @@ void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, f
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 // The int8 kernel over the 8-bit cache; s0 is a multiple of 16.
-void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
+void latent_partial_q8_avx512vbmi(const LatentAttentionQ8& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 
 // Shared by the SIMD kernels, which vectorize across heads ("lanes" heads per register); their exp
 // is in ops/simd_exp.h.

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/assert.h"
 #include "core/error.h"
 #include "ops/matmul_kernels.h"
 #include "ops/reference.h"
@@ -75,6 +76,16 @@ struct Scratch {
 }  // namespace
 
 void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool* pool) {
+  for (const MatmulJob& job : jobs) {
+    FATHOM_ASSERT(job.W && job.n >= 0 && job.W->rows >= 0 && job.W->cols >= 0, "matmul: job of {} tokens",
+                  job.n);
+    if (job.n == 0 || job.W->rows == 0) continue;
+    FATHOM_ASSERT(job.W->data && job.X && job.Y, "matmul: null weights, input or output ([{}, {}] x {} tokens)",
+                  job.W->rows, job.W->cols, job.n);
+    FATHOM_ASSERT(job.W->format != WFormat::F8_E4M3 || (job.W->scale_inv && job.W->block_rows > 0 &&
+                                                         job.W->block_cols > 0),
+                  "matmul: fp8 weights without their block scales");
+  }
   const detail::MatmulKernels& k = kernels_for(isa);
   thread_local Scratch scratch;
   // Activations are prepared once per job (cheap: O(n * cols)).

@@ -1,7 +1,5 @@
 #include "server/http_server.h"
 
-#include <httplib.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -12,6 +10,7 @@
 #include "core/error.h"
 #include "generation/reasoning.h"
 #include "server/chat_output.h"
+#include "server/http_listener.h"
 #include "server/metrics.h"
 #include "server/openai_request.h"
 #include "server/openai_response.h"
@@ -68,10 +67,32 @@ struct HttpServer::Impl {
   const tok::Tokenizer& tok;
   ServerOptions opt;
   Metrics metrics;
-  httplib::Server http;
+  Listener http;
   int bound_port = -1;
 
-  Impl(Scheduler& s, const tok::Tokenizer& t, ServerOptions o) : sched(s), tok(t), opt(std::move(o)) {}
+  Impl(Scheduler& s, const tok::Tokenizer& t, ServerOptions o)
+      : sched(s), tok(t), opt(std::move(o)), http(connection_limits(opt)) {}
+
+  static ConnectionLimits connection_limits(const ServerOptions& o) {
+    auto ms = [](double seconds) { return std::chrono::milliseconds(int64_t(seconds * 1000)); };
+    ConnectionLimits l;
+    l.max_connections = o.max_connections;
+    l.header_timeout = ms(o.header_timeout);
+    l.body_timeout = ms(o.body_timeout);
+    return l;
+  }
+  // A non-streaming request is given up, and its slot or queue place freed at once, when nobody
+  // will read its answer: the client left, or the server stops.
+  void give_up_if_unwanted(Ticket& ticket) const {
+    if (Listener::client_gone()) {
+      ticket.cancel();
+      throw ApiError(499, "the client closed the connection", "invalid_request_error");
+    }
+    if (http.stopping()) {
+      ticket.cancel();
+      throw ApiError(503, "the server is shutting down", "server_error");
+    }
+  }
 
   void routes();
   // Common to chat and completions: checks, submits, and returns the ticket and channel.
@@ -142,7 +163,9 @@ void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res)
     ChatMessageOut msg;
     std::vector<TokenLogprob> lps;
     for (;;) {
-      for (auto& e : ch->take(std::chrono::milliseconds(500))) {
+      auto events = ch->take(std::chrono::milliseconds(100));
+      give_up_if_unwanted(*ticket);
+      for (auto& e : events) {
         apply_deltas(msg, parser.push(e.text));
         lps.insert(lps.end(), e.logprobs.begin(), e.logprobs.end());
         if (!e.done) continue;
@@ -208,7 +231,9 @@ void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res)
           }
           out += "data: [DONE]\n\n";
         }
-        if (!out.empty() && !sink.write(out.data(), out.size())) {
+        // A client that left is noticed by the failed write, or, while there is nothing to write
+        // (queued, or a long prompt), by asking the connection.
+        if ((!out.empty() && !sink.write(out.data(), out.size())) || (out.empty() && Listener::client_gone())) {
           st->ticket->cancel();
           return false;
         }
@@ -238,7 +263,9 @@ void HttpServer::Impl::completions(const httplib::Request& req, httplib::Respons
     std::string text;
     std::vector<TokenLogprob> lps;
     for (;;) {
-      for (auto& e : ch->take(std::chrono::milliseconds(500))) {
+      auto events = ch->take(std::chrono::milliseconds(100));
+      give_up_if_unwanted(*ticket);
+      for (auto& e : events) {
         text += e.text;
         lps.insert(lps.end(), e.logprobs.begin(), e.logprobs.end());
         if (!e.done) continue;
@@ -282,7 +309,9 @@ void HttpServer::Impl::completions(const httplib::Request& req, httplib::Respons
           }
           out += "data: [DONE]\n\n";
         }
-        if (!out.empty() && !sink.write(out.data(), out.size())) {
+        // A client that left is noticed by the failed write, or, while there is nothing to write
+        // (queued, or a long prompt), by asking the connection.
+        if ((!out.empty() && !sink.write(out.data(), out.size())) || (out.empty() && Listener::client_gone())) {
           st->ticket->cancel();
           return false;
         }
@@ -344,6 +373,7 @@ void HttpServer::Impl::routes() {
   // Every handler answers errors as OpenAI does: JSON with the status the problem deserves.
   auto guarded = [this](void (Impl::*fn)(const httplib::Request&, httplib::Response&)) {
     return [this, fn](const httplib::Request& req, httplib::Response& res) {
+      Listener::handling();  // the request is in: answering it may take as long as generation does
       try {
         (this->*fn)(req, res);
       } catch (const ApiError& e) {
@@ -367,10 +397,11 @@ void HttpServer::Impl::routes() {
   });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, health()); });
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics.render(sched.stats()), "text/plain; version=0.0.4");
+    res.set_content(metrics.render(sched.stats(), http.connection_stats()), "text/plain; version=0.0.4");
   });
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+    Listener::body_next();  // the headers are in
     if (opt.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + opt.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
@@ -402,10 +433,6 @@ void HttpServer::Impl::routes() {
     metrics.count_request(endpoint, res.status);
   });
   http.set_payload_max_length(size_t(64) << 20);
-  http.set_keep_alive_max_count(1000);
-  const int threads = opt.http_threads > 0 ? opt.http_threads
-                                           : sched.options().parallel + sched.options().max_queue + 16;
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
 }
 
 HttpServer::HttpServer(Scheduler& scheduler, const tok::Tokenizer& tokenizer, ServerOptions options)
@@ -425,13 +452,14 @@ int HttpServer::bind() {
       fail("cannot listen on {}:{} (in use, or not an address of this machine)", m.opt.host, m.opt.port);
     m.bound_port = m.opt.port;
   }
+  // httplib listens with a backlog of 5: a burst of connections beyond it got TCP resets. The
+  // kernel caps this at net.core.somaxconn.
+  m.http.set_backlog(4096);
   return m.bound_port;
 }
 
 void HttpServer::listen() { impl_->http.listen_after_bind(); }
 
-void HttpServer::stop() {
-  if (impl_->http.is_running()) impl_->http.stop();
-}
+void HttpServer::stop() { impl_->http.shutdown(); }
 
 }  // namespace fathom::server

@@ -19,7 +19,12 @@ struct ServerOptions {
   int port = 8080;          // 0: any free port (bind() returns it)
   std::string api_key;      // empty: no key needed
   std::string model_name;   // what /v1/models lists and responses echo when none is given
-  int http_threads = 0;     // 0: enough for every slot and queued request, plus spare
+  // Connections (src/server/http_listener.h): beyond max_connections, clients wait to be accepted;
+  // a request's headers must arrive within header_timeout of the connection (on a kept-alive one,
+  // of the request's first byte), and its body within body_timeout of the headers.
+  int max_connections = 512;
+  double header_timeout = 10;  // seconds
+  double body_timeout = 60;    // seconds
 };
 
 class HttpServer {

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "server/http_listener.h"
+
 namespace fathom::server {
 
 void Metrics::count_request(const std::string& endpoint, int status) {
@@ -9,7 +11,7 @@ void Metrics::count_request(const std::string& endpoint, int status) {
   ++requests_[{endpoint, status}];
 }
 
-std::string Metrics::render(const SchedulerStats& s) const {
+std::string Metrics::render(const SchedulerStats& s, const ConnectionStats& c) const {
   std::string out;
   auto metric = [&](const char* name, const char* type, const char* help, double value) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
@@ -43,6 +45,10 @@ std::string Metrics::render(const SchedulerStats& s) const {
          double(s.kv_bytes_capacity));
   metric("fathom_kv_cache_usage_ratio", "gauge", "kv_cache_tokens_used / kv_cache_tokens_capacity.",
          s.kv_tokens_capacity ? double(s.kv_tokens_used) / double(s.kv_tokens_capacity) : 0.0);
+  metric("fathom_http_connections", "gauge", "HTTP connections open now.", double(c.open));
+  metric("fathom_http_connections_total", "counter", "HTTP connections accepted.", double(c.accepted));
+  metric("fathom_http_connections_timed_out_total", "counter",
+         "HTTP connections closed because a request's headers or body came too slowly.", double(c.timed_out));
   return out;
 }
 

@@ -1,5 +1,5 @@
 // Prometheus text exposition (format 0.0.4) of the server's counters: HTTP requests by endpoint and
-// status, tokens in and out, decode speed, queue depth, active sequences and KV-cache use.
+// status, tokens in and out, decode speed, queue depth, active sequences, KV-cache use and connections.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -11,10 +11,12 @@
 
 namespace fathom::server {
 
+struct ConnectionStats;  // server/http_listener.h
+
 class Metrics {
  public:
   void count_request(const std::string& endpoint, int status);
-  std::string render(const SchedulerStats& s) const;
+  std::string render(const SchedulerStats& s, const ConnectionStats& c) const;
 
  private:
   mutable std::mutex mu_;

@@ -5,16 +5,20 @@
 
 #include <fmt/format.h>
 
+#include "core/json.h"
+
 namespace fathom::server {
 
 namespace {
 
+// The bounded parse (core/json.h): a body nested deeper than kMaxJsonDepth, with a repeated key or
+// a number beyond a double is a 400 naming the field, before anything walks it recursively.
 ojson parse_json(const std::string& body) {
   ojson j;
   try {
-    j = ojson::parse(body);
-  } catch (const nlohmann::json::parse_error& e) {
-    invalid(std::string("the request body is not valid JSON: ") + e.what(), "", "invalid_json");
+    j = parse_ordered_json(body, "the request body");
+  } catch (const JsonError& e) {
+    invalid(e.what(), e.field, "invalid_json");
   }
   if (!j.is_object()) invalid("the request body must be a JSON object", "", "invalid_json");
   return j;

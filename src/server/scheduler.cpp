@@ -6,6 +6,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "generation/logits_check.h"
 #include "generation/stop_strings.h"
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
@@ -58,7 +59,7 @@ Scheduler::Scheduler(const Model& model, const tok::Tokenizer& tokenizer, Exec e
   if (tok_.eos_id() >= 0) eos_ids_.push_back(tok_.eos_id());
   for (int i = 0; i < opt_.parallel; ++i) {
     auto s = std::make_unique<Slot>();
-    s->cache = model_.make_cache(opt_.context);
+    s->cache = model_.make_cache(opt_.context, opt_.cache_type);
     slots_.push_back(std::move(s));
   }
   stats_.kv_tokens_capacity = opt_.context * opt_.parallel;
@@ -142,6 +143,7 @@ void Scheduler::run() {
         p.sink(std::move(e));
       }
       for (auto& s : running_) finish(*s, FinishReason::Cancelled, "server shutting down");
+      send_ended();
       return;
     }
     try {
@@ -150,12 +152,20 @@ void Scheduler::run() {
       for (auto& s : running_) finish(*s, FinishReason::Cancelled, e.what());
     }
     std::erase_if(running_, [](auto& s) { return s->done; });
-    std::lock_guard lk(mu_);
-    stats_.active = int64_t(running_.size());
-    int64_t used = 0;
-    for (auto& s : running_) used += s->slot->cache.length();
-    stats_.kv_tokens_used = used;
+    {
+      std::lock_guard lk(mu_);
+      stats_.active = int64_t(running_.size());
+      int64_t used = 0;
+      for (auto& s : running_) used += s->slot->cache.length();
+      stats_.kv_tokens_used = used;
+    }
+    send_ended();
   }
+}
+
+void Scheduler::send_ended() {
+  for (auto& [sink, event] : ended_) sink(std::move(event));
+  ended_.clear();
 }
 
 void Scheduler::step(std::vector<Pending>& incoming) {
@@ -280,6 +290,12 @@ void Scheduler::decode_step(std::vector<Sequence*>& batch) {
 
 void Scheduler::sample_next(Sequence& s, float* logits) {
   const int64_t V = model_.config().vocab_size;
+  try {
+    check_logits_finite(std::span<const float>(logits, size_t(V)), int64_t(s.slot->cached.size()) - 1);
+  } catch (const Error& e) {
+    finish(s, FinishReason::Cancelled, e.what());
+    return;
+  }
   for (auto& [id, bias] : s.req.logit_bias) logits[id] += bias;
   const int32_t t = s.sampler.sample(std::span<const float>(logits, size_t(V)));
 
@@ -350,7 +366,7 @@ void Scheduler::finish(Sequence& s, FinishReason reason, std::string error) {
     else
       ++stats_.requests_finished;
   }
-  s.sink(std::move(ev));
+  ended_.emplace_back(s.sink, std::move(ev));
 }
 
 }  // namespace fathom::server

@@ -75,6 +75,7 @@ struct SchedulerOptions {
   int parallel = 4;        // slots: sequences generating at once
   int max_queue = 64;      // requests waiting for a slot; more are refused
   int64_t prefill_chunk = 512;
+  CacheType cache_type = CacheType::F32;  // of every slot's latent cache
 };
 
 struct SchedulerStats {
@@ -116,7 +117,10 @@ class Scheduler {
   void decode_step(std::vector<Sequence*>& batch);
   // Samples from one position's logits; feeds the stream; ends the sequence when it is done.
   void sample_next(Sequence& s, float* logits);
+  // Ends a sequence. Its last event waits in ended_ until send_ended(), after the stats stop
+  // counting it: a client told "done" must never find its slot still active or its cache rows used.
   void finish(Sequence& s, FinishReason reason, std::string error = {});
+  void send_ended();
 
   const Model& model_;
   const tok::Tokenizer& tok_;
@@ -127,6 +131,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::unique_ptr<Sequence>> running_;  // engine thread only
   int64_t clock_ = 0;                               // slot LRU clock
+  std::vector<std::pair<EventSink, EngineEvent>> ended_;  // engine thread only: see finish()
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

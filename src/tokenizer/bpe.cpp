@@ -4,6 +4,7 @@
 // rank the leftmost pair.
 #include "tokenizer/bpe.h"
 
+#include <algorithm>
 #include <queue>
 
 #include "core/error.h"
@@ -29,25 +30,35 @@ uint64_t mix(uint64_t k) {  // splitmix64 finaliser: ids are small and dense, so
 
 }  // namespace
 
-Bpe::Bpe(const nlohmann::json& model, bool byte_level) : byte_level_(byte_level) {
-  if (model.value("type", "BPE") != "BPE")
-    fail("tokenizer.json: model type '{}' is not supported (only BPE)", model.value("type", ""));
+Bpe::Bpe(const JsonField& model, bool byte_level) : byte_level_(byte_level) {
+  model.expect_object();
+  if (const std::string type = model.str_or("type", "BPE"); type != "BPE")
+    model["type"].fail(fmt::format("model type '{}' is not supported (only BPE)", type));
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
-    if (model.contains(key) && !model[key].is_null() && model[key] != "")
-      fail("tokenizer.json: BPE option '{}' is not supported", key);
-  ignore_merges_ = model.value("ignore_merges", false);
-  byte_fallback_ = model.value("byte_fallback", false);
-  fuse_unk_ = model.value("fuse_unk", false);
+    if (model.has(key) && model[key].str() != "") model[key].fail("this BPE option is not supported");
+  ignore_merges_ = model.bool_or("ignore_merges", false);
+  byte_fallback_ = model.bool_or("byte_fallback", false);
+  fuse_unk_ = model.bool_or("fuse_unk", false);
 
+  // Ids index the per-id tables, so each is checked before it is used: in range, and not shared.
+  const JsonField vocab = model.required("vocab").expect_object();
+  const int64_t id_limit = std::min<int64_t>(kMaxTokenId, int64_t(vocab.size()) + kMaxIdGap);
   int32_t max_id = -1;
-  for (auto& [tok, id] : model["vocab"].items()) {
-    vocab_.emplace(tok, id.get<int32_t>());
-    max_id = std::max(max_id, id.get<int32_t>());
+  vocab_.reserve(vocab.size());
+  for (auto& [tok, id] : vocab.json().items()) {
+    // The common case checked inline; JsonField only for the message.
+    const bool ok = id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < id_limit;
+    const int32_t i = int32_t(ok ? id.get<int64_t>() : vocab[tok].integer(0, id_limit - 1));
+    vocab_.emplace(tok, i);
+    max_id = std::max(max_id, i);
   }
-  id_to_token_.resize(max_id + 1);
-  for (auto& [tok, id] : vocab_) id_to_token_[id] = tok;
-  if (model.contains("unk_token") && model["unk_token"].is_string())
-    unk_id_ = token_to_id(model["unk_token"].get<std::string>());
+  id_to_token_.resize(size_t(max_id) + 1);
+  for (auto& [tok, id] : vocab_) {
+    if (!id_to_token_[id].empty())
+      vocab.fail(fmt::format("tokens '{}' and '{}' both have id {}", id_to_token_[id], tok, id));
+    id_to_token_[id] = tok;
+  }
+  if (model.has("unk_token")) unk_id_ = token_to_id(model["unk_token"].str());
 
   const auto& bl = byte_level_map();
   for (int b = 0; b < 256; ++b) {
@@ -55,28 +66,32 @@ Bpe::Bpe(const nlohmann::json& model, bool byte_level) : byte_level_(byte_level)
     byte_fallback_ids_[b] = token_to_id(fmt::format("<0x{:02X}>", b));
   }
 
-  const auto& merges = model.value("merges", nlohmann::json::array());
+  const JsonField merges = model["merges"];
+  const size_t n_merges = merges.is_null() ? 0 : merges.expect_array().size();
   size_t cap = 1;
-  while (cap < merges.size() * 2 + 16) cap <<= 1;
+  while (cap < n_merges * 2 + 16) cap <<= 1;
   merges_.assign(cap, MergeSlot{});
   merge_mask_ = cap - 1;
   int32_t rank = 0;
-  for (auto& m : merges) {
+  for (size_t k = 0; k < n_merges; ++k) {
+    const nlohmann::json& mj = merges.json()[k];
+    auto m = [&] { return merges.at(k); };  // for messages only
     std::string a, b;
-    if (m.is_string()) {
-      std::string s = m.get<std::string>();
+    if (mj.is_string()) {
+      const std::string& s = mj.get_ref<const std::string&>();
       size_t sp = s.find(' ');
       if (sp == std::string::npos || s.find(' ', sp + 1) != std::string::npos)
-        fail("tokenizer.json: merge '{}' is not two tokens separated by one space", s);
+        m().fail(fmt::format("merge '{}' is not two tokens separated by one space", s));
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     } else {
-      a = m.at(0).get<std::string>();
-      b = m.at(1).get<std::string>();
+      if (!mj.is_array() || mj.size() != 2 || !mj[0].is_string() || !mj[1].is_string())
+        m().fail("a merge must be \"a b\" or [\"a\", \"b\"]");
+      a = mj[0].get<std::string>();
+      b = mj[1].get<std::string>();
     }
     int32_t ia = token_to_id(a), ib = token_to_id(b), im = token_to_id(a + b);
-    if (ia < 0 || ib < 0 || im < 0)
-      fail("tokenizer.json: merge '{} {}' uses a token missing from the vocab", a, b);
+    if (ia < 0 || ib < 0 || im < 0) m().fail(fmt::format("merge '{} {}' uses a token missing from the vocab", a, b));
     if (!find_merge(ia, ib)) add_merge(ia, ib, rank, im);
     ++rank;
   }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#include "core/json.h"
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -15,7 +17,12 @@ namespace fathom::tok {
 
 class Bpe {
  public:
-  Bpe(const nlohmann::json& model, bool byte_level);
+  // `model` is tokenizer.json's "model" object. Ids must be distinct and in [0, kMaxTokenId), and
+  // below the vocab's size plus kMaxIdGap, so a hostile file cannot make the id table huge.
+  Bpe(const JsonField& model, bool byte_level);
+
+  static constexpr int64_t kMaxTokenId = int64_t(1) << 24;
+  static constexpr int64_t kMaxIdGap = int64_t(1) << 16;
 
   // Appends the ids of each piece to out. Words seen before come from a cache.
   void encode(const std::vector<std::string_view>& pieces, std::vector<int32_t>& out) const;

@@ -14,12 +14,11 @@ namespace {
 
 using nlohmann::json;
 
-std::unique_ptr<Regex> make_pattern(const json& pattern) {
-  if (pattern.contains("Regex")) return std::make_unique<Regex>(pattern["Regex"].get<std::string>());
-  if (pattern.contains("String"))
-    return std::make_unique<Regex>(regex_escape(pattern["String"].get<std::string>()));
-  fail("tokenizer.json: pattern {} is neither {{\"Regex\": ...}} nor {{\"String\": ...}}",
-       pattern.dump());
+std::unique_ptr<Regex> make_pattern(const JsonField& pattern) {
+  pattern.expect_object();
+  if (pattern.has("Regex")) return std::make_unique<Regex>(pattern["Regex"].str());
+  if (pattern.has("String")) return std::make_unique<Regex>(regex_escape(pattern["String"].str()));
+  pattern.fail("a pattern must be {\"Regex\": ...} or {\"String\": ...}");
 }
 
 // ---- normalizers ----------------------------------------------------------------------------
@@ -113,14 +112,14 @@ class StripNormalizer : public Normalizer {
 
 enum class Behavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
 
-Behavior parse_behavior(const json& j) {
-  std::string b = j.get<std::string>();
+Behavior parse_behavior(const JsonField& j) {
+  std::string b = j.str();
   if (b == "Removed") return Behavior::Removed;
   if (b == "Isolated") return Behavior::Isolated;
   if (b == "MergedWithPrevious") return Behavior::MergedWithPrevious;
   if (b == "MergedWithNext") return Behavior::MergedWithNext;
   if (b == "Contiguous") return Behavior::Contiguous;
-  fail("tokenizer.json: unknown split behavior '{}'", b);
+  j.fail(fmt::format("unknown split behavior '{}'", b));
 }
 
 struct Segment {
@@ -239,7 +238,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
     // The prefix space goes on every piece that does not start with one, not just the first.
     if (add_prefix_space_)
       for (auto& p : list.pieces)
-        if (p[0] != ' ') p = list.own(" " + std::string(p));
+        if (p[0] != ' ') p = list.own(std::string(" ").append(p));
     if (split_) split_->apply(list);
   }
  private:
@@ -260,13 +259,14 @@ class SequencePreTokenizer : public PreTokenizer {
 
 }  // namespace
 
-std::unique_ptr<Normalizer> make_normalizer(const json& j) {
+std::unique_ptr<Normalizer> make_normalizer(const JsonField& j) {
   if (j.is_null()) return nullptr;
-  std::string type = j.value("type", "");
+  std::string type = j.expect_object().str_or("type", "");
   if (type == "Sequence") {
     std::vector<std::unique_ptr<Normalizer>> stages;
-    for (auto& n : j["normalizers"])
-      if (auto s = make_normalizer(n)) stages.push_back(std::move(s));
+    const JsonField list = j.required("normalizers").expect_array();
+    for (size_t k = 0; k < list.size(); ++k)
+      if (auto s = make_normalizer(list.at(k))) stages.push_back(std::move(s));
     if (stages.empty()) return nullptr;
     if (stages.size() == 1) return std::move(stages[0]);
     return std::make_unique<SequenceNormalizer>(std::move(stages));
@@ -276,42 +276,46 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j) {
   if (type == "NFKC") return std::make_unique<UnicodeNormalizer>(NormalForm::NFKC);
   if (type == "NFKD") return std::make_unique<UnicodeNormalizer>(NormalForm::NFKD);
   if (type == "Lowercase") return std::make_unique<LowercaseNormalizer>();
-  if (type == "Replace")
-    return std::make_unique<ReplaceNormalizer>(make_pattern(j["pattern"]),
-                                               j["content"].get<std::string>());
-  if (type == "Prepend") return std::make_unique<PrependNormalizer>(j["prepend"].get<std::string>());
+  if (type == "Replace") {
+    auto pattern = make_pattern(j.required("pattern"));
+    return std::make_unique<ReplaceNormalizer>(std::move(pattern), j.required("content").str());
+  }
+  if (type == "Prepend") return std::make_unique<PrependNormalizer>(j.required("prepend").str());
   if (type == "Strip")
-    return std::make_unique<StripNormalizer>(j.value("strip_left", true), j.value("strip_right", true));
-  fail("tokenizer.json: normalizer type '{}' is not supported", type);
+    return std::make_unique<StripNormalizer>(j.bool_or("strip_left", true), j.bool_or("strip_right", true));
+  j["type"].fail(fmt::format("normalizer type '{}' is not supported", type));
 }
 
-PreTokenizerInfo make_pre_tokenizer(const json& j) {
+PreTokenizerInfo make_pre_tokenizer(const JsonField& j) {
   PreTokenizerInfo info;
   if (j.is_null()) return info;
-  std::string type = j.value("type", "");
+  std::string type = j.expect_object().str_or("type", "");
   if (type == "Sequence") {
     std::vector<std::unique_ptr<PreTokenizer>> stages;
-    for (auto& p : j["pretokenizers"]) {
-      if (info.byte_level)
-        fail("tokenizer.json: a pre-tokenizer after ByteLevel is not supported");
-      auto sub = make_pre_tokenizer(p);
+    const JsonField list = j.required("pretokenizers").expect_array();
+    for (size_t k = 0; k < list.size(); ++k) {
+      if (info.byte_level) list.at(k).fail("a pre-tokenizer after ByteLevel is not supported");
+      auto sub = make_pre_tokenizer(list.at(k));
       info.byte_level = sub.byte_level;
       if (sub.stage) stages.push_back(std::move(sub.stage));
     }
     if (!stages.empty()) info.stage = std::make_unique<SequencePreTokenizer>(std::move(stages));
   } else if (type == "Split") {
-    info.stage = std::make_unique<SplitPreTokenizer>(
-        make_pattern(j["pattern"]), parse_behavior(j["behavior"]), j.value("invert", false));
+    auto pattern = make_pattern(j.required("pattern"));  // checked in the file's order
+    const Behavior behavior = parse_behavior(j.required("behavior"));
+    info.stage = std::make_unique<SplitPreTokenizer>(std::move(pattern), behavior, j.bool_or("invert", false));
   } else if (type == "Digits") {
-    info.stage = std::make_unique<DigitsPreTokenizer>(j.value("individual_digits", false));
+    info.stage = std::make_unique<DigitsPreTokenizer>(j.bool_or("individual_digits", false));
   } else if (type == "ByteLevel") {
     info.byte_level = true;
-    bool prefix = j.value("add_prefix_space", true), regex = j.value("use_regex", true);
+    bool prefix = j.bool_or("add_prefix_space", true), regex = j.bool_or("use_regex", true);
     if (prefix || regex) info.stage = std::make_unique<ByteLevelPreTokenizer>(prefix, regex);
   } else {
-    fail("tokenizer.json: pre-tokenizer type '{}' is not supported", type);
+    j["type"].fail(fmt::format("pre-tokenizer type '{}' is not supported", type));
   }
   return info;
 }
+
+PreTokenizerInfo make_pre_tokenizer(const json& j) { return make_pre_tokenizer(JsonField(j, "tokenizer.json", "pre_tokenizer")); }
 
 }  // namespace fathom::tok

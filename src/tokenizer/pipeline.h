@@ -5,6 +5,8 @@
 #include <list>
 #include <memory>
 #include <nlohmann/json.hpp>
+
+#include "core/json.h"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,12 +36,15 @@ class PreTokenizer {
 
 // nullptr for a null or empty normalizer / pre-tokenizer (nothing to do). Unsupported types throw
 // fathom::Error naming the type, rather than silently tokenizing differently from the reference.
-std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j);
+// A malformed object throws fathom::Error naming the file and field.
+std::unique_ptr<Normalizer> make_normalizer(const JsonField& j);
 
 struct PreTokenizerInfo {
   std::unique_ptr<PreTokenizer> stage;
   bool byte_level = false;  // a ByteLevel pre-tokenizer ends the chain: the model sees bytes
 };
+PreTokenizerInfo make_pre_tokenizer(const JsonField& j);
+// For a pre-tokenizer object built in code (errors name it as tokenizer.json's "pre_tokenizer").
 PreTokenizerInfo make_pre_tokenizer(const nlohmann::json& j);
 
 }  // namespace fathom::tok

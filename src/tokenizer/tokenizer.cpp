@@ -4,12 +4,11 @@
 //   decode: per-token bytes (ByteLevel decoder) -> concatenate -> replace invalid UTF-8
 #include "tokenizer/tokenizer.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/byte_level.h"
@@ -43,44 +42,35 @@ struct Tokenizer::Impl {
 
 namespace {
 
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  if (!f) fail("cannot open {}", p.string());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-json parse_json(std::string_view s, const char* what) {
-  try {
-    return json::parse(s);
-  } catch (const json::exception& e) {
-    fail("{} is not valid JSON: {}", what, e.what());
-  }
-}
-
 // tokenizer_config.json spells special tokens as a string or as {"content": ...}.
-std::string token_content(const json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_object() && j.contains("content")) return j["content"].get<std::string>();
+std::string token_content(const JsonField& j) {
+  if (j.json().is_string()) return j.str();
+  if (j.json().is_object()) return j.str_or("content", "");
+  if (!j.is_null()) j.fail("must be a string or an object with \"content\"");
   return {};
 }
 
 // The ids a TemplateProcessing post-processor puts around a single sequence.
-void read_template(const json& pp, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix) {
+void read_template(const JsonField& pp, std::vector<int32_t>& prefix, std::vector<int32_t>& suffix) {
   if (pp.is_null()) return;
-  std::string type = pp.value("type", "");
+  std::string type = pp.expect_object().str_or("type", "");
   if (type == "Sequence") {
-    for (auto& p : pp["processors"]) read_template(p, prefix, suffix);
+    const JsonField list = pp.required("processors").expect_array();
+    for (size_t k = 0; k < list.size(); ++k) read_template(list.at(k), prefix, suffix);
     return;
   }
   if (type != "TemplateProcessing") return;  // ByteLevel and friends add no ids
   bool seen_sequence = false;
-  for (auto& item : pp["single"]) {
-    if (item.contains("Sequence")) { seen_sequence = true; continue; }
-    std::string name = item["SpecialToken"]["id"].get<std::string>();
-    for (auto& id : pp["special_tokens"][name]["ids"])
-      (seen_sequence ? suffix : prefix).push_back(id.get<int32_t>());
+  const JsonField single = pp.required("single").expect_array();
+  for (size_t k = 0; k < single.size(); ++k) {
+    const JsonField item = single.at(k).expect_object();
+    if (item.has("Sequence")) { seen_sequence = true; continue; }
+    std::string name = item.required("SpecialToken").required("id").str();
+    const JsonField special = pp.required("special_tokens");
+    if (!special.has(name)) special.fail(fmt::format("has no entry for '{}', which \"single\" uses", name));
+    const JsonField ids = special[name].required("ids").expect_array();
+    for (size_t i = 0; i < ids.size(); ++i)
+      (seen_sequence ? suffix : prefix).push_back(int32_t(ids.at(i).integer(0, INT32_MAX)));
   }
 }
 
@@ -120,6 +110,11 @@ void Tokenizer::Impl::encode_text(std::string_view s, std::vector<int32_t>& out)
   }
 }
 
+namespace {
+std::shared_ptr<Tokenizer::Impl> build_impl(std::string_view tokenizer_json, std::string_view config_json,
+                                            const std::string& tokenizer_name, const std::string& config_name);
+}  // namespace
+
 Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   namespace fs = std::filesystem;
   if (!fs::exists(path)) fail("{} does not exist", path.string());
@@ -127,12 +122,13 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
   fs::path tj = fs::is_directory(path) ? path / "tokenizer.json" : path;
   if (!fs::exists(tj)) fail("{} has no tokenizer.json", path.string());
   std::string config;
-  if (fs::exists(dir / "tokenizer_config.json")) config = read_file(dir / "tokenizer_config.json");
-  Tokenizer t = from_json(read_file(tj), config);
+  const fs::path cj = dir / "tokenizer_config.json";
+  if (fs::exists(cj)) config = read_text_file(cj.string());
+  Tokenizer t(build_impl(read_text_file(tj.string()), config, tj.string(), cj.string()));
   // Newer transformers save the template beside the config; it takes precedence there too.
   if (fs::exists(dir / "chat_template.jinja")) {
     auto impl = std::const_pointer_cast<Impl>(t.impl_);
-    std::string src = read_file(dir / "chat_template.jinja");
+    std::string src = read_text_file((dir / "chat_template.jinja").string());
     bool replaced = false;
     for (auto& [name, s] : impl->templates)
       if (name == "default") { s = src; replaced = true; }
@@ -142,20 +138,34 @@ Tokenizer Tokenizer::load(const std::filesystem::path& path) {
 }
 
 Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view config_json) {
+  return Tokenizer(build_impl(tokenizer_json, config_json, "tokenizer.json", "tokenizer_config.json"));
+}
+
+namespace {
+
+// Loads both files, checking every field: a malformed file is a fathom::Error naming the file (as
+// `tokenizer_name` / `config_name`), the field and the token.
+std::shared_ptr<Tokenizer::Impl> build_impl(std::string_view tokenizer_json, std::string_view config_json,
+                                            const std::string& tokenizer_name, const std::string& config_name) {
+  using Impl = Tokenizer::Impl;
   auto impl = std::make_shared<Impl>();
-  json j = parse_json(tokenizer_json, "tokenizer.json");
-  impl->normalizer = make_normalizer(j.value("normalizer", json()));
-  impl->pre = make_pre_tokenizer(j.value("pre_tokenizer", json()));
-  impl->bpe = std::make_unique<Bpe>(j.at("model"), impl->pre.byte_level);
+  const json doc = parse_json(tokenizer_json, tokenizer_name);
+  const JsonField j = JsonField(doc, tokenizer_name).expect_object();
+  impl->normalizer = make_normalizer(j["normalizer"]);
+  impl->pre = make_pre_tokenizer(j["pre_tokenizer"]);
+  impl->bpe = std::make_unique<Bpe>(j.required("model"), impl->pre.byte_level);
 
   // Hugging Face ignores the "id" written beside each added token and numbers them itself: a
   // token already in the vocab keeps its vocab id, the others count up from the vocab size.
   // Real files agree with that numbering; hand-made ones may not, and then the library wins.
   std::unordered_map<std::string, int32_t> assigned;
   int32_t max_added = -1;
-  for (auto& a : j.value("added_tokens", json::array())) {
+  const JsonField added = j["added_tokens"];
+  const size_t n_added = added.is_null() ? 0 : added.expect_array().size();
+  for (size_t k = 0; k < n_added; ++k) {
+    const JsonField a = added.at(k).expect_object();
     AddedToken t;
-    t.content = a.at("content").get<std::string>();
+    t.content = a.required("content").str();
     if (t.content.empty()) continue;
     if (auto it = assigned.find(t.content); it != assigned.end()) {
       t.id = it->second;
@@ -167,11 +177,11 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     }
     max_added = std::max(max_added, t.id);
     assigned[t.content] = t.id;
-    t.single_word = a.value("single_word", false);
-    t.lstrip = a.value("lstrip", false);
-    t.rstrip = a.value("rstrip", false);
-    t.normalized = a.value("normalized", false);
-    t.special = a.value("special", false);
+    t.single_word = a.bool_or("single_word", false);
+    t.lstrip = a.bool_or("lstrip", false);
+    t.rstrip = a.bool_or("rstrip", false);
+    t.normalized = a.bool_or("normalized", false);
+    t.special = a.bool_or("special", false);
     impl->added.push_back(t);
   }
   std::vector<const AddedToken*> raw, normed;
@@ -203,10 +213,10 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     impl->valid[t.id] = true;
     impl->special[t.id] = t.special;
   }
-  const json& dec = j.value("decoder", json());
-  std::string dec_type = dec.is_null() ? "" : dec.value("type", "");
+  const JsonField dec = j["decoder"];
+  std::string dec_type = dec.is_null() ? "" : dec.expect_object().str_or("type", "");
   if (dec_type != "" && dec_type != "ByteLevel")
-    fail("tokenizer.json: decoder type '{}' is not supported (only ByteLevel)", dec_type);
+    dec["type"].fail(fmt::format("decoder type '{}' is not supported (only ByteLevel)", dec_type));
   const auto& bl = byte_level_map();
   for (int32_t id = 0; id < n; ++id) {
     const std::string& s = impl->text[id];
@@ -223,32 +233,47 @@ Tokenizer Tokenizer::from_json(std::string_view tokenizer_json, std::string_view
     }
     impl->bytes[id] = mapped ? out : s;
   }
-  read_template(j.value("post_processor", json()), impl->template_prefix, impl->template_suffix);
+  read_template(j["post_processor"], impl->template_prefix, impl->template_suffix);
+  for (int32_t id : impl->template_prefix)
+    if (id >= n || !impl->valid[id]) j["post_processor"].fail(fmt::format("adds token id {}, which is not in the vocab", id));
+  for (int32_t id : impl->template_suffix)
+    if (id >= n || !impl->valid[id]) j["post_processor"].fail(fmt::format("adds token id {}, which is not in the vocab", id));
 
   if (!config_json.empty()) {
-    json c = parse_json(config_json, "tokenizer_config.json");
-    impl->bos_text = token_content(c.value("bos_token", json()));
-    impl->eos_text = token_content(c.value("eos_token", json()));
-    std::string pad_text = token_content(c.value("pad_token", json()));
-    Tokenizer tmp(impl);
-    impl->bos = impl->bos_text.empty() ? -1 : tmp.token_to_id(impl->bos_text);
-    impl->eos = impl->eos_text.empty() ? -1 : tmp.token_to_id(impl->eos_text);
-    impl->pad = pad_text.empty() ? -1 : tmp.token_to_id(pad_text);
-    bool has_flags = c.contains("add_bos_token") || c.contains("add_eos_token");
-    impl->add_bos = c.value("add_bos_token", false);
-    impl->add_eos = c.value("add_eos_token", false);
+    const json cdoc = parse_json(config_json, config_name);
+    const JsonField c = JsonField(cdoc, config_name).expect_object();
+    impl->bos_text = token_content(c["bos_token"]);
+    impl->eos_text = token_content(c["eos_token"]);
+    std::string pad_text = token_content(c["pad_token"]);
+    auto id_of = [&](const std::string& text) {
+      if (auto it = impl->added_ids.find(text); it != impl->added_ids.end()) return it->second;
+      return impl->bpe->token_to_id(text);
+    };
+    impl->bos = impl->bos_text.empty() ? -1 : id_of(impl->bos_text);
+    impl->eos = impl->eos_text.empty() ? -1 : id_of(impl->eos_text);
+    impl->pad = pad_text.empty() ? -1 : id_of(pad_text);
+    bool has_flags = c.json().contains("add_bos_token") || c.json().contains("add_eos_token");
+    impl->add_bos = c.bool_or("add_bos_token", false);
+    impl->add_eos = c.bool_or("add_eos_token", false);
     if (has_flags) impl->template_prefix.clear(), impl->template_suffix.clear();
     if (impl->add_bos && impl->bos >= 0) impl->template_prefix = {impl->bos};
     if (impl->add_eos && impl->eos >= 0) impl->template_suffix = {impl->eos};
-    const json& ct = c.value("chat_template", json());
-    if (ct.is_string()) {
-      impl->templates.push_back({"default", ct.get<std::string>()});
-    } else if (ct.is_array()) {
-      for (auto& e : ct) impl->templates.push_back({e.at("name"), e.at("template")});
+    const JsonField ct = c["chat_template"];
+    if (ct.json().is_string()) {
+      impl->templates.push_back({"default", ct.str()});
+    } else if (ct.json().is_array()) {
+      for (size_t k = 0; k < ct.size(); ++k) {
+        const JsonField e = ct.at(k).expect_object();
+        impl->templates.push_back({e.required("name").str(), e.required("template").str()});
+      }
+    } else if (!ct.is_null()) {
+      ct.fail("must be a string or a list of {\"name\", \"template\"} objects (got " + describe_json(ct.json()) + ")");
     }
   }
-  return Tokenizer(impl);
+  return impl;
 }
+
+}  // namespace
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special) const {
   std::vector<int32_t> out;

@@ -15,7 +15,10 @@ class Arena {
  public:
   template <typename T>
   void take(T** p, int64_t n) {
-    reqs_.push_back({reinterpret_cast<void**>(p), size_t(n < 0 ? 0 : n) * sizeof(T)});
+    // The pointer is set through its own type T*: writing it through a void** would be undefined
+    // behaviour (T* and void* are different types, so the compiler may assume they never alias).
+    auto set = [](void* slot, std::byte* at) { *static_cast<T**>(slot) = reinterpret_cast<T*>(at); };
+    reqs_.push_back({p, set, size_t(n < 0 ? 0 : n) * sizeof(T)});
   }
   // Allocates (zero-filled, 64-byte aligned) and sets every declared pointer.
   void allocate() {
@@ -25,7 +28,7 @@ class Arena {
     std::memset(buf_.get(), 0, round_up(total) + 64);
     size_t off = 0;
     for (auto& r : reqs_) {
-      *r.p = buf_.get() + off;
+      r.set(r.slot, buf_.get() + off);
       off += round_up(r.bytes);
     }
     bytes_ = total;
@@ -36,7 +39,8 @@ class Arena {
  private:
   static size_t round_up(size_t b) { return (b + 63) / 64 * 64; }
   struct Req {
-    void** p;
+    void* slot;                             // the T* to set
+    void (*set)(void* slot, std::byte* at);  // *(T**)slot = (T*)at
     size_t bytes;
   };
   struct Free {

@@ -19,7 +19,6 @@ struct Scratch {
   // MoE
   float *dy = nullptr, *dxs = nullptr, *dscores = nullptr, *dwk = nullptr;
   float *choice = nullptr, *group = nullptr, *seq_f = nullptr;
-  int32_t* fill = nullptr;
   uint8_t* taken = nullptr;
 };
 

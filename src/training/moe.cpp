@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/experts.h"
+#include "model/router.h"
+
 namespace fathom::train {
 
 void MlpActs::declare(Arena& arena, int64_t rows, int64_t inter) {
@@ -62,48 +65,7 @@ void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N) 
   a.take(&s.choice, E);
   a.take(&s.group, c.n_group);
   a.take(&s.seq_f, E);
-  a.take(&s.fill, E);
   a.take(&s.taken, std::max(E, c.n_group));
-}
-
-namespace {
-// Index of the largest value not yet taken; ties go to the lower index (router.h's top_k order).
-int32_t argmax_free(const float* v, int64_t n, const uint8_t* taken) {
-  int32_t best = -1;
-  for (int64_t i = 0; i < n; ++i)
-    if (!taken[i] && (best < 0 || v[i] > v[best])) best = int32_t(i);
-  return best;
-}
-}  // namespace
-
-void select_experts_into(const ModelConfig& c, const float* scores, const float* bias, float* choice, float* group,
-                         uint8_t* taken, int32_t* out) {
-  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
-  const bool noaux = c.topk_method == "noaux_tc";
-  for (int64_t e = 0; e < E; ++e) choice[e] = scores[e] + (noaux ? bias[e] : 0.0f);
-  if (c.topk_method != "greedy" && c.n_group > 1) {
-    const int64_t per = E / c.n_group;
-    for (int64_t g = 0; g < c.n_group; ++g) {  // group score: top-1 (or top-1 + top-2 for noaux_tc)
-      const float* m = choice + g * per;
-      int64_t i1 = 0;
-      for (int64_t i = 1; i < per; ++i)
-        if (m[i] > m[i1]) i1 = i;
-      float second = -INFINITY;
-      for (int64_t i = 0; i < per; ++i)
-        if (i != i1) second = std::max(second, m[i]);
-      group[g] = noaux ? m[i1] + second : m[i1];
-    }
-    std::fill(taken, taken + c.n_group, uint8_t(0));
-    for (int64_t k = 0; k < c.topk_group; ++k) taken[argmax_free(group, c.n_group, taken)] = 1;
-    for (int64_t e = 0; e < E; ++e)
-      if (!taken[e / per]) choice[e] = -INFINITY;  // masked experts can never win
-  }
-  std::fill(taken, taken + E, uint8_t(0));
-  for (int64_t k = 0; k < K; ++k) {
-    const int32_t e = argmax_free(choice, E, taken);
-    taken[e] = 1;
-    out[k] = e;
-  }
 }
 
 void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, const MoeParams& w) {
@@ -111,47 +73,16 @@ void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, 
   const int64_t N = ctx.N(), H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok,
                 I = c.moe_intermediate_size;
   Scratch& s = *ctx.s;
-  // Router scores.
+  // Router scores, selection and gate weights: the inference router's own functions (model/router.h).
   matmul_forward(ctx.ops, a.scores, inp, w.gate, N, H, E);
+  const RouterScratch scratch{s.choice, s.group, s.taken};
   for (int64_t n = 0; n < N; ++n) {
-    float* sc = a.scores + n * E;
-    if (c.scoring_func == "softmax") {
-      float mx = sc[0], sum = 0;
-      for (int64_t e = 1; e < E; ++e) mx = std::max(mx, sc[e]);
-      for (int64_t e = 0; e < E; ++e) sum += (sc[e] = std::exp(sc[e] - mx));
-      for (int64_t e = 0; e < E; ++e) sc[e] /= sum;
-    } else {
-      for (int64_t e = 0; e < E; ++e) sc[e] = float(1.0 / (1.0 + std::exp(-double(sc[e]))));
-    }
+    router_scores(c.scoring_func, a.scores + n * E, E);
+    a.sel_sum[n] = float(select_experts(c, a.scores + n * E, w.bias, scratch, a.chosen + n * K, a.weight + n * K));
   }
-  // Selection and gate weights.
-  std::fill(a.count, a.count + E, 0);
-  for (int64_t n = 0; n < N; ++n) {
-    const float* sc = a.scores + n * E;
-    int32_t* ch = a.chosen + n * K;
-    select_experts_into(c, sc, w.bias, s.choice, s.group, s.taken, ch);
-    double sum = 1e-20;
-    for (int64_t k = 0; k < K; ++k) sum += sc[ch[k]];
-    a.sel_sum[n] = float(sum);
-    const bool norm = c.norm_topk_prob && K > 1;
-    for (int64_t k = 0; k < K; ++k) {
-      float g = sc[ch[k]];
-      if (norm) g = float(g / sum);
-      a.weight[n * K + k] = float(g * c.routed_scaling_factor);
-      a.count[ch[k]]++;
-    }
-  }
-  // Group (token, k) pairs by expert: expert e owns slots [offset[e], offset[e+1]).
-  a.offset[0] = 0;
-  for (int64_t e = 0; e < E; ++e) a.offset[e + 1] = a.offset[e] + a.count[e];
-  std::copy(a.offset, a.offset + E, s.fill);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t k = 0; k < K; ++k) {
-      const int32_t sl = s.fill[a.chosen[n * K + k]]++;
-      a.slot[n * K + k] = sl;
-      a.slot_token[sl] = int32_t(n);
-      std::memcpy(a.xs + int64_t(sl) * H, inp + n * H, H * sizeof(float));
-    }
+  // Group (token, k) pairs by expert: expert e owns slots [offset[e], offset[e+1]) (model/experts.h).
+  assign_expert_slots(a.chosen, N, K, E, a.count, a.offset, a.slot, a.slot_token);
+  gather_expert_inputs(inp, a.slot_token, N * K, H, a.xs);
   for (int64_t e = 0; e < E; ++e) {
     if (a.count[e] == 0) continue;
     MlpActs ea = a.experts.rows_from(a.offset[e], I);
@@ -264,7 +195,7 @@ void moe_backward(const LayerCtx& ctx, float* dinp, MoeParams& dw, const float* 
   for (int64_t n = 0; n < N; ++n) {
     const float* sc = a.scores + n * E;
     float* ds = s.dscores + n * E;
-    if (c.scoring_func == "softmax") {
+    if (c.scoring_func == ScoringFunc::Softmax) {
       double dot = 0;
       for (int64_t e = 0; e < E; ++e) dot += double(ds[e]) * sc[e];
       for (int64_t e = 0; e < E; ++e) ds[e] = float(sc[e] * (ds[e] - dot));

@@ -1,8 +1,8 @@
 // Feed-forward layers for training: the SiLU-gated MLP and DeepSeekMoE (DeepSeek-V3 §2.1.2).
 //   s      = sigmoid(x · gateᵀ)  (or softmax, scoring_func)              [N, E]
-//   chosen = top-k of s + e_score_correction_bias (noaux_tc; the bias only selects, see
-//            model/router.h for the group-limited rules), weights g = s[chosen]
-//            (/ Σ g if norm_topk_prob) · routed_scaling_factor
+//   chosen = top-k of s + e_score_correction_bias (noaux_tc; the bias only selects), weights
+//            g = s[chosen] (/ Σ g if norm_topk_prob) · routed_scaling_factor — scoring and
+//            selection are model/router.h's (the one definition, shared with inference)
 //   out    = shared_experts(x) + Σ_k g_k expert_k(x)
 // Gradients reach the router through the selected weights g (the selection itself is discrete).
 // Sequence-wise balance loss (eqs. 17-20), averaged over the B sequences:
@@ -42,12 +42,6 @@ struct MoeActs {
 
 // Declares the MLP and MoE backward scratch for N token rows.
 void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N);
-
-// Picks K experts for one token: scores [E] (+ bias [E] under noaux_tc), with the exact semantics
-// of model/router.h's select_experts, without allocating. choice [E], group [n_group], taken [E]
-// are scratch.
-void select_experts_into(const ModelConfig& c, const float* scores, const float* bias, float* choice, float* group,
-                         uint8_t* taken, int32_t* out);
 
 void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeParams& weight);
 // Includes the balance loss's gradient (ctx.balance_alpha) into the router.

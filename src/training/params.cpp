@@ -84,7 +84,7 @@ class Walker {
     }
     MoeParams& m = L.moe;
     m.gate = add(p + "mlp.gate.weight", {c_.n_routed_experts, H}, ParamKind::Matrix);
-    if (c_.topk_method == "noaux_tc")
+    if (c_.topk_method == TopkMethod::NoauxTc)
       m.bias = add(p + "mlp.gate.e_score_correction_bias", {c_.n_routed_experts}, ParamKind::RouterBias);
     for (int64_t e = 0; e < c_.n_routed_experts; ++e)
       m.experts.push_back(mlp(p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size));

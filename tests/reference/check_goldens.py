@@ -62,7 +62,7 @@ def check_case(case, a, tmp):
         for p in (out, mtp_out):
             if os.path.exists(p):
                 os.remove(p)
-        cmd = [a.fathom, "logits", model, "--ids", ids_arg, "--out", out, "--mode", mode]
+        cmd = [a.fathom, "logits", model, "--ids", ids_arg, "--out", out, "--mode", mode, "--reference"]
         if want_mtp is not None:
             cmd += ["--mtp-out", mtp_out]
         p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -122,7 +122,8 @@ def main(argv=None):
     ap.add_argument("--modes", default="prefill,decode")
     ap.add_argument("--mtp", choices=["auto", "on", "off"], default="auto")
     ap.add_argument("--tol", type=float, default=1e-4)
-    ap.add_argument("--fast", action="store_true", help="run fathom's fast kernels (`logits --fast`)")
+    ap.add_argument("--fast", action="store_true",
+                    help="run fathom's fast kernels (`logits`' default; without this flag: `logits --reference`)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="(--family) override a config field, e.g. intermediate_size=808")
     ap.add_argument("--quantize", choices=["q8_0", "q4_0"], help="check `fathom quantize`'s output instead")
@@ -168,8 +169,8 @@ def main(argv=None):
             if os.path.exists(p):
                 os.remove(p)
         cmd = [a.fathom, "logits", model, "--ids", ids_arg, "--out", out, "--mode", mode]
-        if a.fast:
-            cmd.append("--fast")
+        if not a.fast:
+            cmd.append("--reference")
         if want_mtp:
             cmd += ["--mtp-out", mtp_out]
         dt = run(cmd)

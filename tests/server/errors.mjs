@@ -2,6 +2,7 @@
 // a prompt longer than the context is a 400, a full context ends with "length"; a full queue is a
 // 429; a client that goes away mid-stream cancels its generation and frees its slot.
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { TMP, startServer, client, raw, metric, run, synth } from './harness.mjs';
 
@@ -63,6 +64,46 @@ await run({
                          e => e.status === 400 && e.param === 'top_p');
   },
 
+  async hostileBodiesAndTemplate() {
+    // Bodies that killed the server (nesting 100k deep) or answered with raw library text.
+    const C = '/v1/chat/completions';
+    const base = '"model": "m", "messages": [{"role": "user", "content": "hi"}]';
+    const deepArray = '['.repeat(100000) + ']'.repeat(100000);
+    const deepObject = '{"a":'.repeat(50000) + '1' + '}'.repeat(50000);
+    const cases = [
+      [`{${base}, "chat_template_kwargs": {"x": ${deepArray}}}`, 'chat_template_kwargs.x[0]'],
+      [`{${base}, "tools": [{"type": "function", "function": {"name": "f", "parameters": ${deepObject}}}]}`,
+       'tools[0].function.parameters.a'],
+      [`{${base}, "max_tokens": 1e400}`, 'max_tokens'],
+      [`{${base}, "max_tokens": 5, "max_tokens": 6}`, 'max_tokens'],
+    ];
+    for (const [body, param] of cases) {
+      const r = await raw(server, 'POST', C, body);
+      isError(r, 400);
+      assert.ok(r.json.error.param.startsWith(param), r.text.slice(0, 400));
+      assert.ok(!r.text.includes('json.exception'), r.text.slice(0, 400));
+    }
+    await stillServes();
+
+    // A model directory whose chat template recurses without end: each chat request is a 400 naming
+    // the limit, and the server keeps serving.
+    const evil = path.join(TMP, 'evil-template');
+    fs.rmSync(evil, { recursive: true, force: true });
+    fs.cpSync(dir, evil, { recursive: true });
+    fs.writeFileSync(path.join(evil, 'chat_template.jinja'), '{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}');
+    const s = await startServer(evil, ['--threads', '1']);
+    try {
+      for (let k = 0; k < 2; ++k) {
+        const r = await raw(s, 'POST', C, { model: 'm', messages: msgs });
+        isError(r, 400, 'messages');
+        assert.match(r.json.error.message, /deeper than 500 levels/);
+      }
+      assert.ok(s.alive());
+    } finally {
+      await s.stop();
+    }
+  },
+
   async promptLongerThanContext() {
     const long = 'the sea is wide and deep '.repeat(2000);
     const r = await raw(server, 'POST', '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: long }] });
@@ -96,7 +137,11 @@ await run({
     await it.next();
     await it.next();
     const b = openai.chat.completions.create({ model: 'm', messages: msgs, max_tokens: 3 });
-    await new Promise(r => setTimeout(r, 300));
+    // C must come after B is queued (a fixed pause can lose this race on a loaded machine).
+    for (const until = Date.now() + 30000; await metric(server, 'fathom_queue_depth') !== 1;) {
+      assert.ok(Date.now() < until, 'the second request was never queued');
+      await new Promise(r => setTimeout(r, 20));
+    }
     const c = await raw(server, 'POST', '/v1/chat/completions', { model: 'm', messages: msgs, max_tokens: 3 });
     isError(c, 429);
     assert.equal(c.json.error.code, 'queue_full');

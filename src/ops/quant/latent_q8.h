@@ -3,7 +3,7 @@
 // as bytes u = round(x / d) + 128, so u is in [1, 255] and 128 is zero. Two scales per row, not per
 // 32-block like Q8_0: the decode kernel then sums a whole part in int32 before any float work.
 //
-// Byte layout, chosen for the VNNI decode kernel (ops/latent_attention_q8_avx512.cpp): rows in groups
+// Byte layout, chosen for the VNNI decode kernel (ops/latent_attention_q8_avx512vbmi.cpp): rows in groups
 // of 16, columns in quads of 4,
 //   byte (s, k) at  (s / 16) * group_bytes + (k / 4) * 64 + (s % 16) * 4 + k % 4,
 // so one 64-byte line holds 4 columns of 16 rows (the 16 lanes of one vpdpbusd when scoring 16 rows)

@@ -25,9 +25,9 @@
 // registers per tile (4 shuffles, 4 vpermi2b, 4 xors and a broadcast load per product), its loop
 // now runs at 4.0-4.5/ns in isolation (bench/experiments/latent_values.cpp; whole kernel
 // 1.61-1.78 -> 1.41-1.44 ms); softmax ~10%.
-// Needs AVX512-VBMI (vpermb) besides VNNI; latent_attention dispatches here only when the CPU has
-// both (Ice Lake and later, Zen 4), otherwise to the dequantizing path.
-#pragma GCC target("avx512vbmi")
+// Needs AVX512-VBMI (vpermb) besides VNNI: the avx512vbmi row of cpu/kernel_isa.def, which gives the
+// flags; latent_attention dispatches here only when the CPU has that row (Ice Lake and later, Zen 4),
+// otherwise to the dequantizing path.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -271,7 +271,7 @@ __m512 reduce16(const __m512 x[L]) {
 
 }  // namespace
 
-void latent_partial_q8_avx512(const LatentAttentionQ8& a, int64_t s0, int64_t s1, float* m, float* l, float* o) {
+void latent_partial_q8_avx512vbmi(const LatentAttentionQ8& a, int64_t s0, int64_t s1, float* m, float* l, float* o) {
   const LatentQ8Layout& lay = a.cache.layout;
   const int64_t H = a.heads, HG = (H + L - 1) / L, Hp = HG * L;
   const int64_t rank = lay.rank, quads = lay.quads(), kl = lay.rank_p / 4, gbytes = lay.group_bytes();
