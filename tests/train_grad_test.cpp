@@ -265,7 +265,7 @@ TEST(TrainGrad, MoeRouterExpertsAndBalanceLoss) {
 TEST(TrainGrad, SequenceBalanceLossAlone) {
   for (const char* scoring : {"sigmoid", "softmax"}) {
     ModelConfig c = test::tiny_config();
-    c.scoring_func = scoring;
+    c.scoring_func = parse_scoring_func(scoring).value();
     LayerHarness h(c);
     MoeActs acts;
     const int64_t N = h.B * h.T, H = h.c.hidden_size, K = h.c.num_experts_per_tok, E = h.c.n_routed_experts;
