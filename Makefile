@@ -1,22 +1,43 @@
-# The newcomer's path: `make run` and `make test` install what is missing, build, and go.
+# The newcomer's path. `make run` installs what building needs, builds the `fathom` binary alone
+# (build/fathom) and runs the main job; `make install` copies it (and the default model) under
+# PREFIX; `make test` installs the test tools too, builds everything and runs the suite.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
+# cmake --build runs make inside this make: without this every sub-make prints its directory.
+MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test clean bench test-sanitize fuzz
+.PHONY: all deps test-deps configure build build-all run install test clean test-sanitize fuzz
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
-build: deps
+test-deps:
+	@bash scripts/install-deps.sh test
+
+configure:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > /dev/null
+
+# The binary only: not the test suite, not the kernel benchmark.
+build: deps configure
+	@cmake --build $(BUILD) -j $(JOBS) --target fathom
+
+build-all: test-deps configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 run: build
 	@bash scripts/run-demo.sh $(BUILD)/fathom
 
-test: build
+# PREFIX/bin/fathom, and the default model in PREFIX/share/fathom/models/default, where an installed
+# binary looks for it (src/cli/load_model.cpp). DESTDIR stages the files for packaging.
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/fathom/models
+	install -m 755 $(BUILD)/fathom $(DESTDIR)$(PREFIX)/bin/fathom
+	if [ -f models/default/config.json ]; then cp -R models/default $(DESTDIR)$(PREFIX)/share/fathom/models/; fi
+
+test: build-all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 clean:
@@ -26,7 +47,7 @@ clean:
 # in SANITIZE_SKIP_LABELS (docs/HARDENING.md says why). Any sanitizer report fails its test.
 SANITIZE_BUILD ?= build-sanitize
 SANITIZE_SKIP_LABELS ?= reference|training
-test-sanitize: deps
+test-sanitize: test-deps
 	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFATHOM_SANITIZE=ON > /dev/null
 	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	@cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1 \

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Installs what the build and the tests need, and only what is missing (fast when all is there).
+# Installs what is missing, and only that (fast when all is there).
+#   install-deps.sh        what building and running `fathom` needs (`make run`, `make install`)
+#   install-deps.sh test   that, plus what the test suite needs: the kernel benchmark's library, the
+#                          Python and Node references and their npm packages (`make test`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+WHAT=${1:-run}
 
-APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev
-  python3 python3-numpy tmux
-  # Debian's PyTorch 1.13: the independent reference trainer (tests/reference/torch_train.py) that
-  # test train_reference_torch compares `fathom train` against (~180 MB download, ~4 min).
-  python3-torch)
+# CMake finds GoogleTest at configure time, so it is a build dependency even for `make run`.
+APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev
+  nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev)
+if [ "$WHAT" = test ]; then
+  APT_PACKAGES+=(libbenchmark-dev python3 python3-numpy tmux
+    # Debian's PyTorch: the independent reference trainer (tests/reference/torch_train.py) that test
+    # train_reference_torch compares `fathom train` against (a large download).
+    python3-torch)
+fi
 
 # FATHOM_DEPS_FUZZ=1 (`make fuzz`): clang-14, and libclang-rt-14-dev, whose runtimes are what
 # -fsanitize=fuzzer,address,undefined links (libFuzzer included). Left out otherwise: only fuzzing
@@ -21,10 +28,12 @@ missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# Node.js and npm: whatever provides the commands will do (a nodesource nodejs bundles npm, and
-# Debian's npm package would conflict with it); Debian's are installed only when there is none.
-command -v node > /dev/null || missing+=(nodejs)
-command -v npm > /dev/null || missing+=(npm)
+if [ "$WHAT" = test ]; then
+  # Node.js and npm: whatever provides the commands will do (a nodesource nodejs bundles npm, and
+  # Debian's npm package would conflict with it); Debian's are installed only when there is none.
+  command -v node > /dev/null || missing+=(nodejs)
+  command -v npm > /dev/null || missing+=(npm)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "[deps] installing: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -33,7 +42,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Node packages for the conformance tests (reference tokenizer, jinja, openai client).
-if [ -f tests/npm/package.json ]; then
+if [ "$WHAT" = test ] && [ -f tests/npm/package.json ]; then
   if [ ! -d tests/npm/node_modules ] || [ tests/npm/package.json -nt tests/npm/node_modules/.stamp ]; then
     echo "[deps] npm install in tests/npm"
     (cd tests/npm && npm install --no-audit --no-fund --loglevel=error > /dev/null && touch node_modules/.stamp)

@@ -14,17 +14,13 @@ TEST(CpuFeatures, LevelsAreConsistent) {
     EXPECT_TRUE(isa_supported(Isa::Avx2));
     EXPECT_TRUE(f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512_vnni && f.os_zmm);
   }
-  if (isa_supported(Isa::Amx)) {
-    EXPECT_TRUE(isa_supported(Isa::Avx512));
-    EXPECT_TRUE(f.amx_tile && f.amx_bf16 && f.amx_int8 && f.os_amx && f.amx_permitted);
-  }
   EXPECT_TRUE(isa_supported(active_isa()));
   // This project's baseline build is x86-64-v3: a machine running the tests has AVX2.
   EXPECT_TRUE(isa_supported(Isa::Avx2));
 }
 
 TEST(CpuFeatures, NamesRoundTrip) {
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx}) {
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     Isa back;
     ASSERT_TRUE(parse_isa(isa_name(i), &back));
     EXPECT_EQ(back, i);

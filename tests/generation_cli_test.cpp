@@ -13,7 +13,7 @@
 
 #include "generation/generator.h"
 #include "model/model.h"
-#include "model/synth_tokenizer.h"
+#include "model/synth.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 
@@ -202,6 +202,54 @@ TEST(CliErrors, EachBadInputHasItsLine) {
   Proc unknown = run_fathom("run " + dir + " -p hi --frobnicate");
   EXPECT_NE(unknown.status, 0);
   EXPECT_NE(unknown.err.find("--frobnicate"), std::string::npos) << unknown.err;
+}
+
+// `fathom bench` rows say what the weights are: the layers' format and, below 1 GB, the size in MB.
+TEST(CliBench, RowsNameTheWeightFormatAndSizeInMB) {
+  const fs::path tmp = fs::path(test::scratch_dir("cli-bench"));
+  const std::string q4 = (tmp / "q4").string();
+  Proc quant = run_fathom("quantize " + model("tiny-v3", SynthDType::BF16) + " " + q4 + " --type q4_0");
+  ASSERT_EQ(quant.status, 0) << quant.err;
+  const std::pair<std::string, std::string> cases[] = {{model("tiny-v3", SynthDType::F32), "f32"},
+                                                      {model("tiny-v3", SynthDType::BF16), "bf16"},
+                                                      {model("tiny-v3", SynthDType::FP8), "fp8"},
+                                                      {q4, "q4_0"}};
+  for (const auto& [dir, format] : cases) {
+    Proc r = run_fathom("bench " + dir + " -p 4 -n 2 -r 1 -t 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    int rows = 0;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("| pp4 |") == std::string::npos && line.find("| tg2 @ d0 |") == std::string::npos) continue;
+      ++rows;
+      // "| deepseek_v3 2L | fp8 | 1.2 MB | 1 | pp4 | ..."
+      EXPECT_NE(line.find(" | " + format + " | "), std::string::npos) << line;
+      EXPECT_NE(line.find(" MB | 1 | "), std::string::npos) << line;
+    }
+    EXPECT_EQ(rows, 2) << r.out;
+  }
+}
+
+// `make install` puts the binary in PREFIX/bin and the default model in
+// PREFIX/share/fathom/models/default: the installed binary, run from elsewhere, finds that model.
+TEST(CliInstall, InstalledBinaryFindsTheInstalledDefaultModel) {
+  const std::string dir = model();
+  const fs::path prefix = fs::path(test::scratch_dir("cli-install")) / "prefix";
+  fs::create_directories(prefix / "bin");
+  fs::create_directories(prefix / "share/fathom/models");
+  fs::copy_file(FATHOM_BINARY, prefix / "bin/fathom");
+  fs::copy(dir, prefix / "share/fathom/models/default", fs::copy_options::recursive);
+  const fs::path out = prefix / "out.txt", err = prefix / "err.txt";
+  const std::string cmd = "cd / && env -u FATHOM_MODEL " + (prefix / "bin/fathom").string() +
+                          " run -p 'The capital of France is' -n 4 --temp 0 -t 1 > " + out.string() + " 2> " +
+                          err.string();
+  const int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << slurp(err);
+  // The same model named explicitly gives the same text.
+  Proc named = run_fathom("run " + dir + " -p 'The capital of France is' -n 4 --temp 0 -t 1");
+  ASSERT_EQ(named.status, 0) << named.err;
+  EXPECT_EQ(slurp(out), named.out);
+  EXPECT_FALSE(named.out.empty());
 }
 
 namespace {

@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "generation/generator.h"
 #include "model/model.h"
-#include "model/synth_tokenizer.h"
+#include "model/synth.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
 

@@ -16,7 +16,7 @@ namespace {
 
 std::vector<cpu::Isa> isas() {
   std::vector<cpu::Isa> v;
-  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Amx})
+  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512})
     if (cpu::isa_supported(i)) v.push_back(i);
   return v;
 }
@@ -86,7 +86,7 @@ TEST(Activation, SoftmaxMatchesReference) {
 }
 
 TEST(Activation, UnsupportedIsaIsAnError) {
-  for (cpu::Isa isa : {cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Amx}) {
+  for (cpu::Isa isa : {cpu::Isa::Avx2, cpu::Isa::Avx512}) {
     if (cpu::isa_supported(isa)) continue;
     float g = 1, u = 1, y = 0;
     EXPECT_ANY_THROW(silu_mul(isa, &g, &u, 1, &y));

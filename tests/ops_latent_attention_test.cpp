@@ -33,7 +33,7 @@ std::vector<double> expected(const LatentAttention& a) {
 
 std::vector<cpu::Isa> isas() {
   std::vector<cpu::Isa> v;
-  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Amx})
+  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512})
     if (cpu::isa_supported(i)) v.push_back(i);
   return v;
 }

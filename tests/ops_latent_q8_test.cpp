@@ -123,9 +123,9 @@ TEST(LatentQ8, AttentionMatchesTheDequantizedCacheOnEveryPath) {
     const std::vector<double> want = expected(q, sh.heads, deq, sh.positions, dk, sh.rank, scale);
     const std::vector<double> exact = expected(q, sh.heads, x, sh.positions, dk, sh.rank, scale);
     const LatentAttentionQ8 a{q.data(), sh.heads, c.rows(), sh.positions, scale, out.data()};
-    for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Amx}) {
+    for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
       if (!cpu::isa_supported(isa)) continue;
-      const bool int8 = isa == cpu::Isa::Avx512 || isa == cpu::Isa::Amx;
+      const bool int8 = isa == cpu::Isa::Avx512;
       for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &pool}) {
         std::fill(out.begin(), out.end(), 1e30f);
         latent_attention(isa, a, p);

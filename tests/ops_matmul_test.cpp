@@ -90,7 +90,7 @@ double tolerance(WFormat f, int64_t n, cpu::Isa isa) {
 
 std::vector<cpu::Isa> isas() {
   std::vector<cpu::Isa> v;
-  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512, cpu::Isa::Amx})
+  for (cpu::Isa i : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512})
     if (cpu::isa_supported(i)) v.push_back(i);
   return v;
 }

@@ -3,13 +3,14 @@
 // (Hugging Face agreement and prepare's output files: tests/train_data/tokenizer_prepare.js.)
 #include <gtest/gtest.h>
 
+#include "tokenizer/bpe_trainer.h"
 #include "tokenizer/tokenizer.h"
-#include "training/bpe_trainer.h"
 #include "training/prepare.h"
 
 namespace fathom::train {
 namespace {
 
+using namespace fathom::tok;  // the BPE trainer
 using Merge = std::pair<std::string, std::string>;
 
 TEST(BpeTrainer, MergesMostFrequentPairFirst) {

@@ -1,4 +1,4 @@
-// render_chat: JSON messages and options -> template variables -> rendered prompt.
+// ChatTemplate: JSON messages and options -> template variables -> rendered prompt.
 #include "chat/chat_template.h"
 
 #include "chat/jinja.h"
@@ -6,11 +6,11 @@
 
 namespace fathom::chat {
 
-std::string render_chat(std::string_view chat_template, const nlohmann::ordered_json& messages,
-                        const ChatOptions& o) {
+ChatTemplate::ChatTemplate(std::string source) : template_(std::make_shared<const Template>(std::move(source))) {}
+
+std::string ChatTemplate::render(const nlohmann::ordered_json& messages, const ChatOptions& o) const {
   if (!messages.is_array()) fail("chat messages must be a JSON array");
   if (!o.extra.is_object()) fail("extra chat template variables must be a JSON object");
-  Template t{std::string(chat_template)};
   std::vector<std::pair<std::string, Value>> vars;
   vars.emplace_back("messages", Value::from_json(messages));
   vars.emplace_back("add_generation_prompt", Value::boolean(o.add_generation_prompt));
@@ -23,7 +23,12 @@ std::string render_chat(std::string_view chat_template, const nlohmann::ordered_
       if (name == k) { val = Value::from_json(v); replaced = true; }
     if (!replaced) vars.emplace_back(k, Value::from_json(v));
   }
-  return t.render(vars);
+  return template_->render(vars);
+}
+
+std::string render_chat(std::string_view chat_template, const nlohmann::ordered_json& messages,
+                        const ChatOptions& o) {
+  return ChatTemplate(std::string(chat_template)).render(messages, o);
 }
 
 }  // namespace fathom::chat

@@ -304,7 +304,10 @@ void define_globals(Env& env) {
   env.set("None", Value::none());
   env.set("raise_exception", Value::function([](std::vector<Value>& args, Env&) -> Value {
     std::string msg;
-    for (size_t k = 0; k < args.size(); ++k) msg += (k ? "," : "") + js_string(args[k]);
+    for (size_t k = 0; k < args.size(); ++k) {
+      if (k) msg += ',';
+      msg += js_string(args[k]);
+    }
     fail("raise_exception: {}", msg);
   }));
   env.set("range", Value::function([](std::vector<Value>& args, Env&) {

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
 namespace fathom::cli {
@@ -14,7 +15,16 @@ struct ChatMessage {
   std::string content;
 };
 
-// Throws fathom::Error when the model has no chat template.
-std::string render_chat(const Tokenizer& tok, const std::vector<ChatMessage>& messages, bool add_generation_prompt);
+// The model's chat template, parsed once per command (a chat session renders it every turn).
+class ChatPrompt {
+ public:
+  // Throws fathom::Error when the model has no chat template or it does not parse.
+  explicit ChatPrompt(const Tokenizer& tok);
+  std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
+ private:
+  chat::ChatTemplate template_;
+  std::string bos_token_, eos_token_;
+};
 
 }  // namespace fathom::cli

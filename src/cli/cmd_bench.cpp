@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -60,6 +62,57 @@ uint64_t decode_weight_bytes(const Model& m) {
     }
   }
   return b;
+}
+
+// The format of the decoder layers' projections, which hold nearly all the weights and are what
+// `fathom quantize` converts ("mixed" when they differ); embeddings, norms, the router gate and
+// lm_head are left out, as checkpoints and quantize keep those in wider formats.
+std::string weight_format_name(const Model& m) {
+  std::optional<ops::WFormat> seen;
+  bool mixed = false;
+  auto note = [&](const WeightMatrix& w) {
+    if (w.empty()) return;
+    if (seen && *seen != w.format) mixed = true;
+    seen = w.format;
+  };
+  auto note_mlp = [&](const MlpWeights& p) {
+    note(p.gate_proj);
+    note(p.up_proj);
+    note(p.down_proj);
+  };
+  for (const LayerWeights& L : m.weights().layers) {
+    const AttentionWeights& a = L.attn;
+    for (const WeightMatrix* w : {&a.q_proj, &a.q_a_proj, &a.q_b_proj, &a.kv_a_proj_with_mqa, &a.kv_b_proj, &a.o_proj})
+      note(*w);
+    if (L.is_moe) {
+      for (const MlpWeights& e : L.moe.experts) note_mlp(e);
+      if (L.moe.has_shared) note_mlp(L.moe.shared_experts);
+    } else {
+      note_mlp(L.mlp);
+    }
+  }
+  if (mixed) return "mixed";
+  if (!seen) return "none";
+  switch (*seen) {
+    case ops::WFormat::F32: return "f32";
+    case ops::WFormat::F16: return "f16";
+    case ops::WFormat::BF16: return "bf16";
+    case ops::WFormat::F8_E4M3: return "fp8";
+    case ops::WFormat::F8_E5M2: return "fp8_e5m2";
+    case ops::WFormat::Q8_0: return "q8_0";
+    case ops::WFormat::Q4_0: return "q4_0";
+  }
+  return "?";
+}
+
+// Weight bytes for the table: MB below 1 GB (tiny and test models), GB above; the column says which.
+std::string weight_size(uint64_t bytes) {
+  char s[32];
+  if (bytes < 1'000'000'000ull)
+    std::snprintf(s, sizeof s, "%.1f MB", double(bytes) / 1e6);
+  else
+    std::snprintf(s, sizeof s, "%.2f GB", double(bytes) / 1e9);
+  return s;
 }
 
 double median(std::vector<double> v) {
@@ -130,15 +183,17 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     std::unique_ptr<cpu::ReadBandwidthProbe> probe;
     if (o->ceiling && o->gen > 0) probe = std::make_unique<cpu::ReadBandwidthProbe>(size_t(1) << 30);
     if (probe)
-      std::printf("| model | weights GB | threads | test | t/s | GB/s | read GB/s | %% of read |\n"
-                  "|---|---|---|---|---|---|---|---|\n");
+      std::printf("| model | format | weights | threads | test | t/s | GB/s | read GB/s | %% of read |\n"
+                  "|---|---|---|---|---|---|---|---|---|\n");
     else
-      std::printf("| model | weights GB | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|\n");
+      std::printf("| model | format | weights | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|---|\n");
     const char* no_ceiling = probe ? " | |" : "";
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(c.vocab_size - 1));
     const std::string name = c.model_type + " " + std::to_string(c.num_hidden_layers) + "L";
-    const double gb = double(model->weights().bytes) / 1e9;
+    // The columns every row starts with: model, weight format, weight size, threads.
+    const std::string head = name + " | " + weight_format_name(*model) + " | " + weight_size(model->weights().bytes) +
+                             " | " + std::to_string(rt.threads());
 
     if (o->prompt > 0) {
       std::vector<int32_t> ids(o->prompt);
@@ -156,8 +211,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
         double dt = std::chrono::duration<double>(Clock::now() - s).count();
         if (r > 0) tps.push_back(double(o->prompt) / dt);
       }
-      std::printf("| %s | %.2f | %d | pp%lld | %.2f | |%s\n", name.c_str(), gb, rt.threads(), (long long)o->prompt,
-                  median(tps), no_ceiling);
+      std::printf("| %s | pp%lld | %.2f | |%s\n", head.c_str(), (long long)o->prompt, median(tps), no_ceiling);
       std::fflush(stdout);
     }
     if (o->gen > 0) {
@@ -185,8 +239,8 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
             if (probe) share.push_back(bw.back() / ceil.back());
           }
         }
-        std::printf("| %s | %.2f | %d | tg%lld @ d%lld | %.2f | %.1f |", name.c_str(), gb, rt.threads(),
-                    (long long)o->gen, (long long)depth, median(tps), median(bw));
+        std::printf("| %s | tg%lld @ d%lld | %.2f | %.1f |", head.c_str(), (long long)o->gen, (long long)depth,
+                    median(tps), median(bw));
         // The share is the median of each repetition's GB/s over the ceiling measured just before it.
         if (probe) std::printf(" %.1f | %.0f%% |", median(ceil), 100.0 * median(share));
         std::printf("\n");
@@ -195,7 +249,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     }
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
-    std::fprintf(stderr, "decode reads %.3f GB of weights per token; peak RSS %.2f GB\n", double(wbytes) / 1e9,
+    std::fprintf(stderr, "decode reads %s of weights per token; peak RSS %.2f GB\n", weight_size(wbytes).c_str(),
                  double(ru.ru_maxrss) / 1e6);
     return 0;
   });

@@ -74,6 +74,7 @@ int run(const Opts& o) {
   if (tok.chat_template().empty())
     fail("{}: the model has no chat template (tokenizer_config.json: chat_template); use `fathom run`",
          o.model.model.empty() ? "model" : o.model.model);
+  const ChatPrompt chat_prompt(tok);
   Generator gen(*m.model, tok, m.context, m.exec, m.cache_type);
 
   const bool interactive = stdin_is_tty();
@@ -109,7 +110,7 @@ int run(const Opts& o) {
       continue;
     }
     messages.push_back({"user", *input});
-    const std::string rendered = render_chat(tok, messages, true);
+    const std::string rendered = chat_prompt.render(messages, true);
     GenerationRequest req;
     req.prompt = tok.encode(rendered, false);
     if (int64_t(req.prompt.size()) >= m.context) {

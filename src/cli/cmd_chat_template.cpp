@@ -4,6 +4,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "chat/chat_template.h"
@@ -34,6 +35,7 @@ int run_batch(const Options& o) {
   }
   std::ifstream f(o.jsonl, std::ios::binary);
   if (!f) fathom::fail("cannot open {}", o.jsonl);
+  std::optional<fathom::chat::ChatTemplate> model_template;  // parsed on first use, then reused
   std::string line;
   while (std::getline(f, line)) {
     if (line.empty()) continue;
@@ -46,7 +48,12 @@ int run_batch(const Options& o) {
     if (c.contains("vars")) opt.extra = c["vars"];
     nlohmann::ordered_json out;
     try {
-      out["text"] = fathom::chat::render_chat(c.value("template", tmpl), c.at("messages"), opt);
+      if (c.contains("template")) {
+        out["text"] = fathom::chat::render_chat(c["template"].get<std::string>(), c.at("messages"), opt);
+      } else {
+        if (!model_template) model_template.emplace(tmpl);
+        out["text"] = model_template->render(c.at("messages"), opt);
+      }
     } catch (const std::exception& e) {
       out["error"] = e.what();
     }

@@ -1,5 +1,7 @@
 // fathom run: generate a continuation of one prompt, streamed to stdout as it is produced; prompt
-// and generation speed go to stderr. The prompt comes from -p, -f FILE or stdin.
+// and generation speed go to stderr. The prompt comes from -p, -f FILE or stdin. On a terminal a
+// plain prompt is echoed first, so the continuation reads on from it; piped, stdout holds exactly
+// the generated text.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,7 +69,7 @@ int run(const Opts& o) {
     std::vector<ChatMessage> messages;
     if (!o.system.empty()) messages.push_back({"system", o.system});
     messages.push_back({"user", prompt});
-    ids = tok.encode(render_chat(tok, messages, true), false);
+    ids = tok.encode(ChatPrompt(tok).render(messages, true), false);
   } else {
     ids = tok.encode(prompt, true);
   }
@@ -86,12 +88,16 @@ int run(const Opts& o) {
   Interrupt::install();
   Interrupt::begin();
   const bool tty = stdout_is_tty();
+  // With --chat the output answers the message rather than continuing it, so nothing is echoed.
+  const bool echo = tty && !o.chat;
+  if (echo) write_out(terminal_safe(prompt));
   GenerationResult r = gen.generate(req, [tty](const TokenEvent& e) {
     write_out(tty ? terminal_safe(e.text) : std::string(e.text));
     return true;
   });
   Interrupt::end();
-  if (!r.text.empty() && r.text.back() != '\n') {
+  const std::string& last_out = !r.text.empty() ? r.text : echo ? prompt : r.text;
+  if (!last_out.empty() && last_out.back() != '\n') {
     if (stdout_is_tty()) {
       write_out("\n");
     } else if (same_file(STDOUT_FILENO, STDERR_FILENO)) {

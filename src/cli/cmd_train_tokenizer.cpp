@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
-#include "training/bpe_trainer.h"
+#include "tokenizer/bpe_trainer.h"
 
 namespace {
 
@@ -18,12 +18,12 @@ struct Options {
 };
 
 int run(const Options& o) {
-  fathom::train::BpeTrainOptions opts;
+  fathom::tok::BpeTrainOptions opts;
   opts.vocab_size = o.vocab_size;
   opts.min_frequency = o.min_frequency;
   opts.progress = isatty(STDERR_FILENO);
   std::vector<std::filesystem::path> files(o.files.begin(), o.files.end());
-  auto r = fathom::train::train_tokenizer(files, o.out, opts);
+  auto r = fathom::tok::train_tokenizer(files, o.out, opts);
   std::fprintf(stderr,
                "[train-tokenizer] %.1f MB, %lld pre-tokens (%lld distinct) -> %lld merges, vocab "
                "%lld, in %.1f s; wrote %s/tokenizer.json and tokenizer_config.json\n",

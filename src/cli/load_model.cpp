@@ -81,13 +81,18 @@ SamplerParams resolve_sampling(const SamplingFlags& f) {
 namespace {
 
 // Where a model is found when none is named: $FATHOM_MODEL, then models/default in the working
-// directory, then models/default beside the build directory of the executable.
+// directory, then models/default beside the build directory of the executable (build/fathom in a
+// checkout), then share/fathom/models/default beside its bin directory (where `make install` puts it).
 std::string default_model_dir() {
   if (const char* env = std::getenv("FATHOM_MODEL"); env && *env) return env;
   std::vector<fs::path> candidates = {fs::path("models/default")};
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (!ec) candidates.push_back(exe.parent_path().parent_path() / "models/default");
+  if (!ec) {
+    const fs::path prefix = exe.parent_path().parent_path();
+    candidates.push_back(prefix / "models/default");
+    candidates.push_back(prefix / "share/fathom/models/default");
+  }
   for (auto& c : candidates)
     if (fs::exists(c / "config.json")) return c.string();
   return "";

@@ -1,7 +1,7 @@
 // Zero-filled anonymous memory advised to use transparent huge pages, for data streamed once per
 // token: model weights read into memory (io::MappedFile) and the latent cache. With 4 KiB pages the
 // TLB misses of a virtual machine's nested page walk cost a large share of streaming bandwidth
-// (measured: 13-15 vs 25+ GB/s for the same GEMV). Pages are only backed (and count towards RSS)
+// (docs/PERFORMANCE.md). Pages are only backed (and count towards RSS)
 // once written, so a buffer sized for a whole context costs nothing until it fills.
 #pragma once
 #include <cstddef>

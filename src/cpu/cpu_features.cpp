@@ -7,11 +7,6 @@
 #include <cstdlib>
 #include <mutex>
 
-#if defined(__linux__)
-#include <sys/syscall.h>
-#include <unistd.h>
-#endif
-
 #include "core/error.h"
 #include "cpu/kernel_isa.h"
 
@@ -22,20 +17,6 @@ uint64_t read_xcr0() {
   uint32_t lo, hi;
   __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (uint64_t(hi) << 32) | lo;
-}
-
-// Linux: AMX tile data is off by default for every process; ask for it once.
-bool request_amx_permission() {
-#if defined(__linux__)
-  constexpr int kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023;
-  constexpr int kXfeatureXtiledata = 18;
-  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0) return false;
-  unsigned long mask = 0;
-  if (syscall(SYS_arch_prctl, kArchGetXcompPerm, &mask) != 0) return false;
-  return (mask >> kXfeatureXtiledata) & 1;
-#else
-  return false;
-#endif
 }
 
 Features detect() {
@@ -67,15 +48,14 @@ Features detect() {
   f.amx_int8 = (d >> 25) & 1;
   __cpuid_count(7, 1, a, b, c, d);
   f.avx512_bf16 = (a >> 5) & 1;
-  if (f.amx_tile && f.os_amx) f.amx_permitted = request_amx_permission();
   return f;
 }
 
 Isa parse_env_cap() {
   const char* env = std::getenv("FATHOM_ISA");
-  if (env == nullptr || *env == 0) return Isa::Amx;
+  if (env == nullptr || *env == 0) return Isa::Avx512;
   Isa isa;
-  if (!parse_isa(env, &isa)) fail("FATHOM_ISA={}: expected scalar, avx2, avx512 or amx", env);
+  if (!parse_isa(env, &isa)) fail("FATHOM_ISA={}: expected scalar, avx2 or avx512", env);
   if (!isa_supported(isa))
     fail("FATHOM_ISA={}: this CPU/OS does not support it ({})", env, describe());
   return isa;
@@ -96,7 +76,6 @@ bool isa_supported(Isa isa) {
     case Isa::Scalar: return true;
     case Isa::Avx2: return avx2;
     case Isa::Avx512: return avx512;
-    case Isa::Amx: return avx512 && f.amx_tile && f.amx_bf16 && f.amx_int8 && f.amx_permitted;
   }
   return false;
 }
@@ -104,7 +83,7 @@ bool isa_supported(Isa isa) {
 Isa active_isa() {
   static const Isa chosen = [] {
     Isa best = Isa::Scalar;
-    for (Isa i : {Isa::Avx2, Isa::Avx512, Isa::Amx})
+    for (Isa i : {Isa::Avx2, Isa::Avx512})
       if (isa_supported(i)) best = i;
     const Isa cap = parse_env_cap();
     return best < cap ? best : cap;
@@ -125,13 +104,12 @@ std::string_view isa_name(Isa isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
-    case Isa::Amx: return "amx";
   }
   return "?";
 }
 
 bool parse_isa(std::string_view name, Isa* out) {
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Amx})
+  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
     if (name == isa_name(i)) {
       *out = i;
       return true;
@@ -142,7 +120,7 @@ bool parse_isa(std::string_view name, Isa* out) {
 std::string describe() {
   const Features& f = features();
   Isa best = Isa::Scalar;
-  for (Isa i : {Isa::Avx2, Isa::Avx512, Isa::Amx})
+  for (Isa i : {Isa::Avx2, Isa::Avx512})
     if (isa_supported(i)) best = i;
   const char* env = std::getenv("FATHOM_ISA");
   std::string s = fmt::format("best {}", isa_name(best));
@@ -151,9 +129,8 @@ std::string describe() {
                    int(f.avx2), int(f.fma), int(f.f16c), int(f.avx512f), int(f.avx512bw),
                    int(f.avx512vl), int(f.avx512dq), int(f.avx512_bf16), int(f.avx512_vnni),
                    int(f.avx512_fp16), int(f.avx512_vbmi));
-  s += fmt::format(" os-ymm:{} os-zmm:{}; amx tile/bf16/int8:{}{}{} os:{} permitted:{}]", int(f.os_ymm),
-                   int(f.os_zmm), int(f.amx_tile), int(f.amx_bf16), int(f.amx_int8), int(f.os_amx),
-                   int(f.amx_permitted));
+  s += fmt::format(" os-ymm:{} os-zmm:{}; amx tile/bf16/int8:{}{}{} os:{} (no amx kernels)]", int(f.os_ymm),
+                   int(f.os_zmm), int(f.amx_tile), int(f.amx_bf16), int(f.amx_int8), int(f.os_amx));
   return s;
 }
 

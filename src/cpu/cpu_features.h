@@ -1,8 +1,9 @@
 // CPU feature detection and the run-time ISA choice for fathom's kernels.
 // Features come from cpuid (what the core implements) and xgetbv/XCR0 (what the OS saves on context
-// switch); AMX additionally needs the Linux permission arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA),
-// requested here once before any kernel can issue a tile instruction.
-// FATHOM_ISA=scalar|avx2|avx512|amx caps the choice (to test or benchmark a lower path); asking for a
+// switch). AMX is detected and reported but has no kernels, so it is no level of its own; an AMX
+// level would also have to request the Linux permission arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA)
+// before any tile instruction.
+// FATHOM_ISA=scalar|avx2|avx512 caps the choice (to test or benchmark a lower path); asking for a
 // path the machine lacks is an error, never a silent fallback.
 #pragma once
 #include <cstdint>
@@ -15,8 +16,7 @@ namespace fathom::cpu {
 //   Scalar: none (the plain-C reference ops).
 //   Avx2:   AVX2 + FMA + F16C, OS saves ymm.
 //   Avx512: AVX512 F/BW/VL/DQ + VNNI, OS saves zmm/opmask.
-//   Amx:    Avx512 + AMX-TILE/BF16/INT8, OS saves tile data and granted the permission.
-enum class Isa : uint8_t { Scalar = 0, Avx2 = 1, Avx512 = 2, Amx = 3 };
+enum class Isa : uint8_t { Scalar = 0, Avx2 = 1, Avx512 = 2 };
 
 struct Features {
   bool avx2 = false, fma = false, f16c = false;
@@ -24,10 +24,9 @@ struct Features {
   bool avx512_bf16 = false, avx512_vnni = false, avx512_fp16 = false, avx512_vbmi = false;
   bool amx_tile = false, amx_bf16 = false, amx_int8 = false;
   bool os_ymm = false, os_zmm = false, os_amx = false;  // XCR0 state components enabled
-  bool amx_permitted = false;                           // arch_prctl granted XTILEDATA
 };
 
-// Detected once (thread-safe); the AMX permission request happens inside, on first call.
+// Detected once (thread-safe).
 const Features& features();
 
 bool isa_supported(Isa isa);
@@ -37,7 +36,7 @@ Isa active_isa();
 
 std::string_view isa_name(Isa isa);
 bool parse_isa(std::string_view name, Isa* out);
-// One line: chosen path and the relevant features, e.g. "avx512 (bf16 vnni fp16; amx: absent)".
+// One line: the best path and the relevant features, e.g. "best avx512 [avx2:1 ... amx ...]".
 std::string describe();
 
 }  // namespace fathom::cpu

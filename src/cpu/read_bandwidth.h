@@ -2,7 +2,7 @@
 // (decode's GEMV) is measured against. Same method as peer-bench's `roofline bw`: the threads stream
 // disjoint slices of a buffer far larger than the last-level cache; best of a few passes.
 //
-// Why in-process: on a shared machine the ceiling itself moves (here 25-32 GB/s within minutes), so
+// Why in-process: on a shared machine the ceiling itself moves within minutes, so
 // `fathom bench --ceiling` measures it right before every tg repetition and reports each
 // repetition's share of its own ceiling.
 #pragma once

@@ -12,8 +12,8 @@ namespace fathom {
 namespace {
 
 // Activation buffers left uninitialized: every element is written (by a matrix product or a copy)
-// before it is read, and zero-filling them cost ~3% of a 512-token prefill (85 MB per MoE layer at
-// V2-Lite's shape).
+// before it is read, and zero-filling them costs a visible share of a long prefill (they are tens
+// of MB per MoE layer at V2-Lite's shape; figures in docs/PERFORMANCE.md).
 struct Buffer {
   std::unique_ptr<float[]> p;
   Buffer() = default;

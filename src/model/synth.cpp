@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
-#include "model/synth_tokenizer.h"
+#include "tokenizer/synth_tokenizer.h"
 
 namespace fathom {
 
@@ -17,6 +17,11 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::vector<std::string> synth_presets() { return {"tiny-v2-lite", "tiny-v2", "tiny-v3", "v2-lite", "v3"}; }
+
+bool synth_write_tokenizer(const ModelConfig& c, const std::string& out_dir, const std::string& copy_from) {
+  return tok::synth_write_tokenizer({c.vocab_size, c.bos_token_id, c.eos_token_id, c.max_position_embeddings},
+                                    out_dir, copy_from);
+}
 
 ModelConfig synth_preset_config(const std::string& name) {
   ModelConfig c;

@@ -20,13 +20,17 @@ struct SynthOptions {
   uint64_t seed = 0;
   bool progress = false;  // progress bar on stderr
   // A directory whose tokenizer.json / tokenizer_config.json are copied beside the weights; when
-  // empty the tiny presets get a synthesized tokenizer (model/synth_tokenizer.h).
+  // empty the tiny presets get a synthesized tokenizer (tokenizer/synth_tokenizer.h).
   std::string tokenizer_dir;
 };
 
 // Preset names: tiny-v2-lite, tiny-v2, tiny-v3 (test-sized families), v2-lite, v3 (real shapes).
 std::vector<std::string> synth_presets();
 ModelConfig synth_preset_config(const std::string& name);  // throws on unknown name
+
+// tok::synth_write_tokenizer for this config's vocabulary and special ids: a tokenizer beside the
+// weights in out_dir, copied from copy_from when given. Returns false when it wrote none.
+bool synth_write_tokenizer(const ModelConfig& c, const std::string& out_dir, const std::string& copy_from);
 
 // Writes the checkpoint; returns total weight bytes written.
 uint64_t synth_write(const SynthOptions& opt);

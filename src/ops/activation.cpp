@@ -12,8 +12,7 @@ void silu_mul(cpu::Isa isa, const float* gate, const float* up, int64_t n, float
   switch (isa) {
     case cpu::Isa::Scalar: return ref::silu_mul(gate, up, n, y);
     case cpu::Isa::Avx2: return detail::silu_mul_avx2(gate, up, n, y);
-    case cpu::Isa::Avx512:
-    case cpu::Isa::Amx: return detail::silu_mul_avx512(gate, up, n, y);
+    case cpu::Isa::Avx512: return detail::silu_mul_avx512(gate, up, n, y);
   }
 }
 
@@ -23,8 +22,7 @@ void softmax(cpu::Isa isa, float* x, int64_t n) {
   switch (isa) {
     case cpu::Isa::Scalar: return ref::softmax(x, n);
     case cpu::Isa::Avx2: return detail::softmax_avx2(x, n);
-    case cpu::Isa::Avx512:
-    case cpu::Isa::Amx: return detail::softmax_avx512(x, n);
+    case cpu::Isa::Avx512: return detail::softmax_avx512(x, n);
   }
 }
 

@@ -1,5 +1,5 @@
 // Prefill GEMM for Q8_0 / Q4_0 weights with int8 activations and AVX-512 VNNI (vpdpbusd: 64 int8
-// multiply-adds per instruction, 4.3x the fp32 FMA rate on the dev machine). vpdpbusd multiplies
+// multiply-adds per instruction, several times the fp32 FMA rate). vpdpbusd multiplies
 // unsigned by signed bytes: the weights are the unsigned operand as stored (Q8_0: q + 128; Q4_0: the
 // nibble, q + 8) against signed activations, and the offset costs -off * sum(x) per (token, block),
 // off = 128 / 8, from the activations alone. It is added in f32 with the activation scale

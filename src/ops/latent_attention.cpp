@@ -95,8 +95,7 @@ detail::LatentPartialFn partial_for(cpu::Isa isa) {
   switch (isa) {
     case cpu::Isa::Scalar: return detail::latent_partial_portable;
     case cpu::Isa::Avx2: return detail::latent_partial_avx2;
-    case cpu::Isa::Avx512:
-    case cpu::Isa::Amx: return detail::latent_partial_avx512;
+    case cpu::Isa::Avx512: return detail::latent_partial_avx512;
   }
   fail("latent_attention: unknown ISA");
 }

@@ -8,9 +8,8 @@
 // horizontal sums and no tails: any dk, dv and stride work, and heads pad to 16 with zero queries.
 // Per FMA the loads are 1 + 1/16 (scores, 16 rows per tile) and 1 + 1/16 (values, 16 columns per
 // tile), so the loop runs near the FMA rate; the online softmax is vectorized over heads too (one
-// exp per row for 16 heads). Against the previous design (dot products per head and row, then a
-// horizontal sum each) this runs 1.5-1.7x faster at 4K-16K positions (BM_LatentAttention; ~170
-// GFLOP/s on 2 threads with the cache streamed from memory, half the FMA peak).
+// exp per row for 16 heads). It replaced dot products per head and row with a horizontal sum each,
+// which spent its time in the sums (BM_LatentAttention; figures in docs/PERFORMANCE.md).
 // GCC 12's _mm512_reduce_* intrinsics start from _mm256_undefined_ps() and warn about it in callers.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -76,7 +75,8 @@ void value_tile(const __m512* p, int64_t nb, const float* row0, int64_t stride, 
   for (int d = 0; d < N; ++d) acc[d] = _mm512_load_ps(ot + d * L);
   for (int64_t j = 0; j < nb; ++j) {
     const float* r = row0 + j * stride;
-    // Each row gives this tile one cache line: ask for the line 4 rows on now (measured: +5-15%).
+    // Each row gives this tile one cache line: ask for the line 4 rows on now (the hardware
+    // prefetcher does not follow this stride).
     _mm_prefetch(reinterpret_cast<const char*>(r + 4 * stride), _MM_HINT_T0);
     const __m512 pj = p[j];
 #pragma GCC unroll 16

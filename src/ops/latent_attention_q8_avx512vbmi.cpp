@@ -20,11 +20,11 @@
 // Int32 never overflows: scores at most 255 * 127 per product and 4 * 144 products (DeepSeek's 576
 // columns) per lane, values 255 * 127 * 64 rows.
 //
-// Where the time goes (kernel bench, 16K positions, one thread): the score phase issues vpdpbusd at
-// ~5/ns (the register-only rate is ~5.9); the value phase ran at ~3/ns when it transposed in
-// registers per tile (4 shuffles, 4 vpermi2b, 4 xors and a broadcast load per product), its loop
-// now runs at 4.0-4.5/ns in isolation (bench/experiments/latent_values.cpp; whole kernel
-// 1.61-1.78 -> 1.41-1.44 ms); softmax ~10%.
+// Where the time goes (kernel bench, long contexts): the score phase issues vpdpbusd near the
+// register-only rate; the value phase was slower when it transposed in registers per tile (4
+// shuffles, 4 vpermi2b, 4 xors and a broadcast load per product), hence the columns form below
+// (bench/experiments/latent_values.cpp compares them; figures in docs/PERFORMANCE.md); softmax is
+// a small share.
 // Needs AVX512-VBMI (vpermb) besides VNNI: the avx512vbmi row of cpu/kernel_isa.def, which gives the
 // flags; latent_attention dispatches here only when the CPU has that row (Ice Lake and later, Zen 4),
 // otherwise to the dequantizing path.
@@ -118,8 +118,8 @@ float quantize_query(const float* x, int64_t n, int64_t np, float scale, int8_t*
 // With Rewrite, the pass also writes the lines it reads in values' form (line_to_columns, then xor
 // 0x80: the cache's u8 = c + 128 as the signed c): line i of group g to w + 64 i, of group g + gb to
 // w + ws + 64 i. The lines are in registers here anyway, so the rewrite costs a permute, an xor and
-// a store per line instead of a separate pass that loads the block again (which took ~0.18 of
-// ~1.5 ms at 16K positions, one thread).
+// a store per line instead of a separate pass that loads the block again (a noticeable share of
+// the kernel's time).
 //
 // GCC allows 30 asm operands and the 16 accumulators take 16, so everything that walks with the
 // line pointer is addressed from it: the prefetch (pf - g) and the stores (w - g, w + ws - g).

@@ -3,7 +3,6 @@
 #include "ops/matmul.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <memory>
 #include <vector>
 
@@ -45,17 +44,7 @@ const detail::MatmulKernels& kernels_for(cpu::Isa isa) {
   switch (isa) {
     case cpu::Isa::Scalar: return detail::scalar_kernels();
     case cpu::Isa::Avx2: return detail::avx2_kernels();
-    case cpu::Isa::Avx512:
-      return detail::avx512_kernels();
-    case cpu::Isa::Amx: {
-      // No AMX kernels yet: the AVX-512 ones serve (AMX implies AVX-512). Said once, not silently.
-      static const bool logged = [] {
-        std::fprintf(stderr, "fathom: matmul: no AMX kernels yet, using the AVX-512 ones\n");
-        return true;
-      }();
-      (void)logged;
-      return detail::avx512_kernels();
-    }
+    case cpu::Isa::Avx512: return detail::avx512_kernels();
   }
   fail("matmul: unknown ISA");
 }
@@ -111,9 +100,9 @@ void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool
   // down to the row alignment (below). Early chunks stream long contiguous ranges (a MoE layer's
   // experts go whole); only the batch's last stretch is cut fine, so threads that the (shared)
   // machine runs at different speeds finish within a small chunk of each other. With equal chunks,
-  // 4 per thread, the lm_head's were ~28 MB each at Q8_0 and the first thread done waited for up to
-  // one. Cut per job instead of per batch, a decode MoE batch (14 products) was ~170 chunks, each
-  // start a fresh stream for the prefetcher; it is ~30 now (no change beyond noise in
+  // a few per thread, a large matrix's (the lm_head's) chunks were tens of MB and the first thread
+  // done waited for up to one. Cut per batch rather than per job, a decode MoE batch makes several
+  // times fewer chunks, each start a fresh stream for the prefetcher (no change beyond noise in
   // BM_MoeGemv, kept for the fewer task claims).
   struct Chunk {
     int job;

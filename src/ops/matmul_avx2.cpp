@@ -234,8 +234,8 @@ void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
 // q): s[0][t] gets the lanes of even loads, s[1][t] of odd ones (a group of 16 keeps them apart; a
 // smaller group adds both into s[0], lane l then holding block l % G).
 // G is a compile-time constant (16, or a tail's 8, 4, 2, 1) so every group's loop is straight-line
-// code: with a run-time G, rows of V2-Lite's expert width (1408 = 32 + 8 + 4 blocks) ran at 18 GB/s
-// cache-hot against 25 for 2048.
+// code: with a run-time G, rows of V2-Lite's expert width (1408 = 32 + 8 + 4 blocks) ran markedly
+// slower than full-group widths (docs/PERFORMANCE.md).
 template <int NT, bool Q4, int G>
 inline void group_dots(const uint8_t* wp, const QTokens<NT>& X, int64_t xo, __m256i s[2][NT]) {
   const __m256i ones = _mm256_set1_epi16(1), low4 = _mm256_set1_epi8(0x0f), flip = _mm256_set1_epi8(char(0x80));

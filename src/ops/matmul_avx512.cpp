@@ -130,8 +130,8 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
 
 // Software prefetch distance for streamed weights (rows are contiguous, so this runs into the next
 // rows). The hardware prefetcher alone keeps too few lines in flight when compute is interleaved
-// with the loads: measured here, Q8_0 GEMV streamed ~11 GB/s per core without, vs 15.9 for a pure
-// read loop; with it 12-14 GB/s (distances 1-6 KiB measured alike within the noise).
+// with the loads, so the Q8_0 GEMV streamed well below a pure read loop without it; distances of a
+// few KiB all do alike (docs/PERFORMANCE.md).
 constexpr int64_t kPrefetchBytes = 3072;
 
 bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }

@@ -5,6 +5,7 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <optional>
 
 #include "chat/chat_template.h"
 #include "core/error.h"
@@ -69,9 +70,20 @@ struct HttpServer::Impl {
   Metrics metrics;
   Listener http;
   int bound_port = -1;
+  // The model's chat template, parsed once here. Unset when the model has none or it does not
+  // parse (chat_template_error says why; /v1/completions still works).
+  std::optional<chat::ChatTemplate> chat_template;
+  std::string chat_template_error;
 
   Impl(Scheduler& s, const tok::Tokenizer& t, ServerOptions o)
-      : sched(s), tok(t), opt(std::move(o)), http(connection_limits(opt)) {}
+      : sched(s), tok(t), opt(std::move(o)), http(connection_limits(opt)) {
+    if (tok.chat_template().empty()) return;
+    try {
+      chat_template.emplace(tok.chat_template());
+    } catch (const Error& e) {
+      chat_template_error = e.what();
+    }
+  }
 
   static ConnectionLimits connection_limits(const ServerOptions& o) {
     auto ms = [](double seconds) { return std::chrono::milliseconds(int64_t(seconds * 1000)); };
@@ -137,8 +149,8 @@ std::shared_ptr<Ticket> HttpServer::Impl::submit(const GenerationParams& p, std:
 
 void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res) {
   ChatRequest r = parse_chat_request(req.body);
-  const std::string& tmpl = tok.chat_template();
-  if (tmpl.empty()) throw ApiError(400, "the model has no chat template; use /v1/completions", "invalid_request_error");
+  if (tok.chat_template().empty())
+    throw ApiError(400, "the model has no chat template; use /v1/completions", "invalid_request_error");
   chat::ChatOptions co;
   co.add_generation_prompt = true;
   co.tools = r.tools;
@@ -147,7 +159,8 @@ void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res)
   co.eos_token = tok.eos_token();
   std::string text;
   try {
-    text = chat::render_chat(tmpl, r.messages, co);
+    if (!chat_template) fail("{}", chat_template_error);
+    text = chat_template->render(r.messages, co);
   } catch (const Error& e) {
     invalid(std::string("the chat template rejected the messages: ") + e.what(), "messages");
   }

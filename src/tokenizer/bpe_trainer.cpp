@@ -2,7 +2,7 @@
 // pair occurs in, and a max-heap of (count, pair) with lazy deletion: a merge rewrites only the
 // words that contain the merged pair, and every pair whose count changed is pushed again, so a
 // popped entry whose count no longer matches the table is simply stale.
-#include "training/bpe_trainer.h"
+#include "tokenizer/bpe_trainer.h"
 
 #include <algorithm>
 #include <chrono>
@@ -18,7 +18,7 @@
 #include "tokenizer/pipeline.h"
 #include "tokenizer/unicode.h"
 
-namespace fathom::train {
+namespace fathom::tok {
 
 using nlohmann::ordered_json;
 
@@ -346,4 +346,4 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
   return r;
 }
 
-}  // namespace fathom::train
+}  // namespace fathom::tok

@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-namespace fathom::train {
+namespace fathom::tok {
 
 struct BpeTrainOptions {
   int64_t vocab_size = 8192;  // total, special and added tokens included
@@ -67,4 +67,4 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
                                      const std::filesystem::path& out_dir,
                                      const BpeTrainOptions& opts);
 
-}  // namespace fathom::train
+}  // namespace fathom::tok

@@ -1,4 +1,4 @@
-#include "model/synth_tokenizer.h"
+#include "tokenizer/synth_tokenizer.h"
 
 #include <algorithm>
 #include <array>
@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "io/checkpoint.h"
 
-namespace fathom {
+namespace fathom::tok {
 
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
@@ -147,7 +147,7 @@ int64_t max_token_id(const nlohmann::json& tokenizer_json) {
 
 }  // namespace
 
-SynthTokenizer synth_tokenizer(const ModelConfig& c) {
+SynthTokenizer synth_tokenizer(const SynthTokenizerShape& c) {
   const std::vector<std::string> head = {"<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>", "<｜▁pad▁｜>"};
   const std::vector<std::string> tail = {"<｜User｜>", "<｜Assistant｜>", "<think>", "</think>"};
   if (c.bos_token_id != 0 || c.eos_token_id != 1)
@@ -207,7 +207,7 @@ SynthTokenizer synth_tokenizer(const ModelConfig& c) {
   return t;
 }
 
-bool synth_write_tokenizer(const ModelConfig& c, const std::string& out_dir, const std::string& copy_from) {
+bool synth_write_tokenizer(const SynthTokenizerShape& c, const std::string& out_dir, const std::string& copy_from) {
   const fs::path out(out_dir);
   if (!copy_from.empty()) {
     const fs::path src(copy_from);
@@ -229,4 +229,4 @@ bool synth_write_tokenizer(const ModelConfig& c, const std::string& out_dir, con
   return true;
 }
 
-}  // namespace fathom
+}  // namespace fathom::tok
