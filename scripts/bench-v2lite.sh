@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # fathom vs llama.cpp on the DeepSeek-V2-Lite shape, same bits, same threads, same run.
-#   scripts/bench-v2lite.sh [LAYERS] [MODELS_DIR]     (defaults: 4 layers, /work/models)
+#   scripts/bench-v2lite.sh MODELS_DIR [LAYERS]       (4 layers by default; e.g. build/models)
+# The models are written into MODELS_DIR (kept between runs). peer-bench (make_gguf.py, llama.cpp's
+# runner) is expected beside the repository, at ../shared/peer-bench, or where PEER says.
 # Per-layer shapes are V2-Lite's (fathom synth --preset v2-lite; peer-bench make_gguf.py --preset
 # v2-lite); fewer layers keep the files small enough to write in minutes. The source checkpoint is
 # bf16, or fp8 (half the disk) when SRC_DTYPE=fp8: the full 27 layers are 31 GB in bf16, 16 GB in
 # fp8 (~20 min to write), then 9 / 17 GB per quantized type and as much again for each GGUF. Run as
 # root on a quiet machine: both engines run under `chrt -r 1` (see ../shared/peer-bench/README.md).
 set -euo pipefail
+DIR=$(realpath -m "${1:?usage: scripts/bench-v2lite.sh MODELS_DIR [LAYERS]}")
 cd "$(dirname "$0")/.."
-LAYERS=${1:-4}
-DIR=${2:-/work/models}
+LAYERS=${2:-4}
 PEER=${PEER:-../shared/peer-bench}
 FATHOM=${FATHOM:-build/fathom}
 SRC_DTYPE=${SRC_DTYPE:-bf16}
 mkdir -p "$DIR"
+[ -f "$PEER/make_gguf.py" ] || { echo "peer-bench not found at $PEER (set PEER=DIR)" >&2; exit 1; }
 [ -d "$PEER/node_modules/node-llama-cpp" ] || (cd "$PEER" && npm install --omit=optional --ignore-scripts --no-audit --no-fund)
 SRC="$DIR/v2lite$LAYERS-$SRC_DTYPE"
 [ -f "$SRC/config.json" ] ||

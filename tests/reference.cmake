@@ -5,9 +5,12 @@
 #   ref_goldens_reference        the reference still reproduces tests/goldens (no fathom)
 #   ref_ckpt_<family>_<dtype>    fathom vs reference on checkpoints written by make_checkpoint.py
 #   ref_synth_<preset>_<dtype>   fathom vs reference on checkpoints written by `fathom synth`
+#   ref_quant_v3_<dtype>_<type>  `fathom quantize --type q8_0|q4_0` vs the reference on the weights
+#                                dequantized by tests/reference/quant_np.py (rel. L2 <= 1e-5; the
+#                                ref_quant_fast_* cases, int8 activations, <= 6e-2)
 #   ref_golden_<case>            fathom vs the stored golden logits
 # Each compares `fathom logits` in prefill and decode mode (and --mtp-out where the model has MTP)
-# with relative L2 error <= 1e-4.
+# with relative L2 error <= 1e-4 unless said otherwise.
 
 set(FATHOM_REF_PYTHON /usr/bin/python3 CACHE FILEPATH "python3 with numpy, for the reference tests")
 if(NOT EXISTS ${FATHOM_REF_PYTHON})
@@ -67,6 +70,24 @@ if(TARGET fathom)
       fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom>
                       --synth ${preset} --dtype ${dtype} --seed 5 --tmp ${FATHOM_REF_TMP}/${_n})
     endforeach()
+  endforeach()
+
+  # `fathom quantize` output against the reference on the weights as quant_np.py dequantizes them
+  # (an independent reading of the Q8_0 / Q4_0 block layouts). intermediate_size 808 gives the dense
+  # MLP's down_proj rows of 26 blocks: groups of 16, 8 and 2, and a partial last block. The reference
+  # path computes on exactly those weights (agreement ~3e-7, tolerance 1e-5); the fast path also
+  # rounds activations to int8 per block (~2e-2), so its bound only catches a misread layout.
+  foreach(qtype q8_0 q4_0)
+    foreach(dtype bf16 fp8)
+      set(_n ref_quant_v3_${dtype}_${qtype})
+      fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom>
+                      --family v3 --dtype ${dtype} --seed 41 --set intermediate_size=808 --quantize ${qtype}
+                      --tol 1e-5 --tmp ${FATHOM_REF_TMP}/${_n})
+    endforeach()
+    set(_n ref_quant_fast_v3_bf16_${qtype})
+    fathom_ref_test(${_n} ${FATHOM_REF_DIR}/check_logits.py --fathom $<TARGET_FILE:fathom> --fast
+                    --family v3 --dtype bf16 --seed 41 --set intermediate_size=808 --quantize ${qtype}
+                    --tol 6e-2 --tmp ${FATHOM_REF_TMP}/${_n})
   endforeach()
 
   # Stored goldens: catch a regression of fathom even if the reference were broken too.

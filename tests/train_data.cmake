@@ -1,9 +1,9 @@
-# `fathom train-tokenizer` and `fathom prepare` against Hugging Face `tokenizers` (node; exits 77,
-# skipped, when tests/npm is not installed). See tests/train_data/tokenizer_prepare.js.
-find_program(FATHOM_NODE node)
-if(FATHOM_NODE AND TARGET fathom)
+# `fathom train-tokenizer` and `fathom prepare` against Hugging Face `tokenizers` (node; skipped,
+# exit 77, when node or tests/npm is not installed). See tests/train_data/tokenizer_prepare.js.
+if(TARGET fathom)
   add_test(NAME train_tokenizer_prepare
-           COMMAND ${FATHOM_NODE} ${CMAKE_SOURCE_DIR}/tests/train_data/tokenizer_prepare.js
+           COMMAND ${CMAKE_SOURCE_DIR}/tests/if_available.sh --cmd node --
+                   node ${CMAKE_SOURCE_DIR}/tests/train_data/tokenizer_prepare.js
                    $<TARGET_FILE:fathom> ${CMAKE_BINARY_DIR}/test-tmp/train_tokenizer_prepare)
   set_tests_properties(train_tokenizer_prepare PROPERTIES LABELS "training;tokenizer" TIMEOUT 600
                        SKIP_RETURN_CODE 77)

@@ -259,6 +259,42 @@ TEST(TrainGrad, MoeRouterExpertsAndBalanceLoss) {
   }
 }
 
+// The sequence-wise balance loss alone (dout = 0, so nothing else reaches the router): its gradient
+// into the gate weights and the input must match finite differences of L_bal. In the test above it
+// is a small part of a larger gradient, where dropping it would go unnoticed.
+TEST(TrainGrad, SequenceBalanceLossAlone) {
+  for (const char* scoring : {"sigmoid", "softmax"}) {
+    ModelConfig c = test::tiny_config();
+    c.scoring_func = parse_scoring_func(scoring).value();
+    LayerHarness h(c);
+    MoeActs acts;
+    const int64_t N = h.B * h.T, H = h.c.hidden_size, K = h.c.num_experts_per_tok, E = h.c.n_routed_experts;
+    acts.declare(h.arena, h.c, N);
+    h.finish();
+    h.ctx.balance_alpha = 1.0f;
+    auto inp = random_vec(N * H, 1);
+    std::vector<float> out(N * H), dinp(N * H), zero(N * H, 0.0f);
+    const auto& w = h.p.layers[1].moe;
+    auto f = [&] {
+      moe_forward(h.ctx, out.data(), acts, inp.data(), w);
+      return acts.balance_loss;
+    };
+    const double loss = f();
+    ASSERT_GT(loss, 0.1) << scoring;  // α Σ f_i P_i with α = 1: about 1
+    const std::vector<int32_t> chosen(acts.chosen, acts.chosen + N * K);
+    auto same_routing = [&] { return std::equal(chosen.begin(), chosen.end(), acts.chosen); };
+    moe_backward(h.ctx, dinp.data(), h.g.layers[1].moe, zero.data(), acts, inp.data(), w);
+    const float* dgate = h.g.layers[1].moe.gate;
+    double norm = 0;
+    for (int64_t i = 0; i < E * H; ++i) norm += double(dgate[i]) * dgate[i];
+    ASSERT_GT(norm, 0.0) << scoring << ": no gradient reached the router gate";
+    expect_grad(std::string("balance loss dgate ") + scoring, f, w.gate, dgate, sample(dgate, E * H, 24), 1e-2,
+                1e-2f, same_routing);
+    expect_grad(std::string("balance loss dinp ") + scoring, f, inp.data(), dinp.data(),
+                sample(dinp.data(), N * H, 24), 1e-2, 1e-2f, same_routing);
+  }
+}
+
 // The whole model: embedding, both layers, final norm, lm_head, cross-entropy, the MTP module,
 // the balance loss; every tensor's gradient against finite differences of the total loss.
 TEST(TrainGrad, FullModelWithMtp) {

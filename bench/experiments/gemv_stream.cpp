@@ -3,8 +3,8 @@
 // huge pages, each thread a static half, no thread pool, next to a plain read loop. Variants
 // change one thing each; some compute wrong results on purpose (they only measure speed).
 // Not part of the build:
-//   g++ -O2 -march=native -std=c++20 bench/experiments/gemv_stream.cpp -o /tmp/gemv_stream -lpthread
-//   chrt -r 1 /tmp/gemv_stream THREADS [PREFETCH_BYTES]   (ONLY3=1: read, gemv_pf and gemv_il only)
+//   g++ -O2 -march=native -std=c++20 bench/experiments/gemv_stream.cpp -o build/gemv_stream -lpthread
+//   chrt -r 1 build/gemv_stream THREADS [PREFETCH_BYTES]   (ONLY3=1: read, gemv_pf and gemv_il only)
 #include <immintrin.h>
 #include <sys/mman.h>
 #include <chrono>

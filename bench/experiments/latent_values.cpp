@@ -7,7 +7,7 @@
 //   heads: 16 heads per accumulator (run 11): the operand is a dword of a pre-permuted copy,
 //     broadcast by vpdpbusd itself; the 16 probability vectors of the block stay in registers.
 // Not built by CMake:
-//   g++ -O2 -march=native bench/experiments/latent_values.cpp -o /tmp/latent_values && chrt -r 1 /tmp/latent_values
+//   g++ -O2 -march=native bench/experiments/latent_values.cpp -o build/latent_values && chrt -r 1 build/latent_values
 // Measured on the dev VM (2026-11-23), three rounds: register-only 5.65-5.89, columns 2.39-2.86,
 // heads 3.97-4.49 vpdpbusd/ns.
 #include <immintrin.h>

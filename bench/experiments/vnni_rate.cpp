@@ -1,7 +1,7 @@
 // Issue rate of vpdpbusd and of vfmadd (zmm) on one core, from registers only: 12 independent
 // accumulator chains each, so latency never limits. The ceiling docs/PERFORMANCE.md compares the
 // int8 latent-attention kernel against. Not built by CMake:
-//   g++ -O2 -march=native bench/experiments/vnni_rate.cpp -o /tmp/vnni_rate && chrt -r 1 /tmp/vnni_rate
+//   g++ -O2 -march=native bench/experiments/vnni_rate.cpp -o build/vnni_rate && chrt -r 1 build/vnni_rate
 // Measured on the dev VM (2026-11-23): 5.15 vpdpbusd/ns, 5.50 FMA/ns; again 5.12 / 5.48.
 #include <immintrin.h>
 #include <chrono>

@@ -13,7 +13,8 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
   auto o = std::make_shared<fathom::train::TrainOptions>();
   auto dtype = std::make_shared<std::string>("f32");
   sub.add_option("--config", o->config_path, "model config (config.json style, model_type deepseek_v3)");
-  sub.add_option("--data", o->data_dir, "directory from `fathom prepare` (train.bin, val.bin, meta.json)")->required();
+  sub.add_option("--data", o->data_dir, "directory from `fathom prepare` (train.bin, val.bin, meta.json); "
+                 "with --resume, the run's own by default");
   sub.add_option("--out", o->out_dir, "output directory: checkpoint, training state, train_log.jsonl")->required();
   sub.add_option("--steps", o->steps, "total optimizer steps")->capture_default_str();
   sub.add_option("--batch", o->batch, "sequences per step")->capture_default_str();
@@ -31,15 +32,21 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
   fathom::cli::add_threads_option(sub, o->threads, "--threads", "threads (0 = all cores)")->capture_default_str();
   sub.add_option("--eval-every", o->eval_every, "validation every N steps (0 = off)")->capture_default_str();
   sub.add_option("--eval-batches", o->eval_batches, "validation batches")->capture_default_str();
-  sub.add_option("--save-every", o->save_every, "checkpoint every N steps (0 = only at the end)")->capture_default_str();
+  sub.add_option("--save-every", o->save_every, "checkpoint every N steps (0 = off)")->capture_default_str();
+  sub.add_option("--save-minutes", o->save_minutes, "checkpoint every M minutes of training (0 = off); always at "
+                 "the end and on Ctrl-C")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub.add_option("--log-every", o->log_every, "stderr line every N steps when not on a terminal")->capture_default_str();
   sub.add_option("--save-dtype", *dtype, "model.safetensors dtype: f32 | bf16")->check(CLI::IsMember({"f32", "bf16"}));
-  sub.add_flag("--resume", o->resume, "continue from OUT's training_state.safetensors (bit-exact)");
+  sub.add_flag("--resume", o->resume, "continue from OUT's training_state.safetensors (bit-exact) with the run's "
+               "saved settings; an option given with a different value is refused");
   sub.add_option("--init", o->init_dir, "initial weights from a Hugging Face checkpoint directory");
-  return std::function<int()>([o, dtype] {
+  return std::function<int()>([o, dtype, &sub] {
     o->save_bf16 = *dtype == "bf16";
-    fathom::train::run_training(*o);
-    return 0;
+    for (const CLI::Option* opt : sub.get_options())
+      if (opt->count() > 0)
+        for (const std::string& name : opt->get_lnames()) o->given.insert("--" + name);
+    const fathom::train::TrainResult r = fathom::train::run_training(*o);
+    return r.stop_signal ? 128 + r.stop_signal : 0;  // stopped early (with a checkpoint): the shell's convention
   });
 });
 

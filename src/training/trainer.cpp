@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/error.h"
@@ -15,6 +17,8 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "training/data.h"
+#include "training/run_settings.h"
+#include "training/stop_signal.h"
 
 namespace fathom::train {
 
@@ -35,12 +39,13 @@ std::string layout_fingerprint(const ParamLayout& layout) {
   return fmt::format("{:016x}-{}", h, layout.numel());
 }
 
-void fsync_file(const fs::path& p) {
+// fsync of a file, or of a directory (which makes the renames into it durable).
+void fsync_path(const fs::path& p) {
   const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
+  if (fd < 0) fail("{}: could not open to sync: {}", p.string(), std::strerror(errno));
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) fail("{}: fsync failed: {}", p.string(), std::strerror(errno));
 }
 
 void write_text(const fs::path& p, const std::string& s) {
@@ -49,12 +54,12 @@ void write_text(const fs::path& p, const std::string& s) {
   if (!f) fail("{}: could not write", p.string());
 }
 
-json options_json(const TrainOptions& o) {
-  return {{"steps", o.steps}, {"batch", o.batch}, {"seq", o.seq}, {"lr", o.lr}, {"min_lr_ratio", o.min_lr_ratio},
-          {"warmup", o.warmup}, {"clip", o.clip}, {"weight_decay", o.adamw.weight_decay},
-          {"beta1", o.adamw.beta1}, {"beta2", o.adamw.beta2}, {"eps", o.adamw.eps},
-          {"mtp_weight", o.model.mtp_weight}, {"balance_alpha", o.model.balance_alpha},
-          {"bias_update", o.bias_update}, {"seed", o.seed}};
+// Replaces p by s all at once: a temporary beside it, fsynced, renamed over it.
+void replace_text(const fs::path& p, const std::string& s) {
+  const fs::path tmp = p.string() + ".tmp";
+  write_text(tmp, s);
+  fsync_path(tmp);
+  fs::rename(tmp, p);
 }
 
 struct State {
@@ -62,8 +67,8 @@ struct State {
   int64_t step = 0;
 };
 
-void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, Model& model,
-                     const State& st) {
+void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, const json& settings,
+                     Model& model, const State& st) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -85,7 +90,7 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
   w.set_metadata("step", step);
   w.set_metadata("layout", layout_fingerprint(layout));
-  w.set_metadata("options", options_json(o).dump());
+  w.set_metadata("options", settings.dump());
   const int64_t n = layout.numel();
   w.add("params", DType::F32, {n});
   w.add("adam_m", DType::F32, {n});
@@ -109,9 +114,20 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
     return (a == "training_state.safetensors") < (b == "training_state.safetensors") ||
            ((a == "training_state.safetensors") == (b == "training_state.safetensors") && a < b);
   });
-  for (const auto& f : files) fsync_file(tmp / f);
+  for (const auto& f : files) fsync_path(tmp / f);
   for (const auto& f : files) fs::rename(tmp / f, out / f);
+  fsync_path(out);
   fs::remove_all(tmp);
+}
+
+// The settings saved with OUT's checkpoint (training_state's metadata "options").
+json read_saved_settings(const std::string& path) {
+  io::SafetensorsFile f(path);
+  auto it = f.metadata().find("options");
+  if (it == f.metadata().end()) fail("{}: metadata 'options' is missing", path);
+  json j = json::parse(it->second, nullptr, false);
+  if (!j.is_object()) fail("{}: metadata 'options' is not a JSON object", path);
+  return j;
 }
 
 void load_state(const TrainOptions& o, Model& model, State& st) {
@@ -125,11 +141,6 @@ void load_state(const TrainOptions& o, Model& model, State& st) {
   };
   if (meta("layout") != layout_fingerprint(model.layout()))
     fail("{}: saved for a different model layout than config.json describes", path);
-  const json saved = json::parse(meta("options"));
-  if (saved.value("batch", int64_t(-1)) != o.batch || saved.value("seq", int64_t(-1)) != o.seq ||
-      saved.value("seed", uint64_t(0)) != o.seed)
-    fail("{}: was trained with --batch {} --seq {} --seed {}; resume with the same values (exact resume)", path,
-         saved.value("batch", int64_t(-1)), saved.value("seq", int64_t(-1)), saved.value("seed", uint64_t(0)));
   const int64_t n = model.layout().numel();
   auto read = [&](const char* name, float* dst) {
     const io::TensorView* t = f.find(name);
@@ -153,7 +164,7 @@ void truncate_log(const fs::path& p, int64_t step) {
     if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
   }
   in.close();
-  write_text(p, kept);
+  replace_text(p, kept);  // a kill during the rewrite must not lose the lines kept
 }
 
 double load_imbalance(const std::vector<std::vector<int32_t>>& load, std::vector<double>* per_layer) {
@@ -179,18 +190,36 @@ std::string duration(double s) {
 
 }  // namespace
 
-int64_t run_training(const TrainOptions& o, const std::function<void(const StepRecord&)>& on_step) {
+TrainResult run_training(const TrainOptions& opt, const std::function<void(const StepRecord&)>& on_step) {
+  TrainOptions o = opt;
   const fs::path out(o.out_dir);
   // The model config: the run's own on --resume, else --config, else the --init checkpoint's.
   std::string cfg_path = o.config_path;
+  json saved;  // --resume: the run's settings
+  const std::string state_path = (out / "training_state.safetensors").string();
   if (o.resume) {
     cfg_path = (out / "config.json").string();
-    if (!fs::exists(out / "training_state.safetensors"))
-      fail("--resume: {} has no training_state.safetensors to resume from", o.out_dir);
+    if (!fs::exists(state_path))
+      fail("--resume: {} has no training_state.safetensors to resume from (no checkpoint was saved yet: start "
+           "the run again without --resume)",
+           o.out_dir);
+    if (!o.init_dir.empty()) fail("--resume continues from {}'s own weights: leave out --init", o.out_dir);
+    saved = read_saved_settings(state_path);
+    restore_settings(o, saved, state_path);
+    // The run's config.json is the given one plus torch_dtype and the data's bos / eos ids.
+    auto model_fields = [](const std::string& p) {
+      json j = ModelConfig::from_json(io::read_json_file(p), p).to_json();
+      for (const char* k : {"torch_dtype", "bos_token_id", "eos_token_id"}) j.erase(k);
+      return j;
+    };
+    if (!o.config_path.empty() && model_fields(o.config_path) != model_fields(cfg_path))
+      fail("--resume: --config {} differs from the run's {}; leave it out to continue the run", o.config_path,
+           cfg_path);
   } else if (cfg_path.empty() && !o.init_dir.empty()) {
     cfg_path = (fs::path(o.init_dir) / "config.json").string();
   }
   if (cfg_path.empty()) fail("fathom train needs --config MODEL.json (or --init DIR, or --resume)");
+  if (o.data_dir.empty()) fail("fathom train needs --data DIR (written by `fathom prepare`)");
   ModelConfig cfg = ModelConfig::from_json(io::read_json_file(cfg_path), cfg_path);
   // --init weights arrive dequantized to f32 (load_params): the model trained and saved is f32.
   if (!o.resume && !o.init_dir.empty()) cfg.quantization_config.reset();
@@ -198,6 +227,8 @@ int64_t run_training(const TrainOptions& o, const std::function<void(const StepR
   TokenData data(o.data_dir);
   if (data.meta().vocab_size > cfg.vocab_size)
     fail("{}: the data's vocab_size {} exceeds the model's {}", o.data_dir, data.meta().vocab_size, cfg.vocab_size);
+  if (o.resume) check_saved_data(o, saved, data, state_path);
+  const json settings = saved_settings(o, data);
 
   cpu::ThreadPool pool(o.threads);
   Model model(cfg, o.batch, o.seq, &pool, o.model);
@@ -254,7 +285,12 @@ int64_t run_training(const TrainOptions& o, const std::function<void(const StepR
                     cfg.num_nextn_predict_layers > 0 ? fmt::format(" | val mtp loss {:.4f}", mtp) : ""));
   };
 
+  // From here on a first Ctrl-C / SIGTERM stops the run after the current step and a checkpoint.
+  std::unique_ptr<StopSignal> stop;
+  if (o.handle_signals) stop = std::make_unique<StopSignal>(!o.quiet);
+  auto save = [&] { save_checkpoint(o, cfg, data.meta(), settings, model, st); };
   const auto t_start = std::chrono::steady_clock::now();
+  auto t_saved = t_start;
   const int64_t first = st.step;
   for (int64_t step = st.step; step < o.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -293,6 +329,7 @@ int64_t run_training(const TrainOptions& o, const std::function<void(const StepR
       j["balance_loss"] = rec.losses.balance;
       j["load_max_mean"] = rec.load_max_mean;
       j["load_max_mean_layers"] = per_layer;
+      j["expert_load"] = load;  // tokens routed to each expert, per MoE layer (main, then MTP)
     }
     log << j.dump() << "\n" << std::flush;
     if (on_step) on_step(rec);
@@ -315,19 +352,30 @@ int64_t run_training(const TrainOptions& o, const std::function<void(const StepR
 
     if (o.eval_every > 0 && (st.step % o.eval_every == 0 || st.step == o.steps)) evaluate(st.step);
     const bool last = st.step == o.steps;
-    if (o.stop_after >= 0 && st.step >= o.stop_after && !last) {
-      if (o.save_every > 0 && st.step % o.save_every == 0)
-        save_checkpoint(o, cfg, data.meta(), model, st);
-      return st.step;
+    const bool by_steps = o.save_every > 0 && st.step % o.save_every == 0;
+    if (o.stop_after >= 0 && st.step >= o.stop_after && !last) {  // tests: a crash after this step
+      if (by_steps) save();
+      return {st.step, 0};
     }
-    if (last || (o.save_every > 0 && st.step % o.save_every == 0)) {
-      save_checkpoint(o, cfg, data.meta(), model, st);
-      if (!last) say(fmt::format("step {:>6} | saved {}", st.step, o.out_dir));
+    const auto now = std::chrono::steady_clock::now();
+    const bool by_time =
+        o.save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= o.save_minutes * 60.0;
+    const int sig = stop ? stop->requested() : 0;
+    if (last || by_steps || by_time || sig) {
+      save();
+      t_saved = now;
+      if (!last && !sig) say(fmt::format("step {:>6} | saved {}", st.step, o.out_dir));
+    }
+    if (sig && !last) {
+      say(fmt::format("stopped by {} after step {}/{}; checkpoint saved in {}. Continue with: fathom train --out {} "
+                      "--resume",
+                      signal_description(sig), st.step, o.steps, o.out_dir, o.out_dir));
+      return {st.step, sig};
     }
   }
   if (tty) std::fprintf(stderr, "\n");
   say(fmt::format("done: {} steps, checkpoint in {}", st.step, o.out_dir));
-  return st.step;
+  return {st.step, 0};
 }
 
 }  // namespace fathom::train

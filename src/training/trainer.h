@@ -4,14 +4,17 @@
 //
 // OUT_DIR after a save holds
 //   config.json, model.safetensors      the model in the Hugging Face layout (f32 or bf16)
-//   training_state.safetensors          f32 params, AdamW m and v, step and options: all --resume needs
+//   training_state.safetensors          f32 params, AdamW m and v, step and settings: all --resume needs
 //   train_log.jsonl                     one JSON object per step (and per validation)
-// Each file is written complete in OUT_DIR/.checkpoint.tmp/ and renamed into place, so a crash
-// never leaves a half-written file; training_state.safetensors alone decides where --resume
-// continues, and every random choice is a function of (seed, step), so resuming is bit-exact.
+// Checkpoints are taken every save_every steps and every save_minutes of wall time, at the end, and
+// when SIGINT / SIGTERM asks the run to stop (stop_signal.h). Each file is written complete and
+// fsynced in OUT_DIR/.checkpoint.tmp/ and renamed into place, so a crash or kill -9 never leaves a
+// half-written file; training_state.safetensors alone decides where --resume continues, and every
+// random choice is a function of (seed, step), so resuming is bit-exact.
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <set>
 #include <string>
 
 #include "training/optimizer.h"
@@ -29,12 +32,16 @@ struct TrainOptions {
   double bias_update = 1e-3;    // γ of the auxiliary-loss-free balancing (0 = off)
   uint64_t seed = 0;
   int threads = 0;              // 0 = all cores
-  int64_t eval_every = 100, eval_batches = 8, save_every = 0;  // save_every 0: only at the end
+  int64_t eval_every = 100, eval_batches = 8;
+  int64_t save_every = 0;       // checkpoint every N steps (0: off)
+  double save_minutes = 10;     // checkpoint every M minutes of wall time (0: off)
   int64_t log_every = 10;       // plain stderr lines when not on a terminal
   bool resume = false;
+  std::set<std::string> given;  // options typed on the command line ("--lr"): --resume checks them
   bool save_bf16 = false;       // model.safetensors dtype (training_state is always f32)
   bool quiet = false;           // no stderr output (tests)
   int64_t stop_after = -1;      // stop (as if interrupted) after this step, without a final save
+  bool handle_signals = true;   // SIGINT / SIGTERM stop the run after a checkpoint (stop_signal.h)
 };
 
 struct StepRecord {
@@ -43,7 +50,13 @@ struct StepRecord {
   double lr = 0, grad_norm = 0, tokens_per_s = 0, load_max_mean = 0;
 };
 
-// Runs training; returns the number of steps completed. on_step (optional) sees every step.
-int64_t run_training(const TrainOptions& opt, const std::function<void(const StepRecord&)>& on_step = {});
+struct TrainResult {
+  int64_t steps = 0;   // steps completed (and saved, unless stop_after ended the run)
+  int stop_signal = 0; // the signal that stopped the run early after a checkpoint, or 0
+};
+
+// Runs training. on_step (optional) sees every step. With --resume (opt.resume) the saved settings
+// replace opt's (run_settings.h).
+TrainResult run_training(const TrainOptions& opt, const std::function<void(const StepRecord&)>& on_step = {});
 
 }  // namespace fathom::train

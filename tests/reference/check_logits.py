@@ -4,12 +4,18 @@
     check_logits.py --fathom BIN (--model DIR | --family v2-lite|v2|v3 | --synth PRESET)
                     [--dtype f32|bf16|fp8] [--seed S] [--tmp DIR] [--len 12] [--ids-seed S]
                     [--modes prefill,decode] [--mtp auto|on|off] [--tol 1e-4] [--no-mtp-embed]
+                    [--set KEY=JSON ...] [--quantize q8_0|q4_0]
 
 The model is an existing directory (--model), one written by make_checkpoint.py (--family, so
 fathom's loader reads files it did not write), or one written by `fathom synth --preset` (--synth).
 Random token ids (seeded) run through `fathom logits` in every mode, with --mtp-out when the config
 has an MTP layer, and through the reference; the relative L2 error ||a - b|| / ||b|| over the whole
 array must be <= tol for the logits and the MTP logits. Exit status 0 when all pass.
+
+--set overrides config fields of a --family checkpoint (e.g. intermediate_size=808, so that a row
+holds groups of 16, 8 and 2 quant blocks). --quantize runs `fathom quantize` on the model first and
+compares the quantized model against the reference computed on its weights dequantized by
+quant_np.py, an independent reading of fathom's block layouts.
 """
 
 import argparse
@@ -84,11 +90,18 @@ def prepare_model(a, work):
     model = os.path.join(work, "model")
     shutil.rmtree(model, ignore_errors=True)
     if a.family:
-        mc.make(a.family, a.dtype, a.seed, model, mtp_embed=not a.no_mtp_embed)
+        overrides = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in a.set)}
+        mc.make(a.family, a.dtype, a.seed, model, mtp_embed=not a.no_mtp_embed, overrides=overrides)
     else:
         cmd = [a.fathom, "synth", "--preset", a.synth, "--out", model, "--dtype", a.dtype, "--seed", str(a.seed)]
         dt = run(cmd)
         print(f"fathom synth --preset {a.synth} --dtype {a.dtype} --seed {a.seed}: {dt:.2f}s")
+    if a.quantize:
+        quantized = os.path.join(work, "model-" + a.quantize)
+        shutil.rmtree(quantized, ignore_errors=True)
+        dt = run([a.fathom, "quantize", model, quantized, "--type", a.quantize])
+        print(f"fathom quantize --type {a.quantize}: {dt:.2f}s")
+        return quantized
     return model
 
 
@@ -111,6 +124,9 @@ def main(argv=None):
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--fast", action="store_true",
                     help="run fathom's fast kernels (`logits`' default; without this flag: `logits --reference`)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="(--family) override a config field, e.g. intermediate_size=808")
+    ap.add_argument("--quantize", choices=["q8_0", "q4_0"], help="check `fathom quantize`'s output instead")
     a = ap.parse_args(argv)
 
     if not os.path.exists(a.fathom):

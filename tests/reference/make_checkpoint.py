@@ -341,8 +341,9 @@ def write_checkpoint(out_dir, cfg, tensors, n_shards):
     return total
 
 
-def make(family, dtype, seed, out_dir, shards=None, mtp_embed=True):
+def make(family, dtype, seed, out_dir, shards=None, mtp_embed=True, overrides=None):
     cfg = make_config(family, dtype)
+    cfg.update(overrides or {})  # e.g. a wider intermediate_size (check_logits.py --set)
     tensors = build_tensors(cfg, dtype, seed, mtp_embed)
     if shards is None:
         shards = 3 if family == "v3" else 2

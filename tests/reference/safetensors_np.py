@@ -279,8 +279,18 @@ class ModelDir:
             h.update(np.ascontiguousarray(self.raw(name)).tobytes())
         return h.hexdigest()
 
+    def quant_tag(self, name):
+        """fathom's quantized format of `name` ("Q8_0G:ROWSxCOLS", from its shard's metadata), or None."""
+        return self._file(self.where[name]).metadata.get("fathom.quant." + name)
+
     def weight(self, name):
-        """A weight ready to use: fp8 weights are multiplied by their 128x128 block scale_inv."""
+        """A weight ready to use: fp8 weights are multiplied by their 128x128 block scale_inv, and
+        fathom's Q8_0 / Q4_0 weights are dequantized (quant_np.py)."""
+        tag = self.quant_tag(name) if name in self.where else None
+        if tag is not None:
+            import quant_np
+
+            return quant_np.dequantize(self.raw(name), tag)
         w = self.tensor(name)
         scale_name = name + "_scale_inv"
         if self.dtype(name) in ("F8_E4M3", "F8_E5M2") and self.has(scale_name):

@@ -29,6 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import deepseek_ref as ref  # noqa: E402
 import make_checkpoint as mc  # noqa: E402
+import quant_np as qn  # noqa: E402
 import safetensors_np as st  # noqa: E402
 
 FAILURES = []
@@ -386,6 +387,38 @@ def test_sensitivity(dirs_by_family, tol=1e-4):
         check(worst > 100 * tol, f"caught: {what} (logits move by {worst:.1e})")
 
 
+def test_quant_layout():
+    """quant_np.py's reading of fathom's Q8_0 / Q4_0 rows, on rows built here by hand from the
+    documented layout (docs/MODELS.md)."""
+    check(qn.block_groups(1) == [(0, 1)] and qn.block_groups(7) == [(0, 4), (4, 2), (6, 1)]
+          and qn.block_groups(26) == [(0, 16), (16, 8), (24, 2)], "quant block groups: 16s, then 8, 4, 2, 1")
+    rng = np.random.default_rng(3)
+    for fmt, B in (("Q8_0G", 32), ("Q4_0G", 16)):
+        cols = 26 * 32 - 5  # 26 blocks: groups of 16, 8 and 2; the last block partial
+        nb = 26
+        nat = rng.integers(0, 256, size=(nb, B), dtype=np.uint8)  # each block's bytes in natural order
+        d = rng.uniform(0.5, 2.0, size=nb).astype(np.float16)
+        stored = np.zeros(nb * B, dtype=np.uint8)
+        for first, G in qn.block_groups(nb):
+            for j in range(G):
+                for k in range(B // 4):
+                    at = first * B + (k * G + j) * 4
+                    stored[at:at + 4] = nat[first + j, 4 * k:4 * k + 4]
+        row = np.concatenate([d.view(np.uint8), stored])[None, :]
+        w = qn.dequantize(row, f"{fmt}:1x{cols}")[0]
+        if fmt == "Q8_0G":
+            q = nat.astype(np.int64) - 128
+        else:
+            q = np.concatenate([(nat & 15).astype(np.int64) - 8, (nat >> 4).astype(np.int64) - 8], axis=1)
+        want = (q * d.astype(np.float64)[:, None]).reshape(-1)[:cols]
+        check(w.shape == (cols,) and np.array_equal(w, want), f"{fmt} rows dequantize block by block, groups interleaved")
+    try:
+        qn.dequantize(np.zeros((2, 10), dtype=np.uint8), "Q8_0G:2x64")
+        check(False, "a quantized tensor of the wrong size is refused")
+    except ValueError:
+        check(True, "a quantized tensor of the wrong size is refused")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tmp")
@@ -406,6 +439,7 @@ def main():
     test_rope()
     test_yarn()
     test_router()
+    test_quant_layout()
     fam_dirs = {"v3": dirs["fp8"]}
     for fam in ("v2-lite", "v2"):
         fam_dirs[fam] = os.path.join(tmp, f"{fam}-bf16")

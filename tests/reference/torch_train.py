@@ -31,6 +31,10 @@ deterministic batch order of `fathom train` (src/training/data.h), reproduced he
 definition.
 
     torch_train.py --init DIR --data DATA --steps N --batch B --seq T [--lr ...] --out LOG.jsonl
+                   [--final-weights FINAL.safetensors]
+
+Each step's log line: loss, mtp_loss, balance_loss, grad_norm (before clipping), lr, load_max_mean and
+expert_load (tokens routed to each expert, per MoE layer: main layers, then MTP).
 """
 
 import argparse
@@ -45,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from safetensors_np import SafetensorsFile  # noqa: E402
+from safetensors_np import SafetensorsFile, write_safetensors  # noqa: E402
 
 M64 = (1 << 64) - 1
 
@@ -278,6 +282,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    ap.add_argument("--final-weights", help="write the weights after the last step here (F64 safetensors)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     dtype = getattr(torch, a.dtype)
@@ -315,20 +320,24 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         opt.step()
-        load_ratio = []
+        load_ratio, expert_load = [], []
         with torch.no_grad():
             mean = a.batch * a.seq * K / max(E, 1)
             for p, load in model.loads:
                 if a.bias_update > 0 and cfg.get("topk_method") == "noaux_tc":
                     weights[p + "gate.e_score_correction_bias"] += a.bias_update * torch.sign(mean - load.to(dtype))
                 load_ratio.append(float(load.max()) / mean)
+                expert_load.append([int(x) for x in load])
         rec = {"step": step + 1, "loss": float(ce), "mtp_loss": float(mtp), "balance_loss": float(bal),
                "grad_norm": gnorm, "lr": lr}
         if load_ratio:
             rec["load_max_mean"] = sum(load_ratio) / len(load_ratio)
+            rec["expert_load"] = expert_load
         out.write(json.dumps(rec) + "\n")
         out.flush()
     print(f"torch_train: {a.steps} steps in {time.time() - t0:.1f} s, final loss {float(ce):.4f}")
+    if a.final_weights:
+        write_safetensors(a.final_weights, {n: ("F64", t.detach().numpy()) for n, t in weights.items()})
 
 
 if __name__ == "__main__":
