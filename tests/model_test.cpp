@@ -264,7 +264,20 @@ TEST_P(TinyModels, Q8CacheIsConsistentAcrossPathsAndClose) {
   const auto q8_ref_prefill = run(Exec::oracle(), CacheType::Q8, AttentionPath::Expanded);
   const auto q8_fast = run(rt.exec(), CacheType::Q8, AttentionPath::Absorbed);
   const auto q8_fast_prefill = run(rt.exec(), CacheType::Q8, AttentionPath::Expanded);
-  EXPECT_LT(rel_l2(q8_ref_prefill, q8_ref), 1e-5);
+  // Prefill and decode quantize the same latents, but those reach a later layer through attention
+  // summed in another order (~1e-7 apart): where a value sits on an int8 rounding boundary, the two
+  // caches differ by one step there and the positions after it by ~1e-4. So most positions must agree
+  // to summation order, and none may be further than such a step.
+  {
+    std::vector<double> paths;
+    for (int64_t t = 0; t < T; ++t)
+      paths.push_back(rel_l2(std::vector<float>(q8_ref_prefill.begin() + t * V, q8_ref_prefill.begin() + (t + 1) * V),
+                             std::vector<float>(q8_ref.begin() + t * V, q8_ref.begin() + (t + 1) * V)));
+    std::vector<double> sorted = paths;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_LT(sorted[sorted.size() / 2], 1e-5);
+    EXPECT_LT(sorted.back(), 1e-3);
+  }
   EXPECT_LT(rel_l2(q8_fast_prefill, q8_ref), 1e-4);
   // Per position: the int8 kernel's rounding (~0.5% per attention call) is small, but a random tiny
   // MoE model amplifies it wherever it flips a routing choice (a few positions reach 10-60%); hence
