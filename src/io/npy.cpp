@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace fathom::io {
 
@@ -32,11 +33,7 @@ void write_npy_f32(const std::string& path, const float* data, const std::vector
 }
 
 NpyArray read_npy_f32(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string s = ss.str();
+  const std::string s = read_text_file(path);  // the one whole-file reader (bytes, any content)
   if (s.size() < 10 || std::memcmp(s.data(), "\x93NUMPY", 6) != 0) fail("{}: not a .npy file", path);
   size_t hlen, hstart;
   if (s[6] == 1) {
