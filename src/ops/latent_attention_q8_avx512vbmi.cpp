@@ -313,10 +313,13 @@ void latent_partial_q8_avx512vbmi(const LatentAttentionQ8& a, int64_t s0, int64_
         const uint8_t* g = blk + gi * gbytes;
         const int64_t gb = gi + 1 < ng ? gbytes : 0;  // an odd last group is paired with itself
         const int64_t r0 = b0 + gi * L;
-        const __m512 sl[2] = {_mm512_loadu_ps(a.cache.scale_lat + r0), _mm512_loadu_ps(a.cache.scale_lat + r0 + L)};
-        const __m512 sr[2] = {_mm512_loadu_ps(a.cache.scale_rope + r0), _mm512_loadu_ps(a.cache.scale_rope + r0 + L)};
         const __mmask16 valid[2] = {_mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(int32_t(s1 - r0))),
                                     _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32(int32_t(s1 - r0 - L)))};
+        // Masked: the scales of rows past s1 may lie past the end of the cache's scale arrays.
+        const __m512 sl[2] = {_mm512_maskz_loadu_ps(valid[0], a.cache.scale_lat + r0),
+                              _mm512_maskz_loadu_ps(valid[1], a.cache.scale_lat + r0 + L)};
+        const __m512 sr[2] = {_mm512_maskz_loadu_ps(valid[0], a.cache.scale_rope + r0),
+                              _mm512_maskz_loadu_ps(valid[1], a.cache.scale_rope + r0 + L)};
         for (int64_t half = 0; half < 2; ++half) {
           // The next block's lines, once (first head group; each half one of the two groups);
           // otherwise the lines at hand, a no-op.

@@ -51,7 +51,11 @@ const detail::MatmulKernels& kernels_for(cpu::Isa isa) {
 
 // Scratch for prepared activations, reused across calls (grows to the largest seen).
 struct Scratch {
-  std::unique_ptr<uint8_t[]> buf;
+  // Allocated 64-byte aligned, so it must be freed by the aligned operator delete[].
+  struct AlignedDelete {
+    void operator()(uint8_t* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<uint8_t[], AlignedDelete> buf;
   size_t cap = 0;
   uint8_t* get(size_t bytes) {
     if (bytes > cap) {
