@@ -228,3 +228,19 @@ TEST_F(CheckpointErrors, IndexNamesMissingShard) {
   fs::remove(d + "/model-00003-of-00003.safetensors");
   EXPECT_ERROR_CONTAINS(Model::load(d), "model-00003-of-00003.safetensors", "missing");
 }
+
+// A shard name that names the model directory itself or a folder in it is an error naming the
+// index or the path, not a raw filesystem exception from reading a directory's size.
+TEST_F(CheckpointErrors, IndexShardNameIsADirectory) {
+  for (const std::string bad : {".", "", "sub"}) {
+    std::string d = fresh("shard_dir");
+    fs::create_directories(d + "/sub");
+    json idx = load(d + "/model.safetensors.index.json");
+    idx["weight_map"]["model.embed_tokens.weight"] = bad;
+    save(d + "/model.safetensors.index.json", idx);
+    if (bad == "sub")
+      EXPECT_ERROR_CONTAINS(Model::load(d), "sub", "not a file");
+    else
+      EXPECT_ERROR_CONTAINS(Model::load(d), "model.safetensors.index.json", "plain file name");
+  }
+}

@@ -33,7 +33,7 @@ Checkpoint::Checkpoint(const std::string& dir, const Options& opt) : dir_(dir) {
     for (auto& [name, shard] : weight_map.items()) {
       if (!shard.is_string()) fail("{}: weight_map entry '{}' is not a file name", index_path.string(), name);
       std::string s = shard.get<std::string>();
-      if (s.find('/') != std::string::npos || s == "..")
+      if (s.empty() || s.find('/') != std::string::npos || s == "." || s == "..")
         fail("{}: shard name '{}' must be a plain file name", index_path.string(), s);
       if (seen.insert(s).second) shard_names.push_back(s);
     }
@@ -47,6 +47,7 @@ Checkpoint::Checkpoint(const std::string& dir, const Options& opt) : dir_(dir) {
   for (auto& s : shard_names) {
     std::string p = (fs::path(dir) / s).string();
     if (!fs::exists(p)) fail("{}: shard listed in the index is missing", p);
+    if (!fs::is_regular_file(p)) fail("{}: shard listed in the index is not a file", p);
     total += fs::file_size(p);
   }
   for (auto& s : shard_names) {
