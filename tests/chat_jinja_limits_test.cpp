@@ -121,3 +121,16 @@ TEST(JinjaLimits, DeepTemplateDataIsRefused) {
   o.tools = deep;
   EXPECT_THROW(render_chat("{{ tools }}", ordered_json::array(), o), fathom::Error);
 }
+
+// A number literal out of range is the template's error (found by fuzz_jinja: std::stoll threw a raw
+// std::out_of_range through the parser).
+TEST(JinjaLimits, NumberLiteralOutOfRangeIsAParseError) {
+  for (const std::string& t : {std::string("{{ 99999999999999999999999 }}"), "{{ 1" + std::string(400, '0') + ".5 }}"}) {
+    try {
+      Template tpl(t);
+      FAIL() << "parsed: " << t.substr(0, 30);
+    } catch (const fathom::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("out of range"), std::string::npos) << e.what();
+    }
+  }
+}

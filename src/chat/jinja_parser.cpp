@@ -5,6 +5,9 @@
 #include "chat/jinja_limits.h"
 #include "core/error.h"
 
+#include <charconv>
+#include <system_error>
+
 namespace fathom::chat {
 namespace {
 
@@ -470,8 +473,12 @@ class Parser {
       case TokenType::Number: {
         bool is_float = tk.value.find('.') != std::string::npos;
         auto n = node(is_float ? NodeType::Float : NodeType::Int, tk.pos);
-        if (is_float) n->fval = std::stod(tk.value);
-        else n->ival = std::stoll(tk.value);
+        // from_chars, not stod/stoll: a literal out of range is the template's error, not a raw
+        // std::out_of_range (found by fuzz_jinja).
+        const char *b = tk.value.data(), *e = b + tk.value.size();
+        const std::from_chars_result r = is_float ? std::from_chars(b, e, n->fval) : std::from_chars(b, e, n->ival);
+        if (r.ec == std::errc::result_out_of_range) error("number literal out of range: " + tk.value.substr(0, 40));
+        if (r.ec != std::errc() || r.ptr != e) error("malformed number literal: " + tk.value.substr(0, 40));
         return n;
       }
       case TokenType::String: {
