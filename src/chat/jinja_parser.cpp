@@ -476,6 +476,7 @@ class Parser {
         // from_chars, not stod/stoll: a literal out of range is the template's error, not a raw
         // std::out_of_range (found by fuzz_jinja).
         const char *b = tk.value.data(), *e = b + tk.value.size();
+        if (b != e && *b == '+') ++b;  // the lexer keeps a sign; from_chars takes only '-'
         const std::from_chars_result r = is_float ? std::from_chars(b, e, n->fval) : std::from_chars(b, e, n->ival);
         if (r.ec == std::errc::result_out_of_range) error("number literal out of range: " + tk.value.substr(0, 40));
         if (r.ec != std::errc() || r.ptr != e) error("malformed number literal: " + tk.value.substr(0, 40));
