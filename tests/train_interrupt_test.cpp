@@ -22,6 +22,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "test_paths.h"
+#include "test_util.h"
 #include "train_util.h"
 #include "training/optimizer.h"
 #include "training/trainer.h"
@@ -34,30 +35,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string scratch(const std::string& name) {
-  fs::path p = fs::path(FATHOM_TEST_TMP) / "train_interrupt" / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string scratch(const std::string& name) { return ::fathom::test::scratch_dir("train_interrupt/" + name); }
 
-// A learnable token stream over V tokens: mostly t' = (3t + 1) mod V.
-void write_data(const std::string& dir, int64_t V, int64_t n_train, int64_t n_val) {
-  std::mt19937 rng(5);
-  uint32_t t = 1;
-  auto stream = [&](int64_t n) {
-    std::vector<uint32_t> v(n);
-    for (auto& x : v) x = t = rng() % 8 == 0 ? 1 + rng() % (V - 1) : (3 * t + 1) % V;
-    return v;
-  };
-  for (auto [name, n] : {std::pair<const char*, int64_t>{"train.bin", n_train}, {"val.bin", n_val}}) {
-    auto v = stream(n);
-    std::ofstream(fs::path(dir) / name, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), n * 4);
-  }
-  json meta = {{"vocab_size", V}, {"eos_id", 0}, {"bos_id", 0}, {"tokenizer", ""},
-               {"train_tokens", n_train}, {"val_tokens", n_val}};
-  std::ofstream(fs::path(dir) / "meta.json") << meta.dump();
-}
 
 struct TinyRun {
   std::string root, config, data;
@@ -68,7 +47,7 @@ TinyRun tiny_setup(const std::string& name) {
   s.root = scratch(name);
   s.data = (fs::path(s.root) / "data").string();
   fs::create_directories(s.data);
-  write_data(s.data, test::tiny_config().vocab_size, 4000, 600);
+  test::write_data(s.data, test::tiny_config().vocab_size, 4000, 600);
   s.config = (fs::path(s.root) / "model.json").string();
   std::ofstream(s.config) << test::tiny_config().to_json().dump(2);
   return s;
@@ -228,7 +207,7 @@ TEST(TrainResume, RefusesASettingGivenDifferentlyAndNamesIt) {
   // Other data under --data: refused, naming it.
   const std::string other = (fs::path(s.root) / "other-data").string();
   fs::create_directories(other);
-  write_data(other, test::tiny_config().vocab_size, 4001, 600);
+  test::write_data(other, test::tiny_config().vocab_size, 4001, 600);
   TrainOptions r = options();
   r.resume = true;
   r.data_dir = other;

@@ -13,6 +13,7 @@
 #include "io/checkpoint.h"
 #include "model/model.h"
 #include "model/mtp.h"
+#include "test_util.h"
 #include "train_util.h"
 #include "training/optimizer.h"
 #include "training/trainer.h"
@@ -24,36 +25,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string scratch(const std::string& name) {
-  fs::path p = fs::path(FATHOM_TEST_TMP) / "train" / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string scratch(const std::string& name) { return ::fathom::test::scratch_dir("train/" + name); }
 
-// A learnable token stream: mostly t' = (3t + 1) mod V, sometimes random; EOS (0) every ~50 tokens.
-void write_data(const std::string& dir, int64_t V, int64_t n_train, int64_t n_val) {
-  std::mt19937 rng(5);
-  auto stream = [&](int64_t n) {
-    std::vector<uint32_t> v(n);
-    uint32_t t = 1;
-    for (int64_t i = 0; i < n; ++i) {
-      if (rng() % 50 == 0)
-        t = 0;
-      else
-        t = rng() % 8 == 0 ? 1 + rng() % (V - 1) : (3 * t + 1) % V;
-      v[i] = t;
-    }
-    return v;
-  };
-  for (auto [name, n] : {std::pair<const char*, int64_t>{"train.bin", n_train}, {"val.bin", n_val}}) {
-    auto v = stream(n);
-    std::ofstream(fs::path(dir) / name, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), n * 4);
-  }
-  json meta = {{"vocab_size", V}, {"eos_id", 0}, {"bos_id", 0}, {"tokenizer", ""},
-               {"train_tokens", n_train}, {"val_tokens", n_val}};
-  std::ofstream(fs::path(dir) / "meta.json") << meta.dump();
-}
 
 std::string write_config(const std::string& dir, const ModelConfig& c) {
   const std::string p = (fs::path(dir) / "model.json").string();
@@ -65,7 +38,7 @@ TrainOptions tiny_options(const std::string& name) {
   const std::string root = scratch(name);
   const std::string data = (fs::path(root) / "data").string();
   fs::create_directories(data);
-  write_data(data, test::tiny_config().vocab_size, 4000, 600);
+  test::write_data(data, test::tiny_config().vocab_size, 4000, 600);
   TrainOptions o;
   o.config_path = write_config(root, test::tiny_config());
   o.data_dir = data;

@@ -3,10 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "model/config.h"
 #include "training/params.h"
@@ -116,6 +120,30 @@ inline std::vector<int64_t> sample(const float* g, int64_t n, int k = 12) {
   idx.push_back(best);
   for (int j = 1; j < k; ++j) idx.push_back((best + int64_t(j) * (n / k) + j) % n);
   return idx;
+}
+
+// A learnable token stream: mostly t' = (3t + 1) mod V, sometimes random; EOS (0) every ~50 tokens.
+inline void write_data(const std::string& dir, int64_t V, int64_t n_train, int64_t n_val) {
+  std::mt19937 rng(5);
+  auto stream = [&](int64_t n) {
+    std::vector<uint32_t> v(n);
+    uint32_t t = 1;
+    for (int64_t i = 0; i < n; ++i) {
+      if (rng() % 50 == 0)
+        t = 0;
+      else
+        t = rng() % 8 == 0 ? 1 + rng() % (V - 1) : (3 * t + 1) % V;
+      v[i] = t;
+    }
+    return v;
+  };
+  for (auto [name, n] : {std::pair<const char*, int64_t>{"train.bin", n_train}, {"val.bin", n_val}}) {
+    auto v = stream(n);
+    std::ofstream(std::filesystem::path(dir) / name, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), n * 4);
+  }
+  nlohmann::json meta = {{"vocab_size", V}, {"eos_id", 0}, {"bos_id", 0}, {"tokenizer", ""},
+               {"train_tokens", n_train}, {"val_tokens", n_val}};
+  std::ofstream(std::filesystem::path(dir) / "meta.json") << meta.dump();
 }
 
 }  // namespace fathom::train::test
