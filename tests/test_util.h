@@ -3,9 +3,11 @@
 #include "test_paths.h"
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "model/synth.h"
 
@@ -41,6 +43,16 @@ inline std::string synth_model(const std::string& preset, SynthDType dtype, uint
     if (ec) fs::remove_all(tmp);
   }
   return p.string();
+}
+
+// Relative L2 distance ||a - b|| / ||b||: how far a result is from its reference.
+inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += double(a[i] - b[i]) * (a[i] - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / den);
 }
 
 }  // namespace fathom::test

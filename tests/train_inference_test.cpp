@@ -12,6 +12,7 @@
 #include "model/model.h"
 #include "model/mtp.h"
 #include "model/synth.h"
+#include "test_util.h"
 #include "train_util.h"
 #include "training/transformer.h"
 
@@ -20,14 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num += double(a[i] - b[i]) * (a[i] - b[i]);
-    den += double(b[i]) * b[i];
-  }
-  return std::sqrt(num / den);
-}
+using ::fathom::test::rel_l2;
 
 class TrainMatchesInference : public ::testing::TestWithParam<std::string> {};
 
