@@ -127,6 +127,9 @@ TEST(JsonSchemaMatcher, PatternsSeeDecodedCharactersAndPartialOnes) {
   expect_fails_at(mail, R"("AB@)", 1);
   expect_fails_at(mail, R"("ab@cd.co")", 9);
   expect_valid(mail, R"("a\u0062@c\u002ecom")");  // escapes are decoded before the pattern sees them
+  // After four digits only the end may come: no escape can start, whatever it would encode.
+  expect_fails_at(R"({"type": "string", "pattern": "^\\d{4}$"})", R"("1234\u)", 5);
+  expect_fails_at(R"({"type": "string", "pattern": "^[a-z]$"})", R"("\n)", 2);  // \u0061 could still come
   // "é" is C3 A9: its lead byte can only become U+00C0..U+00FF, none of them in [a-z].
   expect_fails_at(R"({"type": "string", "pattern": "^[a-z]*$"})", "\"a\xC3\xA9\"", 2);
   expect_valid(R"({"type": "string", "pattern": "^\\w+é$"})", "\"x\xC3\xA9\"");

@@ -15,27 +15,53 @@ constexpr size_t kMaxCachedMasks = 1024;
 
 }  // namespace
 
+namespace {
+
+void insert(TokenVocabulary::Trie& trie, const std::string& bytes, int32_t id) {
+  if (trie.empty()) trie.emplace_back();
+  int32_t at = 0;
+  for (char ch : bytes) {
+    const uint8_t b = uint8_t(ch);
+    auto& kids = trie[size_t(at)].children;
+    auto it = std::lower_bound(kids.begin(), kids.end(), std::make_pair(b, int32_t(-1)));
+    if (it == kids.end() || it->first != b) {
+      const int32_t fresh = int32_t(trie.size());
+      kids.insert(it, {b, fresh});
+      trie.emplace_back();  // `kids` may dangle from here on
+      at = fresh;
+    } else {
+      at = it->second;
+    }
+  }
+  trie[size_t(at)].tokens.push_back(id);
+}
+
+// Whole, valid UTF-8 characters, none of them '"', '\\' or a control character.
+bool is_string_safe(const std::string& bytes) {
+  JsonSchemaMatcher::Frame f;
+  f.type = JsonSchemaMatcher::Frame::Type::String;
+  static const CompiledSchema any = json_object_schema();
+  const JsonSchemaMatcher m(any);
+  // Inside a string of an any-object's key: the bytes must leave it where it was.
+  JsonSchemaMatcher::State st{{JsonSchemaMatcher::Config{JsonSchemaMatcher::Frame{}, f}}};
+  st.configs[0][0].node = any.root;
+  const auto before = JsonSchemaMatcher::key(st);
+  return m.advance(st, bytes) && JsonSchemaMatcher::key(st) == before;
+}
+
+}  // namespace
+
 TokenVocabulary::TokenVocabulary(std::vector<std::string> token_bytes, int32_t eos_id)
     : bytes(std::move(token_bytes)), eos(eos_id) {
   if (eos < -1 || eos >= int32_t(bytes.size())) fail("constraint vocabulary: eos id {} is not a token", eos);
   trie.emplace_back();
+  string_unsafe.emplace_back();
+  string_safe.assign((bytes.size() + 63) / 64, 0);
   for (size_t id = 0; id < bytes.size(); ++id) {
     if (bytes[id].empty() || int32_t(id) == eos) continue;
-    int32_t at = 0;
-    for (char ch : bytes[id]) {
-      const uint8_t b = uint8_t(ch);
-      auto& kids = trie[size_t(at)].children;
-      auto it = std::lower_bound(kids.begin(), kids.end(), std::make_pair(b, int32_t(-1)));
-      if (it == kids.end() || it->first != b) {
-        const int32_t fresh = int32_t(trie.size());
-        kids.insert(it, {b, fresh});
-        trie.emplace_back();  // `kids` may dangle from here on
-        at = fresh;
-      } else {
-        at = it->second;
-      }
-    }
-    trie[size_t(at)].tokens.push_back(int32_t(id));
+    insert(trie, bytes[id], int32_t(id));
+    if (is_string_safe(bytes[id])) string_safe[id / 64] |= uint64_t(1) << (id % 64);
+    else insert(string_unsafe, bytes[id], int32_t(id));
   }
 }
 
@@ -49,12 +75,13 @@ TokenVocabulary TokenVocabulary::from_tokenizer(const tok::Tokenizer& tok) {
 JsonSchemaConstraint::JsonSchemaConstraint(CompiledSchema schema, std::shared_ptr<const TokenVocabulary> vocab)
     : schema_(std::move(schema)), vocab_(std::move(vocab)), matcher_(schema_) {}
 
-void JsonSchemaConstraint::walk(int32_t node, const State& state, std::vector<uint64_t>& mask) const {
-  for (const auto& [byte, child] : vocab_->trie[size_t(node)].children) {
+void JsonSchemaConstraint::walk(const TokenVocabulary::Trie& trie, int32_t node, const State& state,
+                                std::vector<uint64_t>& mask) const {
+  for (const auto& [byte, child] : trie[size_t(node)].children) {
     State next = state;
     if (!matcher_.advance(next, byte)) continue;  // no token below this byte can come next
-    for (int32_t t : vocab_->trie[size_t(child)].tokens) mask[size_t(t) / 64] |= uint64_t(1) << (t % 64);
-    walk(child, next, mask);
+    for (int32_t t : trie[size_t(child)].tokens) mask[size_t(t) / 64] |= uint64_t(1) << (t % 64);
+    walk(trie, child, next, mask);
   }
 }
 
@@ -67,7 +94,12 @@ const std::vector<uint64_t>& JsonSchemaConstraint::allowed(const State& state) {
   ++misses_;
   if (cache_.size() >= kMaxCachedMasks) cache_.clear();
   std::vector<uint64_t> mask((vocab_->size() + 63) / 64, 0);
-  if (!state.configs.empty()) walk(0, state, mask);
+  if (matcher_.in_plain_string(state)) {
+    mask = vocab_->string_safe;
+    walk(vocab_->string_unsafe, 0, state, mask);
+  } else if (!state.configs.empty()) {
+    walk(vocab_->trie, 0, state, mask);
+  }
   if (vocab_->eos >= 0 && matcher_.is_complete(state)) mask[size_t(vocab_->eos) / 64] |= uint64_t(1) << (vocab_->eos % 64);
   return cache_.emplace(std::move(key), std::move(mask)).first->second;
 }

@@ -39,7 +39,14 @@ struct TokenVocabulary {
     std::vector<std::pair<uint8_t, int32_t>> children;  // by byte, ascending
     std::vector<int32_t> tokens;                          // the tokens whose bytes end here
   };
-  std::vector<TrieNode> trie;  // [0] is the root
+  using Trie = std::vector<TrieNode>;  // [0] is the root
+  Trie trie;
+  // Inside a string without a pattern, a token of whole UTF-8 characters with no '"', '\\' or
+  // control character is allowed whatever the rest of the state: those are `string_safe`, found
+  // once here, and only the others (`string_unsafe`, their trie) are walked there. Most of a large
+  // vocabulary is string-safe, so this is what keeps a long string's mask cheap.
+  std::vector<uint64_t> string_safe;
+  Trie string_unsafe;
 
   TokenVocabulary(std::vector<std::string> token_bytes, int32_t eos_id);
   // Every token's bytes but the special tokens', which JSON output never contains.
@@ -74,7 +81,7 @@ class JsonSchemaConstraint {
   std::unordered_map<std::string, std::vector<uint64_t>> cache_;
   size_t hits_ = 0, misses_ = 0;
 
-  void walk(int32_t node, const State& state, std::vector<uint64_t>& mask) const;
+  void walk(const TokenVocabulary::Trie& trie, int32_t node, const State& state, std::vector<uint64_t>& mask) const;
 };
 
 }  // namespace fathom::gen

@@ -82,6 +82,7 @@ bool JsonSchemaMatcher::pattern_may_take(const Frame& f, char32_t lo, char32_t h
 void JsonSchemaMatcher::string_char(Config c, char32_t ch, std::vector<Config>& out) const {
   Frame& f = c.back();
   f.phase = kBody;
+  f.code = 0;  // between characters the state is the same whatever came before
   if (f.node >= 0 && s_.nodes[size_t(f.node)].pattern >= 0) {
     f.pattern = s_.patterns[size_t(s_.nodes[size_t(f.node)].pattern)].step(f.pattern, ch);
     if (f.pattern.empty()) return;
@@ -251,6 +252,8 @@ void JsonSchemaMatcher::step(Config c, uint8_t byte, std::vector<Config>& out) c
             }
             out.push_back(std::move(c));
           } else if (byte == '\\') {
+            // Every escape stands for a character of the BMP (\uXXXX for any of them).
+            if (!pattern_may_take(f, 0, 0xFFFF)) return;
             f.phase = kEscape;
             out.push_back(std::move(c));
           } else if (byte < 0x20) {
@@ -300,6 +303,7 @@ void JsonSchemaMatcher::step(Config c, uint8_t byte, std::vector<Config>& out) c
         case kEscape: {
           static const std::string_view from = "\"\\/bfnrt", to = "\"\\/\b\f\n\r\t";
           if (byte == 'u') {
+            if (!pattern_may_take(f, 0, 0xFFFF)) return;
             f.phase = kHex;
             f.offset = 4;
             f.code = 0;
@@ -469,6 +473,15 @@ bool JsonSchemaMatcher::is_complete(const State& state) const {
     if (c.size() == 1 && c[0].phase == kAfterValue) return true;
   }
   return false;
+}
+
+bool JsonSchemaMatcher::in_plain_string(const State& state) const {
+  for (const Config& c : state.configs) {
+    const Frame& f = c.back();
+    if (f.type != Type::String || f.phase != kBody || (f.node >= 0 && s_.nodes[size_t(f.node)].pattern >= 0))
+      return false;
+  }
+  return !state.configs.empty();
 }
 
 std::string JsonSchemaMatcher::key(const State& state) {

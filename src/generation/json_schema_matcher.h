@@ -50,6 +50,8 @@ class JsonSchemaMatcher {
   bool advance(State& state, std::string_view bytes) const;
   // True when the output so far is a whole valid document (only whitespace may follow).
   bool is_complete(const State& state) const;
+  // True when every reading is inside a string without a pattern, between characters.
+  bool in_plain_string(const State& state) const;
   // A byte string equal for equal states: the key of the token-mask cache.
   static std::string key(const State& state);
 
