@@ -36,17 +36,35 @@ void insert(TokenVocabulary::Trie& trie, const std::string& bytes, int32_t id) {
   trie[size_t(at)].tokens.push_back(id);
 }
 
-// Whole, valid UTF-8 characters, none of them '"', '\\' or a control character.
+// Whole, valid UTF-8 characters, none of them '"', '\\' or a control character: what a string's
+// body takes in any state between characters (the matcher's rules for lead and continuation
+// bytes, written out here because this runs for every token of a vocabulary).
 bool is_string_safe(const std::string& bytes) {
-  JsonSchemaMatcher::Frame f;
-  f.type = JsonSchemaMatcher::Frame::Type::String;
-  static const CompiledSchema any = json_object_schema();
-  const JsonSchemaMatcher m(any);
-  // Inside a string of an any-object's key: the bytes must leave it where it was.
-  JsonSchemaMatcher::State st{{JsonSchemaMatcher::Config{JsonSchemaMatcher::Frame{}, f}}};
-  st.configs[0][0].node = any.root;
-  const auto before = JsonSchemaMatcher::key(st);
-  return m.advance(st, bytes) && JsonSchemaMatcher::key(st) == before;
+  for (size_t i = 0; i < bytes.size();) {
+    const uint8_t b = uint8_t(bytes[i]);
+    if (b < 0x80) {
+      if (b < 0x20 || b == '"' || b == '\\') return false;
+      ++i;
+      continue;
+    }
+    int more;
+    uint8_t lo = 0x80, hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF) more = 1;
+    else if (b >= 0xE0 && b <= 0xEF) more = 2;
+    else if (b >= 0xF0 && b <= 0xF4) more = 3;
+    else return false;
+    if (b == 0xE0) lo = 0xA0;
+    if (b == 0xED) hi = 0x9F;
+    if (b == 0xF0) lo = 0x90;
+    if (b == 0xF4) hi = 0x8F;
+    if (i + size_t(more) >= bytes.size()) return false;  // the character goes on past the token
+    for (int k = 1; k <= more; ++k) {
+      const uint8_t c = uint8_t(bytes[i + size_t(k)]);
+      if (c < (k == 1 ? lo : 0x80) || c > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += size_t(more) + 1;
+  }
+  return true;
 }
 
 }  // namespace
@@ -78,8 +96,8 @@ JsonSchemaConstraint::JsonSchemaConstraint(CompiledSchema schema, std::shared_pt
 void JsonSchemaConstraint::walk(const TokenVocabulary::Trie& trie, int32_t node, const State& state,
                                 std::vector<uint64_t>& mask) const {
   for (const auto& [byte, child] : trie[size_t(node)].children) {
-    State next = state;
-    if (!matcher_.advance(next, byte)) continue;  // no token below this byte can come next
+    State next;
+    if (!matcher_.advance(state, byte, next)) continue;  // no token below this byte can come next
     for (int32_t t : trie[size_t(child)].tokens) mask[size_t(t) / 64] |= uint64_t(1) << (t % 64);
     walk(trie, child, next, mask);
   }

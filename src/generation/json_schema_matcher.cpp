@@ -444,14 +444,18 @@ void JsonSchemaMatcher::step(Config c, uint8_t byte, std::vector<Config>& out) c
   }
 }
 
-bool JsonSchemaMatcher::advance(State& state, uint8_t byte) const {
+bool JsonSchemaMatcher::advance(const State& from, uint8_t byte, State& to) const {
   std::vector<Config> out;
-  for (Config& c : state.configs) step(c, byte, out);
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  state.configs = std::move(out);
-  return !state.configs.empty();
+  for (const Config& c : from.configs) step(c, byte, out);
+  if (out.size() > 1) {
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+  }
+  to.configs = std::move(out);
+  return !to.configs.empty();
 }
+
+bool JsonSchemaMatcher::advance(State& state, uint8_t byte) const { return advance(state, byte, state); }
 
 bool JsonSchemaMatcher::advance(State& state, std::string_view bytes) const {
   for (char b : bytes)

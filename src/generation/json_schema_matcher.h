@@ -47,6 +47,8 @@ class JsonSchemaMatcher {
   State start() const;
   // False (and the state left empty) when `byte` cannot follow.
   bool advance(State& state, uint8_t byte) const;
+  // The same into `to`, leaving `from` as it was (the trie walk branches from one state).
+  bool advance(const State& from, uint8_t byte, State& to) const;
   bool advance(State& state, std::string_view bytes) const;
   // True when the output so far is a whole valid document (only whitespace may follow).
   bool is_complete(const State& state) const;
