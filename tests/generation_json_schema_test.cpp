@@ -45,6 +45,14 @@ TEST(JsonSchema, OutsideTheSubsetIsAnErrorNamingTheKeywordAndItsPlace) {
   EXPECT_NE(compile_error(R"({"anyOf": [{"type": "null"}], "type": "string"})").find("'type' beside 'anyOf'"),
             std::string::npos);
   EXPECT_EQ(compile_error(R"({"title": "t", "description": "d", "type": "string"})"), "(compiled)");
+  // Bounded, so a hostile schema cannot make every step slow.
+  EXPECT_NE(compile_error(json{{"enum", std::vector<int>(kMaxEnumValues + 1, 0)}}.dump()).find("more than 1000 values"),
+            std::string::npos);
+  json wide = json::object();
+  for (size_t i = 0; i <= kMaxSchemaNodes; ++i) wide[fmt::format("p{}", i)] = json{{"type", "string"}};
+  EXPECT_NE(compile_error(json{{"properties", wide}}.dump()).find("more than 10000 subschemas"), std::string::npos);
+  EXPECT_NE(compile_error(R"({"type": "string", "pattern": "((a{1000}){1000}){1000}"})").find("too large"),
+            std::string::npos);
 }
 
 // Feeds `text`; returns the number of bytes accepted before the first that fails, and whether the

@@ -41,6 +41,7 @@ class Compiler {
   }
 
   int add(SchemaNode n) {
+    if (out.nodes.size() >= kMaxSchemaNodes) fail("json schema: more than {} subschemas", kMaxSchemaNodes);
     out.nodes.push_back(std::move(n));
     return int(out.nodes.size() - 1);
   }
@@ -208,6 +209,7 @@ class Compiler {
     if (s.contains("enum")) {
       if (!s["enum"].is_array() || s["enum"].empty()) bad(where, "'enum' must be a non-empty array");
       if (s.contains("const")) bad(where, "both 'enum' and 'const' are given");
+      if (s["enum"].size() > kMaxEnumValues) bad(where, fmt::format("'enum' has more than {} values", kMaxEnumValues));
       values = s["enum"].get<std::vector<json>>();
     }
     std::set<std::string> types;

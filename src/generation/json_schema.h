@@ -29,6 +29,10 @@ namespace fathom::gen {
 inline constexpr int kMaxWhitespace = 32;
 inline constexpr int kMaxAnyDepth = 32;
 inline constexpr int kMaxNumberBytes = 40;
+// Bounds on a schema, so a hostile one cannot make each step's work (which grows with the readings
+// of a prefix: enum values, anyOf options) unbounded.
+inline constexpr size_t kMaxSchemaNodes = 10000;
+inline constexpr size_t kMaxEnumValues = 1000;
 
 struct SchemaNode {
   enum class Kind : uint8_t { Any, Integer, Number, String, Array, Object, Literals, AnyOf };
