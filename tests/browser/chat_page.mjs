@@ -2,7 +2,8 @@
 // `fathom serve` processes:
 //   - models/default, with --api-key: the page asks for the key; an answer streams in; Enter and
 //     Shift+Enter; the second turn's prompt comes from the cache; conversations are renamed, deleted
-//     and found again after a reload; Markdown and code render, raw HTML does not; phone-sized layout;
+//     and found again after a reload; Markdown and code render, raw HTML does not; the MTP switch
+//     and the request's `mtp` only where /health reports it; phone-sized layout;
 //   - a synthesized 64-layer tiny-v3, slow enough that Stop lands mid-answer: the server cancels the
 //     generation and frees its only slot;
 //   - the scripted model (tests/server/scripted_model.mjs): reasoning in a collapsible block, and a
@@ -150,8 +151,10 @@ await run({
                     { choices: [{ index: 0, delta: { content: answer.slice(20) } }] },
                     { choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }];
     await page.setRequestInterception(true);
+    let sent = null;
     const respond = req => {
       if (req.method() !== 'POST' || !req.url().endsWith('/v1/chat/completions')) return req.continue();
+      sent = JSON.parse(req.postData());
       req.respond({ status: 200, contentType: 'text/event-stream',
                     body: events.map(e => `data: ${JSON.stringify(e)}\n\n`).join('') + 'data: [DONE]\n\n' });
     };
@@ -169,6 +172,36 @@ await run({
     assert.equal((await page.$$(`${last} img`)).length, 0);
     assert.ok((await text(page, last)).includes('<img src=x'));
     assert.equal(await page.evaluate(() => window.__xss), undefined);
+    // This server does not report MTP, so the request has no `mtp` (it would be a 400).
+    assert.equal(sent.stream, true);
+    assert.equal('mtp' in sent, false);
+  },
+
+  async mtpSwitchOnlyWhereTheServerReportsIt() {
+    assert.equal(await page.$eval('#mtp-setting', e => e.hidden), true);
+    const p = await browser.newPage();
+    await p.setRequestInterception(true);
+    let sent = null;
+    p.on('request', req => {
+      if (req.url().endsWith('/health'))
+        return req.respond({ status: 200, contentType: 'application/json', body: JSON.stringify({ status: 'ok', mtp: true }) });
+      if (req.method() === 'POST' && req.url().endsWith('/v1/chat/completions')) {
+        sent = JSON.parse(req.postData());
+        return req.respond({ status: 200, contentType: 'text/event-stream', body: 'data: [DONE]\n\n' });
+      }
+      req.continue();
+    });
+    await p.goto(main.url + '/');
+    await p.waitForFunction(() => document.getElementById('model-name').textContent === 'default');
+    await p.click('#open-settings');
+    await p.waitForSelector('#settings[open]');
+    assert.equal(await p.$eval('#mtp-setting', e => e.hidden), false);
+    await p.click('#settings-form [name=mtp]');  // on by default: now off
+    await p.click('#save-settings');
+    await send(p, 'Hi');
+    await answered(p);
+    assert.equal(sent.mtp, false);
+    await p.close();
   },
 
   async conversationsAreRenamedDeletedAndKeptAcrossReloads() {
