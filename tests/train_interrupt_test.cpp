@@ -186,6 +186,7 @@ TEST(TrainResume, RefusesASettingGivenDifferentlyAndNamesIt) {
       {"--bias-update", [](TrainOptions& o) { o.bias_update = 0.0; }},
       {"--eval-every", [](TrainOptions& o) { o.eval_every = 5; }},
       {"--save-dtype", [](TrainOptions& o) { o.save_bf16 = true; }},
+      {"--precision", [](TrainOptions& o) { o.precision = "fp8"; }},
   };
   for (const Case& c : cases) {
     TrainOptions r = options();

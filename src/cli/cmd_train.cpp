@@ -37,6 +37,10 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
                  "the end and on Ctrl-C")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub.add_option("--log-every", o->log_every, "stderr line every N steps when not on a terminal")->capture_default_str();
   sub.add_option("--save-dtype", *dtype, "model.safetensors dtype: f32 | bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  sub.add_option("--precision", o->precision, "arithmetic of the decoder layers' Linears: f32 | bf16 | fp8 (DeepSeek-V3's "
+                 "FP8 recipe: E4M3 tiles with f32 accumulation; see docs/TRAINING.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "bf16", "fp8"}));
   sub.add_flag("--resume", o->resume, "continue from OUT's training_state.safetensors (bit-exact) with the run's "
                "saved settings; an option given with a different value is refused");
   sub.add_option("--init", o->init_dir, "initial weights from a Hugging Face checkpoint directory");

@@ -41,6 +41,7 @@ void for_each_setting(Options& o, F&& g) {
   f("eval_every", "--eval-every", o.eval_every);
   f("eval_batches", "--eval-batches", o.eval_batches);
   f("save_bf16", "--save-dtype", o.save_bf16);
+  f("precision", "--precision", o.precision);
   g("save_every", "--save-every", o.save_every, Change::Free);
   g("save_minutes", "--save-minutes", o.save_minutes, Change::Free);
   g("log_every", "--log-every", o.log_every, Change::Free);
@@ -97,7 +98,9 @@ void restore_settings(TrainOptions& o, const json& saved, const std::string& sou
     try {
       was = saved.at(key).get<T>();
     } catch (const json::exception&) {
-      fail("{}: the saved setting '{}' is not a {}", source, key, std::is_same_v<T, bool> ? "boolean" : "number");
+      fail("{}: the saved setting '{}' is not a {}", source, key, std::is_same_v<T, bool>          ? "boolean"
+                                                                     : std::is_same_v<T, std::string> ? "string"
+                                                                                                      : "number");
     }
     if (given && v != was)
       fail("--resume: {} {} differs from the run's {} {} ({}); leave it out to continue the run, or start a new "

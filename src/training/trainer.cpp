@@ -230,6 +230,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   if (o.resume) check_saved_data(o, saved, data, state_path);
   const json settings = saved_settings(o, data);
 
+  if (!parse_precision(o.precision, &o.model.precision))
+    fail("--precision {} is not one of f32, bf16, fp8", o.precision);
+  o.adamw.bf16_moments = o.model.precision != Precision::F32;
+
   cpu::ThreadPool pool(o.threads);
   Model model(cfg, o.batch, o.seq, &pool, o.model);
   const ParamLayout& layout = model.layout();
@@ -257,9 +261,9 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", s.c_str());
   };
   say(fmt::format("fathom train: {} parameters ({:.1f} MB f32), activations {:.1f} MB, {} threads, batch {}x{}, "
-                  "{} steps from step {}",
+                  "{} steps from step {}, {} Linears",
                   layout.numel(), double(layout.numel()) * 4 / 1e6, double(model.activation_bytes()) / 1e6,
-                  pool.size(), o.batch, o.seq, o.steps, st.step));
+                  pool.size(), o.batch, o.seq, o.steps, st.step, o.precision));
 
   const int64_t W = model.window();
   std::vector<int32_t> windows(o.batch * W);
