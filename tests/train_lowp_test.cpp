@@ -3,7 +3,10 @@
 // against f32, and short training runs at each precision.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +14,7 @@
 
 #include "core/dtype.h"
 #include "cpu/thread_pool.h"
+#include "test_paths.h"
 #include "test_util.h"
 #include "train_util.h"
 #include "training/lowp_linear.h"
@@ -43,7 +47,7 @@ TEST(TrainLowp, TilesAreScaledByTheirOwnMax) {
     LowpMatrix q;
     lowp_quantize(Ops{}, LowpFormat::E4M3, rg, x.data(), R, C, C, q);
     std::vector<float> back(R * C);
-    lowp_dequantize(q, back.data());
+    lowp_dequantize(Ops{}, q, back.data());
     for (int64_t r = 0; r < R; ++r)
       for (int64_t kb = 0; kb < q.col_blocks(); ++kb) {
         float amax = 0;
@@ -53,18 +57,32 @@ TEST(TrainLowp, TilesAreScaledByTheirOwnMax) {
       }
     for (int64_t i = 0; i < R * C; ++i) {
       const float s = q.scale_at(i / C, (i % C) / 128);
+      ASSERT_EQ(int(q.bytes[i]), int(e4m3_encode(x[i] / s))) << i;  // the SIMD encoder is the scalar one
       // half a unit in the last place (3 mantissa bits), or half the subnormal step 2^-9
       ASSERT_LE(std::fabs(back[i] - x[i]), std::max(std::fabs(x[i]) * 0x1p-4f, s * 0x1p-10f) * 1.0001f) << i;
     }
     EXPECT_EQ(back[5 * C + 7], 1000.0f);  // the max of a tile maps to ±448 exactly
   }
+  // Quantizing the transpose directly gives what quantizing an f32 transpose gives.
+  std::vector<float> xt(C * R);
+  transpose(x.data(), R, C, xt.data());
+  for (LowpFormat f : {LowpFormat::E4M3, LowpFormat::BF16})
+    for (int64_t rg : {int64_t(1), kLowpBlock}) {
+      LowpMatrix want, got;
+      lowp_quantize(Ops{}, f, rg, xt.data(), C, R, R, want);
+      lowp_quantize_transposed(Ops{}, f, rg, x.data(), R, C, got);
+      EXPECT_EQ(got.rows, C);
+      EXPECT_EQ(got.cols, R);
+      EXPECT_TRUE(got.bytes == want.bytes) << "format " << int(f) << " row group " << rg;
+      EXPECT_TRUE(got.scale == want.scale) << "format " << int(f) << " row group " << rg;
+    }
 }
 
 // Σ_k |A B| per output element in double, the scale of f32 reassociation error.
 std::vector<double> magnitude(const LowpMatrix& A, const LowpMatrix& B) {
   std::vector<float> a(A.rows * A.cols), b(B.rows * B.cols);
-  lowp_dequantize(A, a.data());
-  lowp_dequantize(B, b.data());
+  lowp_dequantize(Ops{}, A, a.data());
+  lowp_dequantize(Ops{}, B, b.data());
   std::vector<double> m(A.rows * B.rows, 0.0);
   for (int64_t i = 0; i < A.rows; ++i)
     for (int64_t j = 0; j < B.rows; ++j)
@@ -91,8 +109,8 @@ TEST(TrainLowp, EveryGemmPathMatchesTheScalarReference) {
       lowp_gemm(ops, LowpPath::Scalar, A, B, ref.data(), s.N, true);
       {
         std::vector<float> da(s.M * s.K), db(s.N * s.K);
-        lowp_dequantize(A, da.data());
-        lowp_dequantize(B, db.data());
+        lowp_dequantize(ops, A, da.data());
+        lowp_dequantize(ops, B, db.data());
         for (int64_t i = 0; i < s.M; ++i)
           for (int64_t j = 0; j < s.N; ++j) {
             double e = c0[i * s.N + j];
@@ -154,6 +172,52 @@ TEST(TrainLowp, LinearPassesStayWithinTheFormatsError) {
     std::printf("[ info     ] %s: relative L2 error %.3g\n", name, rel(*got, *want));
     EXPECT_LT(rel(*got, *want), 5.5e-2) << name;
     EXPECT_GT(rel(*got, *want), 5e-3) << name << ": not computed in fp8?";
+  }
+}
+
+// The three passes against tests/reference/lowp_linear_ref.py, NumPy's emulation of the recipe
+// written from the paper (float64 sums): the quantized operands must be the same values, so what
+// is left is f32 accumulation, a few ulps of Σ|terms|. Skipped without python3 + NumPy.
+TEST(TrainLowp, LinearMatchesTheNumpyReference) {
+  const int64_t N = 150, I = 200, O = 70;
+  auto x = random_vec(N * I, 1), w = random_vec(O * I, 2, 0.05f), dy = random_vec(N * O, 3);
+  for (int64_t i = 0; i < N * I; i += 13) x[i] *= 1e-3f;  // subnormal E4M3 values in many tiles
+  const std::string dir = ::fathom::test::scratch_dir("train/lowp-numpy");
+  auto dump = [&](const char* name, const std::vector<float>& v) {
+    std::ofstream(dir + "/" + name, std::ios::binary).write(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  };
+  dump("x.f32", x);
+  dump("w.f32", w);
+  dump("dy.f32", dy);
+  std::ofstream(dir + "/shape.json") << "{\"N\": " << N << ", \"I\": " << I << ", \"O\": " << O << "}";
+  const std::string cmd =
+      "/usr/bin/python3 " + FATHOM_SOURCE_DIR + "/tests/reference/lowp_linear_ref.py " + dir + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) GTEST_SKIP() << "python3 with NumPy is not available";
+  ASSERT_EQ(rc, 0) << cmd;
+  cpu::ThreadPool pool(2);
+  for (Precision p : {Precision::BF16, Precision::FP8}) {
+    std::vector<double> ref(2 * (N * O + N * I + O * I));  // values, then magnitudes
+    std::ifstream(dir + "/" + std::string(precision_name(p)) + ".f64", std::ios::binary)
+        .read(reinterpret_cast<char*>(ref.data()), std::streamsize(ref.size() * 8));
+    for (LowpPath path : {LowpPath::Scalar, LowpPath::Avx2, LowpPath::Avx512Bf16}) {
+      if (!lowp_path_supported(path)) continue;
+      LowpWorkspace ws;
+      ws.path = path;
+      const LinearCtx ctx{Ops{&pool, nullptr, 0}, p, &ws};
+      std::vector<float> y(N * O), dx(N * I, 0.0f), dw(O * I, 0.0f);
+      linear_forward(ctx, y.data(), x.data(), w.data(), N, I, O);
+      linear_backward(ctx, dx.data(), dw.data(), dy.data(), x.data(), w.data(), N, I, O);
+      const double* r = ref.data();
+      const double* mag = ref.data() + ref.size() / 2;
+      for (const auto& [got, name] : {std::pair{&y, "y"}, {&dx, "dx"}, {&dw, "dW"}}) {
+        for (size_t i = 0; i < got->size(); ++i)
+          ASSERT_NEAR((*got)[i], r[i], 1e-5 * mag[i] + 1e-30)
+              << precision_name(p) << " " << lowp_path_name(path) << " " << name << "[" << i << "]";
+        r += got->size();
+        mag += got->size();
+      }
+    }
   }
 }
 

@@ -50,8 +50,12 @@ uint8_t e4m3_encode(float x);
 // scales. dst's storage is reused when large enough, so a step allocates only on its first call.
 void lowp_quantize(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows, int64_t cols,
                    int64_t ld, LowpMatrix& dst);
+// dst = src[rows, cols]ᵀ (row stride cols) quantized as lowp_quantize would quantize the
+// transposed matrix (row_group 1 or 128), without an f32 transpose in memory.
+void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows,
+                              int64_t cols, LowpMatrix& dst);
 // dst[rows, cols] = the values m represents (scale · decoded element).
-void lowp_dequantize(const LowpMatrix& m, float* dst);
+void lowp_dequantize(const Ops& ops, const LowpMatrix& m, float* dst);
 
 // The arithmetic a GEMM runs on. Scalar is the reference; Avx2 decodes E4M3 through the FP16 bit
 // pattern and F16C to f32 panels and multiplies with f32 FMA; Avx512Bf16 decodes to BF16 panels

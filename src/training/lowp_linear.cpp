@@ -31,15 +31,6 @@ LowpWorkspace& workspace(const LinearCtx& ctx) {
   return *ctx.ws;
 }
 
-// dst = srcᵀ quantized: src is [R, C] (row stride C), dst [C, R] with its tiles along R.
-void quantize_transposed(const LinearCtx& ctx, const float* src, int64_t R, int64_t C, int64_t row_group,
-                         LowpMatrix& dst) {
-  LowpWorkspace& ws = *ctx.ws;
-  ws.t.resize(size_t(R * C));
-  transpose(src, R, C, ws.t.data());
-  lowp_quantize(ctx.ops, format_of(ctx.precision), row_group, ws.t.data(), C, R, R, dst);
-}
-
 }  // namespace
 
 void linear_forward(const LinearCtx& ctx, float* out, const float* inp, const float* weight, int64_t N, int64_t I,
@@ -60,15 +51,15 @@ void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const fl
   const LowpFormat f = format_of(ctx.precision);
   if (dinp) {  // Dgrad: dx[N, I] += dy[N, O] · (Wᵀ)[I, O]ᵀ
     lowp_quantize(ctx.ops, f, 1, dout, N, O, O, ws.a);
-    quantize_transposed(ctx, weight, O, I, kLowpBlock, ws.b);  // the same blocks as W's, transposed
+    lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);  // W's blocks, transposed
     lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dinp, I, true);
   }
   // Wgrad: dW[O, I] += (dyᵀ)[O, N] · (xᵀ)[I, N]ᵀ, the reduction now over tokens.
-  quantize_transposed(ctx, dout, N, O, 1, ws.a);
+  lowp_quantize_transposed(ctx.ops, f, 1, dout, N, O, ws.a);  // 128x1 tiles of dy
   lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.x);  // the cached input as stored (1x128 tiles)
   ws.u.resize(size_t(N * I));
-  lowp_dequantize(ws.x, ws.u.data());
-  quantize_transposed(ctx, ws.u.data(), N, I, 1, ws.b);  // re-tiled: 128x1 tiles of x
+  lowp_dequantize(ctx.ops, ws.x, ws.u.data());
+  lowp_quantize_transposed(ctx.ops, f, 1, ws.u.data(), N, I, ws.b);  // re-tiled: 128x1 tiles of x
   lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dweight, I, true);
 }
 

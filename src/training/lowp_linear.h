@@ -29,7 +29,7 @@ bool parse_precision(std::string_view s, Precision* out);
 struct LowpWorkspace {
   LowpPath path = LowpPath::Scalar;
   LowpMatrix a, b, x;
-  std::vector<float> t, u;  // f32 operands being transposed / re-tiled
+  std::vector<float> u;  // the cached input dequantized, to be re-tiled
 };
 
 struct LinearCtx {

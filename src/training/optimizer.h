@@ -12,8 +12,8 @@ namespace fathom::train {
 
 struct AdamWConfig {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
-  // The moments rounded to BF16 after every update, as BF16 storage keeps them (DeepSeek-V3
-  // §3.3.3; the bf16 and fp8 precisions): the f32 buffers then hold BF16 values only.
+  // The moments rounded to BF16 once each step's update has used them, as BF16 storage keeps them
+  // (DeepSeek-V3 §3.3.3; the bf16 and fp8 precisions): the f32 buffers then hold BF16 values only.
   bool bf16_moments = false;
 };
 
