@@ -315,8 +315,8 @@ void lowp_gemm(const Ops& ops, LowpPath path, const LowpMatrix& A, const LowpMat
   const int64_t M = A.rows, N = B.rows;
   if (M <= 0 || N <= 0) return;
   if (path == LowpPath::Scalar) return gemm_scalar(ops, A, B, C, ldc, accumulate);
-  // Blocks of 48 rows x 32 columns (multiples of both tile shapes): one task packs its rows of A and B.
-  constexpr int64_t BM = 48, BN = 32;
+  // Blocks of 48 x 48 (multiples of both paths' tile shapes): one task packs its rows of A and B.
+  constexpr int64_t BM = 48, BN = 48;
   const int64_t mb = (M + BM - 1) / BM, nb = (N + BN - 1) / BN;
   parallel_for(ops, mb * nb, [&](int64_t task) {
     const int64_t i0 = (task / nb) * BM, j0 = (task % nb) * BN;

@@ -83,12 +83,13 @@ void tile(const uint16_t* A, const float* sa, const uint16_t* B, const float* sb
 
 using TileFn = void (*)(const uint16_t*, const float*, const uint16_t*, const float*, int64_t, int64_t, float*, int64_t,
                         bool);
-constexpr int kMI = 4, kNJ = 2;
+// 4 x 3: 12 partial and 12 promoted accumulators, 3 + 1 operand registers (28 of 32 zmm).
+constexpr int kMI = 4, kNJ = 3;
 constexpr TileFn kTiles[kMI][kNJ] = {
-    {tile<1, 1>, tile<1, 2>},
-    {tile<2, 1>, tile<2, 2>},
-    {tile<3, 1>, tile<3, 2>},
-    {tile<4, 1>, tile<4, 2>},
+    {tile<1, 1>, tile<1, 2>, tile<1, 3>},
+    {tile<2, 1>, tile<2, 2>, tile<2, 3>},
+    {tile<3, 1>, tile<3, 2>, tile<3, 3>},
+    {tile<4, 1>, tile<4, 2>, tile<4, 3>},
 };
 
 }  // namespace
