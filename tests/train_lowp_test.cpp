@@ -14,6 +14,8 @@
 
 #include "core/dtype.h"
 #include "cpu/thread_pool.h"
+#include "io/checkpoint.h"
+#include "model/model.h"
 #include "test_paths.h"
 #include "test_util.h"
 #include "train_util.h"
@@ -265,6 +267,21 @@ TEST(TrainLowp, ShortRunsFollowF32AndIgnoreThreads) {
   }
 }
 
+// A quiet 2-thread run of a tiny model, batch 2 x 8.
+TrainOptions tiny_run(const std::string& config, const std::string& data, const std::string& out) {
+  TrainOptions o;
+  o.config_path = config;
+  o.data_dir = data;
+  o.out_dir = out;
+  o.batch = 2;
+  o.seq = 8;
+  o.threads = 2;
+  o.eval_every = 0;
+  o.quiet = true;
+  o.handle_signals = false;
+  return o;
+}
+
 // An fp8 run interrupted after step 2 and resumed without --precision continues in fp8: the same
 // steps, bit for bit, as the run that was not interrupted.
 TEST(TrainLowp, ResumeContinuesThePrecision) {
@@ -275,18 +292,9 @@ TEST(TrainLowp, ResumeContinuesThePrecision) {
   const std::string cfg = root + "/model.json";
   std::ofstream(cfg) << test::tiny_config().to_json().dump(2);
   auto options = [&](const std::string& out) {
-    TrainOptions o;
-    o.config_path = cfg;
-    o.data_dir = data;
-    o.out_dir = root + "/" + out;
+    TrainOptions o = tiny_run(cfg, data, root + "/" + out);
     o.steps = 4;
-    o.batch = 2;
-    o.seq = 8;
     o.warmup = 1;
-    o.threads = 2;
-    o.eval_every = 0;
-    o.quiet = true;
-    o.handle_signals = false;
     o.precision = "fp8";
     return o;
   };
@@ -306,6 +314,73 @@ TEST(TrainLowp, ResumeContinuesThePrecision) {
   std::vector<double> other;
   run_training(f32, [&](const StepRecord& r) { other.push_back(r.losses.total); });
   EXPECT_NE(straight.back(), other.back());  // fp8 is not f32 here
+}
+
+// --save-dtype fp8 writes DeepSeek-V3's layout: fathom's loader reads it back (the Linears within
+// E4M3's rounding of 128x128-block-scaled weights), and inference gives nearly the logits of the
+// bf16 save of the same weights.
+TEST(TrainLowp, Fp8CheckpointLoadsLikeDeepSeeksRelease) {
+  const std::string root = ::fathom::test::scratch_dir("train/lowp-save");
+  const std::string data = root + "/data";
+  std::filesystem::create_directories(data);
+  const ModelConfig cfg = test::tiny_config();
+  test::write_data(data, cfg.vocab_size, 4000, 600);
+  std::ofstream(root + "/model.json") << cfg.to_json().dump(2);
+  auto run = [&](const std::string& dtype) {
+    TrainOptions o = tiny_run(root + "/model.json", data, root + "/" + dtype);
+    o.steps = 2;
+    o.save_dtype = dtype;
+    run_training(o);
+    return o.out_dir;
+  };
+  const std::string f32_dir = run("f32"), bf16_dir = run("bf16"), fp8_dir = run("fp8");
+
+  io::Checkpoint ck(fp8_dir);
+  const std::string q = "model.layers.1.self_attn.kv_b_proj.weight";
+  ASSERT_TRUE(ck.find(q) && ck.find(q + "_scale_inv"));
+  EXPECT_EQ(ck.find(q)->dtype, DType::F8_E4M3);
+  EXPECT_EQ(ck.find(q + "_scale_inv")->dtype, DType::F32);
+  EXPECT_EQ(ck.find("model.layers.2.mlp.experts.3.down_proj.weight")->dtype, DType::F8_E4M3);  // MTP's layer
+  EXPECT_EQ(ck.find("model.embed_tokens.weight")->dtype, DType::BF16);
+  EXPECT_EQ(ck.find("model.layers.2.eh_proj.weight")->dtype, DType::BF16);
+  EXPECT_EQ(ck.find("model.layers.1.mlp.gate.weight")->dtype, DType::BF16);
+  EXPECT_EQ(ck.find("model.layers.1.mlp.gate.e_score_correction_bias")->dtype, DType::F32);
+
+  // Loaded back, every FP8 Linear is the f32 weight within half an E4M3 step of its block's scale.
+  const ParamLayout layout(cfg);
+  std::vector<float> exact(layout.numel()), back(layout.numel());
+  load_params(layout, exact.data(), f32_dir);
+  load_params(layout, back.data(), fp8_dir);
+  int64_t fp8_tensors = 0;
+  for (const ParamTensor& t : layout.tensors()) {
+    if (ck.find(t.name)->dtype != DType::F8_E4M3) continue;
+    ++fp8_tensors;
+    float amax = 0;  // the tiny model's matrices fit one 128x128 block
+    for (int64_t i = 0; i < t.numel; ++i) amax = std::max(amax, std::fabs(exact[t.offset + i]));
+    for (int64_t i = 0; i < t.numel; ++i) {
+      const float w = exact[t.offset + i];
+      ASSERT_LE(std::fabs(back[t.offset + i] - w), std::max(std::fabs(w) * 0x1p-4f, amax / 448 * 0x1p-10f) * 1.001f)
+          << t.name << "[" << i << "]";
+    }
+  }
+  EXPECT_GT(fp8_tensors, 20);
+
+  // Inference on both saves of the same weights.
+  auto logits_of = [&](const std::string& dir) {
+    auto model = fathom::Model::load(dir);
+    const int64_t T = 10, V = cfg.vocab_size;
+    std::vector<int32_t> win(T);
+    for (int64_t i = 0; i < T; ++i) win[i] = int32_t((i * 7 + 3) % V);
+    std::vector<float> logits(T * V), hidden(T * cfg.hidden_size);
+    LatentCache cache = model->make_cache(T);
+    model->forward(Exec::oracle(), win.data(), T, cache, AttentionPath::Expanded, logits.data(), hidden.data());
+    return logits;
+  };
+  const auto l16 = logits_of(bf16_dir), l8 = logits_of(fp8_dir);
+  const double d = ::fathom::test::rel_l2(l8, l16);
+  std::printf("[ info     ] fp8 vs bf16 save: logits relative L2 %.3g\n", d);
+  EXPECT_LT(d, 0.02);
+  EXPECT_GT(d, 1e-4);  // the Linears really are E4M3
 }
 
 }  // namespace

@@ -76,7 +76,8 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   const std::string step = std::to_string(st.step);
 
   ModelConfig c = cfg;
-  c.torch_dtype = o.save_bf16 ? "bfloat16" : "float32";
+  c.torch_dtype = o.save_dtype == "f32" ? "float32" : "bfloat16";
+  if (o.save_dtype == "fp8") c.quantization_config = QuantizationConfig{"fp8", "e4m3", "dynamic", {128, 128}};
   if (c.bos_token_id < 0 && meta.bos_id >= 0) c.bos_token_id = meta.bos_id;
   if (c.eos_token_id < 0 && meta.eos_id >= 0) c.eos_token_id = meta.eos_id;
   write_text(tmp / "config.json", c.to_json().dump(2) + "\n");
@@ -84,8 +85,11 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
   write_text(tmp / "generation_config.json", gen.dump(2) + "\n");
-  save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_bf16,
-              {{"fathom_step", step}});
+  if (o.save_dtype == "fp8")
+    save_params_fp8(layout, model.params(), (tmp / "model.safetensors").string(), {{"fathom_step", step}});
+  else
+    save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
+                {{"fathom_step", step}});
 
   io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
   w.set_metadata("step", step);
