@@ -2,7 +2,9 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -34,9 +36,30 @@ void futex_wake_all(std::atomic<uint32_t>* addr) {
 #endif
 }
 
-// How long an idle worker spins before sleeping: long enough to cover the gap between the ops of
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// The longest an idle worker spins before sleeping: long enough to cover the gap between the jobs of
 // one decode step, short enough that a pool idle between requests costs nothing.
-constexpr auto kSpinTime = std::chrono::microseconds(200);
+constexpr int64_t kMaxSpinNs = 200'000;
+// A productive spin (it caught a job and ran a task of it) lengthens the next one by this much.
+constexpr int64_t kSpinGrowNs = kMaxSpinNs / 16;
+// Below this a worker does not spin at all: it sleeps until woken.
+constexpr int64_t kMinSpinNs = 2'000;
+// Two clock reads of a spinning thread this far apart mean the OS ran something else in between:
+// the cores are oversubscribed, and spinning only takes time from threads with work to do.
+constexpr int64_t kDescheduledNs = 50'000;
+// Spin-wait iterations between two clock reads.
+constexpr int kPollEvery = 32;
+// The caller, out of tasks, spins for the job's stragglers for twice its own mean task time, within
+// these bounds, then sleeps: a worker still holding a task after that was most likely descheduled,
+// and a caller that sleeps leaves its core idle, so the OS can move that worker onto it.
+constexpr int64_t kMinCallerSpinNs = 20'000;
+constexpr int64_t kMaxCallerSpinNs = 500'000;
+// Task counts travel in the low half of job_.
+constexpr int64_t kMaxRoundTasks = std::numeric_limits<uint32_t>::max();
 
 // The pool thread index of the calling thread (0 for threads the pool did not create), so a nested
 // parallel_for that runs serially still passes its caller's own index.
@@ -64,7 +87,7 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : a
     // The threads already started must be joined before the error leaves the constructor: a
     // joinable std::thread destroyed ends the process ("terminate called").
     stop_.store(true);
-    generation_.fetch_add(1, std::memory_order_release);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
     futex_wake_all(&generation_);
     for (auto& w : workers_) w.join();
     throw std::runtime_error("cannot start " + std::to_string(n_threads_) + " threads (" + e.what() +
@@ -74,42 +97,106 @@ ThreadPool::ThreadPool(int n_threads) : n_threads_(n_threads > 0 ? n_threads : a
 
 ThreadPool::~ThreadPool() {
   stop_.store(true);
-  generation_.fetch_add(1, std::memory_order_release);
+  generation_.fetch_add(1, std::memory_order_seq_cst);
   futex_wake_all(&generation_);
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::work(int thread) {
+// Claims and runs tasks of job `generation` until none is left; returns how many it ran. The
+// compare-exchange fails once the caller has published a newer job, so a late worker stops there.
+uint32_t ThreadPool::claim_tasks(uint32_t generation, int thread) {
+  uint32_t ran = 0;
+  uint64_t job = job_.load(std::memory_order_acquire);
   for (;;) {
-    const int64_t task = next_.fetch_add(1, std::memory_order_relaxed);
-    if (task >= n_tasks_) break;
-    fn_(ctx_, task, thread);
+    const auto remaining = uint32_t(job);
+    if (uint32_t(job >> 32) != generation || remaining == 0) break;
+    if (!job_.compare_exchange_weak(job, job - 1, std::memory_order_acquire, std::memory_order_acquire)) continue;
+    // This task is claimed and not done, so the caller is still waiting on this job: fn_, ctx_,
+    // base_ and n_tasks_ are this job's and stay so until done_ counts the task.
+    if (thread != 0)
+      if (Hook hook = test_hook_.load(std::memory_order_relaxed)) hook(thread);
+    fn_(ctx_, base_ + int64_t(n_tasks_ - remaining), thread);
+    ++ran;
+    job = job_.load(std::memory_order_acquire);
   }
+  return ran;
 }
 
 void ThreadPool::worker_loop(int thread) {
   tls_thread = thread;
   uint32_t seen = 0;
+  int64_t spin_ns = kMaxSpinNs;
   for (;;) {
-    // Wait for a new generation: spin first, then sleep.
     uint32_t gen = generation_.load(std::memory_order_acquire);
-    if (gen == seen) {
-      const auto until = std::chrono::steady_clock::now() + kSpinTime;
-      int spins = 0;
-      while ((gen = generation_.load(std::memory_order_acquire)) == seen) {
-        cpu_relax();
-        if (++spins % 64 == 0 && std::chrono::steady_clock::now() > until) {
-          sleepers_.fetch_add(1, std::memory_order_seq_cst);
-          // Re-check after announcing ourselves, so a bump between the load and the wait is not lost.
-          if (generation_.load(std::memory_order_seq_cst) == seen) futex_wait(&generation_, seen);
-          sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    bool slept = false;
+    // Spin first, unless this thread has been finding itself descheduled: then sleep at once.
+    if (gen == seen && spin_ns >= kMinSpinNs) {
+      const int64_t start = now_ns();
+      for (int64_t last = start;;) {
+        for (int i = 0; i < kPollEvery && (gen = generation_.load(std::memory_order_acquire)) == seen; ++i) cpu_relax();
+        if (gen != seen) break;
+        const int64_t t = now_ns();
+        if (t - last > kDescheduledNs) {  // descheduled while spinning: spin less, sleep now
+          spin_ns /= 2;
+          break;
         }
+        last = t;
+        if (t - start > spin_ns) break;
       }
     }
+    while (gen == seen) {
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);
+      // Re-check after announcing ourselves, so a bump between the load and the wait is not lost.
+      if (generation_.load(std::memory_order_seq_cst) == seen) futex_wait(&generation_, seen);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      gen = generation_.load(std::memory_order_acquire);
+      slept = true;
+    }
+    // A spinning thread that missed whole jobs was not running: the OS gave its core to others.
+    if (!slept && gen - seen > 1) spin_ns /= 2;
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
-    work(thread);
-    running_.fetch_sub(1, std::memory_order_acq_rel);
+    if (Hook hook = test_hook_.load(std::memory_order_relaxed)) hook(thread);
+    const uint32_t ran = claim_tasks(gen, thread);
+    if (ran == 0) continue;  // the others finished the job first (or this thread was late)
+    // Publish the tasks run only after the last of them has finished: the caller may start the next
+    // job (rewrite fn_ and friends) the moment done_ reaches the task count.
+    const uint32_t n_tasks = n_tasks_;
+    if (done_.fetch_add(ran, std::memory_order_seq_cst) + ran == n_tasks &&
+        caller_sleeping_.load(std::memory_order_seq_cst))
+      futex_wake_all(&done_);
+    // A productive wake-up: spinning (again) would have caught it sooner.
+    spin_ns = std::min(kMaxSpinNs, std::max(spin_ns, kMinSpinNs) + kSpinGrowNs);
+  }
+}
+
+void ThreadPool::run_round(uint32_t n_tasks, int64_t base) {
+  base_ = base;
+  n_tasks_ = n_tasks;
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t gen = ++last_generation_;
+  job_.store(uint64_t(gen) << 32 | n_tasks, std::memory_order_release);
+  generation_.store(gen, std::memory_order_seq_cst);
+  if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&generation_);
+
+  const int64_t t0 = now_ns();
+  const uint32_t mine = claim_tasks(gen, 0);
+  uint32_t done = done_.fetch_add(mine, std::memory_order_acq_rel) + mine;
+  if (done == n_tasks) return;
+  // Stragglers: tasks that workers claimed and are still running.
+  const int64_t t1 = now_ns();
+  const int64_t spin_ns =
+      mine > 0 ? std::clamp(2 * (t1 - t0) / int64_t(mine), kMinCallerSpinNs, kMaxCallerSpinNs) : kMaxCallerSpinNs;
+  for (int polls = 0; (done = done_.load(std::memory_order_acquire)) != n_tasks; ++polls) {
+    cpu_relax();
+    if (polls % kPollEvery == 0 && now_ns() - t1 > spin_ns) break;
+  }
+  while (done != n_tasks) {
+    caller_sleeping_.store(true, std::memory_order_seq_cst);
+    done = done_.load(std::memory_order_seq_cst);
+    if (done != n_tasks) futex_wait(&done_, done);
+    caller_sleeping_.store(false, std::memory_order_relaxed);
+    done = done_.load(std::memory_order_acquire);
   }
 }
 
@@ -123,17 +210,8 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn, void* ctx) {
   }
   fn_ = fn;
   ctx_ = ctx;
-  n_tasks_ = n_tasks;
-  next_.store(0, std::memory_order_relaxed);
-  running_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_seq_cst);
-  if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&generation_);
-  work(0);
-  // Wait for the workers; yield now and then in case one of them is waiting for this core.
-  for (int spins = 1; running_.load(std::memory_order_acquire) != 0; ++spins) {
-    cpu_relax();
-    if (spins % 4096 == 0) sched_yield();
-  }
+  for (int64_t base = 0; base < n_tasks; base += kMaxRoundTasks)
+    run_round(uint32_t(std::min(n_tasks - base, kMaxRoundTasks)), base);
   busy_.store(false, std::memory_order_release);
 }
 
