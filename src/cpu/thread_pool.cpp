@@ -1,6 +1,7 @@
 #include "cpu/thread_pool.h"
 
 #include <sched.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -36,23 +37,33 @@ void futex_wake_all(std::atomic<uint32_t>* addr) {
 #endif
 }
 
+// Involuntary context switches of the calling thread so far: how often the OS took its core away.
+uint64_t preemptions() {
+#if defined(__linux__)
+  rusage u{};
+  if (getrusage(RUSAGE_THREAD, &u) == 0) return uint64_t(u.ru_nivcsw);
+#endif
+  return 0;
+}
+
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-// The longest an idle worker spins before sleeping: long enough to cover the gap between the jobs of
+// How long an idle worker spins before sleeping: long enough to cover the gap between the jobs of
 // one decode step, short enough that a pool idle between requests costs nothing.
-constexpr int64_t kMaxSpinNs = 200'000;
-// A productive spin (it caught a job and ran a task of it) lengthens the next one by this much.
-constexpr int64_t kSpinGrowNs = kMaxSpinNs / 16;
-// Below this a worker does not spin at all: it sleeps until woken.
-constexpr int64_t kMinSpinNs = 2'000;
-// Two clock reads of a spinning thread this far apart mean the OS ran something else in between:
-// the cores are oversubscribed, and spinning only takes time from threads with work to do.
-constexpr int64_t kDescheduledNs = 50'000;
+constexpr int64_t kSpinNs = 200'000;
+// A worker the OS has preempted (the machine has more runnable threads than cores) sleeps instead of
+// spinning until it has gone this long without being preempted: a spinning thread burns its share
+// of the core and is then preempted at a random point, often holding a task the caller must wait
+// for; a thread that wakes from sleep usually runs its task to the end.
+constexpr int64_t kQuietNs = 20'000'000;
 // Spin-wait iterations between two clock reads.
 constexpr int kPollEvery = 32;
+// Sleeping workers are woken only for a job that is still running this long after it started (a
+// futex wake costs the caller more than a tiny job), and at least once per kQuietNs.
+constexpr int64_t kWakeDelayNs = 10'000;
 // The caller, out of tasks, spins for the job's stragglers for twice its own mean task time, within
 // these bounds, then sleeps: a worker still holding a task after that was most likely descheduled,
 // and a caller that sleeps leaves its core idle, so the OS can move that worker onto it.
@@ -104,12 +115,20 @@ ThreadPool::~ThreadPool() {
 
 // Claims and runs tasks of job `generation` until none is left; returns how many it ran. The
 // compare-exchange fails once the caller has published a newer job, so a late worker stops there.
-uint32_t ThreadPool::claim_tasks(uint32_t generation, int thread) {
+uint32_t ThreadPool::claim_tasks(uint32_t generation, int thread, int64_t wake_at) {
   uint32_t ran = 0;
   uint64_t job = job_.load(std::memory_order_acquire);
   for (;;) {
     const auto remaining = uint32_t(job);
     if (uint32_t(job >> 32) != generation || remaining == 0) break;
+    if (wake_at > 0 && sleepers_.load(std::memory_order_relaxed) > 0) {
+      const int64_t t = now_ns();
+      if (t >= wake_at || t - last_wake_ns_ > kQuietNs) {
+        futex_wake_all(&generation_);
+        last_wake_ns_ = t;
+        wake_at = 0;
+      }
+    }
     if (!job_.compare_exchange_weak(job, job - 1, std::memory_order_acquire, std::memory_order_acquire)) continue;
     // This task is claimed and not done, so the caller is still waiting on this job: fn_, ctx_,
     // base_ and n_tasks_ are this job's and stay so until done_ counts the task.
@@ -125,24 +144,15 @@ uint32_t ThreadPool::claim_tasks(uint32_t generation, int thread) {
 void ThreadPool::worker_loop(int thread) {
   tls_thread = thread;
   uint32_t seen = 0;
-  int64_t spin_ns = kMaxSpinNs;
+  uint64_t preempted = preemptions();
+  int64_t preempted_at = now_ns() - kQuietNs;
   for (;;) {
     uint32_t gen = generation_.load(std::memory_order_acquire);
-    bool slept = false;
-    // Spin first, unless this thread has been finding itself descheduled: then sleep at once.
-    if (gen == seen && spin_ns >= kMinSpinNs) {
-      const int64_t start = now_ns();
-      for (int64_t last = start;;) {
+    if (gen == seen && now_ns() - preempted_at > kQuietNs) {
+      const int64_t until = now_ns() + kSpinNs;
+      do {
         for (int i = 0; i < kPollEvery && (gen = generation_.load(std::memory_order_acquire)) == seen; ++i) cpu_relax();
-        if (gen != seen) break;
-        const int64_t t = now_ns();
-        if (t - last > kDescheduledNs) {  // descheduled while spinning: spin less, sleep now
-          spin_ns /= 2;
-          break;
-        }
-        last = t;
-        if (t - start > spin_ns) break;
-      }
+      } while (gen == seen && now_ns() < until);
     }
     while (gen == seen) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -150,23 +160,22 @@ void ThreadPool::worker_loop(int thread) {
       if (generation_.load(std::memory_order_seq_cst) == seen) futex_wait(&generation_, seen);
       sleepers_.fetch_sub(1, std::memory_order_relaxed);
       gen = generation_.load(std::memory_order_acquire);
-      slept = true;
     }
-    // A spinning thread that missed whole jobs was not running: the OS gave its core to others.
-    if (!slept && gen - seen > 1) spin_ns /= 2;
     seen = gen;
     if (stop_.load(std::memory_order_acquire)) return;
     if (Hook hook = test_hook_.load(std::memory_order_relaxed)) hook(thread);
-    const uint32_t ran = claim_tasks(gen, thread);
-    if (ran == 0) continue;  // the others finished the job first (or this thread was late)
-    // Publish the tasks run only after the last of them has finished: the caller may start the next
-    // job (rewrite fn_ and friends) the moment done_ reaches the task count.
-    const uint32_t n_tasks = n_tasks_;
-    if (done_.fetch_add(ran, std::memory_order_seq_cst) + ran == n_tasks &&
-        caller_sleeping_.load(std::memory_order_seq_cst))
-      futex_wake_all(&done_);
-    // A productive wake-up: spinning (again) would have caught it sooner.
-    spin_ns = std::min(kMaxSpinNs, std::max(spin_ns, kMinSpinNs) + kSpinGrowNs);
+    if (const uint32_t ran = claim_tasks(gen, thread, 0)) {
+      // Publish the tasks run only after the last of them has finished: the caller may start the
+      // next job (rewrite fn_ and friends) the moment done_ reaches the task count.
+      const uint32_t n_tasks = n_tasks_;
+      if (done_.fetch_add(ran, std::memory_order_seq_cst) + ran == n_tasks &&
+          caller_sleeping_.load(std::memory_order_seq_cst))
+        futex_wake_all(&done_);
+    }
+    if (const uint64_t p = preemptions(); p != preempted) {
+      preempted = p;
+      preempted_at = now_ns();
+    }
   }
 }
 
@@ -176,11 +185,10 @@ void ThreadPool::run_round(uint32_t n_tasks, int64_t base) {
   done_.store(0, std::memory_order_relaxed);
   const uint32_t gen = ++last_generation_;
   job_.store(uint64_t(gen) << 32 | n_tasks, std::memory_order_release);
-  generation_.store(gen, std::memory_order_seq_cst);
-  if (sleepers_.load(std::memory_order_seq_cst) > 0) futex_wake_all(&generation_);
+  generation_.store(gen, std::memory_order_release);
 
   const int64_t t0 = now_ns();
-  const uint32_t mine = claim_tasks(gen, 0);
+  const uint32_t mine = claim_tasks(gen, 0, t0 + kWakeDelayNs);
   uint32_t done = done_.fetch_add(mine, std::memory_order_acq_rel) + mine;
   if (done == n_tasks) return;
   // Stragglers: tasks that workers claimed and are still running.

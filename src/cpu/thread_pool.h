@@ -4,9 +4,10 @@
 // (a decode step issues hundreds of jobs a few µs apart, so waiting for it would stall every one).
 // Each job is tagged with a generation, and a worker can only claim a task of the generation it
 // woke for, so a late worker finds no work and never touches the next job.
-// Idle workers spin briefly, then sleep on a futex; the spin shrinks when a worker notices that it
-// was descheduled while spinning (the machine has more runnable threads than cores) and grows back
-// when the machine is quiet, so an oversubscribed pool sleeps instead of stealing cores.
+// Idle workers spin briefly, then sleep on a futex. A worker that the OS has preempted lately (the
+// machine has more runnable threads than cores) sleeps at once instead of spinning, and the caller
+// wakes sleeping workers only for jobs long enough to be worth it, so on a busy machine the pool
+// degrades towards one thread's speed instead of stalling on threads that are not running.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -49,7 +50,8 @@ class ThreadPool {
   void run(int64_t n_tasks, TaskFn fn, void* ctx);
   void run_round(uint32_t n_tasks, int64_t base);
   void worker_loop(int thread);
-  uint32_t claim_tasks(uint32_t generation, int thread);
+  // Claims and runs tasks of job `generation`; the caller passes wake_at (see kWakeDelayNs), workers 0.
+  uint32_t claim_tasks(uint32_t generation, int thread, int64_t wake_at);
 
   int n_threads_;
   std::vector<std::thread> workers_;
@@ -60,6 +62,7 @@ class ThreadPool {
   int64_t base_ = 0;       // first task index of this round (jobs of more than 2^32-1 tasks run in rounds)
   uint32_t n_tasks_ = 0;   // tasks in this round
   uint32_t last_generation_ = 0;  // caller only
+  int64_t last_wake_ns_ = 0;      // caller only: when it last woke sleeping workers
   // generation << 32 | tasks not yet claimed. A worker claims a task by decrementing it with a
   // compare-exchange that also checks the generation, so a worker late for a job cannot claim (or
   // even decrement the counter of) the next one.
