@@ -59,6 +59,8 @@ constexpr int64_t kSpinNs = 200'000;
 // of the core and is then preempted at a random point, often holding a task the caller must wait
 // for; a thread that wakes from sleep usually runs its task to the end.
 constexpr int64_t kQuietNs = 20'000'000;
+// How often a worker asks the OS whether it was preempted (the question costs about a microsecond).
+constexpr int64_t kPreemptionCheckNs = 1'000'000;
 // Spin-wait iterations between two clock reads.
 constexpr int kPollEvery = 32;
 // Sleeping workers are woken only for a job that is still running this long after it started (a
@@ -145,14 +147,24 @@ void ThreadPool::worker_loop(int thread) {
   tls_thread = thread;
   uint32_t seen = 0;
   uint64_t preempted = preemptions();
-  int64_t preempted_at = now_ns() - kQuietNs;
+  int64_t checked_at = now_ns(), preempted_at = checked_at - kQuietNs;
   for (;;) {
     uint32_t gen = generation_.load(std::memory_order_acquire);
-    if (gen == seen && now_ns() - preempted_at > kQuietNs) {
-      const int64_t until = now_ns() + kSpinNs;
+    int64_t now = now_ns();
+    if (now - checked_at > kPreemptionCheckNs) {
+      checked_at = now;
+      if (const uint64_t p = preemptions(); p != preempted) {
+        preempted = p;
+        preempted_at = now;
+      }
+    }
+    if (gen == seen && now - preempted_at > kQuietNs) {
+      const int64_t until = now + kSpinNs;
       do {
         for (int i = 0; i < kPollEvery && (gen = generation_.load(std::memory_order_acquire)) == seen; ++i) cpu_relax();
-      } while (gen == seen && now_ns() < until);
+      } while (gen == seen && (now = now_ns()) < until);
+      // Missing a whole job while spinning means the OS ran something else on this core meanwhile.
+      if (gen - seen > 1) preempted_at = now;
     }
     while (gen == seen) {
       sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -171,10 +183,6 @@ void ThreadPool::worker_loop(int thread) {
       if (done_.fetch_add(ran, std::memory_order_seq_cst) + ran == n_tasks &&
           caller_sleeping_.load(std::memory_order_seq_cst))
         futex_wake_all(&done_);
-    }
-    if (const uint64_t p = preemptions(); p != preempted) {
-      preempted = p;
-      preempted_at = now_ns();
     }
   }
 }
