@@ -59,7 +59,7 @@ constexpr int64_t kSpinNs = 200'000;
 // of the core and is then preempted at a random point, often holding a task the caller must wait
 // for; a thread that wakes from sleep usually runs its task to the end.
 constexpr int64_t kQuietNs = 20'000'000;
-// How often a worker asks the OS whether it was preempted (the question costs about a microsecond).
+// How often a worker asks the OS whether it was preempted (a system call: too dear after every job).
 constexpr int64_t kPreemptionCheckNs = 1'000'000;
 // Spin-wait iterations between two clock reads.
 constexpr int kPollEvery = 32;
