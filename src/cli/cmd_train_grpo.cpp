@@ -16,7 +16,8 @@ fathom::cli::Command reg("train-grpo", "Reinforcement learning with GRPO on the 
                  "KL reference");
   sub.add_option("--out", o->out_dir, "output directory: checkpoint, grpo_state.safetensors, train_log.jsonl")
       ->required();
-  sub.add_option("--steps", o->steps, "total steps")->capture_default_str();
+  CLI::Option* steps = sub.add_option("--steps", o->steps, "total steps (with --resume: the run's own unless given)")
+                           ->capture_default_str();
   sub.add_option("--prompts", o->prompts, "problems per step")->capture_default_str();
   sub.add_option("--group", o->group, "G: answers sampled per problem")->capture_default_str();
   sub.add_option("--max-answer", o->max_answer, "tokens per answer at most")->capture_default_str();
@@ -35,7 +36,8 @@ fathom::cli::Command reg("train-grpo", "Reinforcement learning with GRPO on the 
   sub.add_option("--save-minutes", o->save_minutes, "checkpoint every M minutes (0 = off); always at the end and on "
                  "Ctrl-C")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub.add_flag("--resume", o->resume, "continue from OUT's grpo_state.safetensors with the run's saved options");
-  return std::function<int()>([o] {
+  return std::function<int()>([o, steps] {
+    if (o->resume && steps->count() == 0) o->steps = 0;
     const fathom::train::ArithTask task;
     const fathom::train::GrpoResult r = fathom::train::run_grpo(*o, task);
     return r.stop_signal ? 128 + r.stop_signal : 0;

@@ -45,10 +45,10 @@ json options_json(const GrpoOptions& o) {
           {"seed", o.seed}};
 }
 
-// The saved run's options replace o's (threads, quiet, save cadence and a larger --steps stay).
+// The saved run's options replace o's (threads, quiet and save cadence stay; steps too when given > 0).
 void restore_options(GrpoOptions& o, const json& j) {
   o.init_dir = j.at("init").get<std::string>();
-  o.steps = std::max(o.steps, j.at("steps").get<int64_t>());
+  if (o.steps <= 0) o.steps = j.at("steps").get<int64_t>();
   o.prompts = j.at("prompts");
   o.group = j.at("group");
   o.max_answer = j.at("max_answer");

@@ -27,7 +27,7 @@ namespace fathom::train {
 struct GrpoOptions {
   std::string init_dir;  // the starting policy and the frozen reference (a model with a tokenizer)
   std::string out_dir;
-  int64_t steps = 100;
+  int64_t steps = 100;        // with resume: 0 continues to the saved run's total
   int64_t prompts = 8;        // problems per step
   int64_t group = 8;          // G: answers per problem
   int64_t max_answer = 96;    // tokens per answer at most

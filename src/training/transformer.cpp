@@ -156,9 +156,9 @@ void Model::head(int index, const float* h, const int32_t* targets, float dscale
   if (!loss_weights_) {
     *loss = cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, grad ? dscale : 0.0f, losses_) / double(N);
   } else {
-    // dscale · N is the head's weight in the total (1 for the main head); the rows of ∂L/∂logits
-    // = softmax − onehot are scaled by dscale · w_n afterwards.
-    cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, grad ? 1.0f : 0.0f, losses_);
+    // Forward first (logits kept), then each row's gradient with its own scale dscale · w_n through
+    // the same kernel, so that all-ones weights reproduce the unweighted step bit for bit.
+    cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, 0.0f, losses_);
     for (int64_t n = 0; n < N; ++n) token_logp_[n] = -losses_[n];
     loss_weights_(index, token_logp_, token_w_);
     double sum = 0;
@@ -169,9 +169,12 @@ void Model::head(int index, const float* h, const int32_t* targets, float dscale
     *loss = sum / double(N);
     if (grad)
       parallel_for(ctx_.ops, N, [&](int64_t n) {
-        const float s = dscale * token_w_[n];
         float* z = logits_ + n * V;
-        for (int64_t v = 0; v < V; ++v) z[v] *= s;
+        const float s = dscale * token_w_[n];
+        if (s == 0.0f)
+          std::fill(z, z + V, 0.0f);
+        else
+          cross_entropy_forward_backward(Ops{}, z, targets + n, 1, V, s, token_logp_ + n);  // consumed: scratch
       });
   }
   if (dh) std::fill(dh, dh + N * H, 0.0f);
