@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -164,6 +165,9 @@ TEST(GrpoLoop, ResumeContinuesExactly) {
   part.save_every = 2;
   part.stop_after = 2;
   EXPECT_EQ(run_grpo(part, task).steps, 2);
+  {  // a step logged after the checkpoint, as a kill after step 3 but before its save would leave
+    std::ofstream(fs::path(part.out_dir) / "train_log.jsonl", std::ios::app) << "{\"step\": 3, \"stale\": true}\n";
+  }
   GrpoOptions resumed;
   resumed.out_dir = part.out_dir;
   resumed.resume = true;
@@ -173,6 +177,16 @@ TEST(GrpoLoop, ResumeContinuesExactly) {
   resumed.handle_signals = false;
   resumed.save_minutes = 0;
   EXPECT_EQ(run_grpo(resumed, task).steps, 3);
+  {  // the log holds steps 1, 2, 3 once each, the stale line gone
+    std::ifstream log(fs::path(part.out_dir) / "train_log.jsonl");
+    std::string line;
+    int64_t expect = 1;
+    while (std::getline(log, line)) {
+      EXPECT_EQ(line.find("stale"), std::string::npos);
+      EXPECT_NE(line.find("\"step\":" + std::to_string(expect++)), std::string::npos) << line;
+    }
+    EXPECT_EQ(expect, 4);
+  }
   const io::SafetensorsFile fa((fs::path(whole.out_dir) / "model.safetensors").string());
   const io::SafetensorsFile fb((fs::path(part.out_dir) / "model.safetensors").string());
   ASSERT_EQ(fa.tensors().size(), fb.tensors().size());

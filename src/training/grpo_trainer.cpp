@@ -185,7 +185,18 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
 
   fs::create_directories(out);
   const fs::path log_path = out / "train_log.jsonl";
-  if (!o.resume) write_file(log_path, "");
+  if (!o.resume) {
+    write_file(log_path, "");
+  } else if (fs::exists(log_path)) {  // drop the lines of steps after the checkpoint: they are redone
+    std::ifstream in(log_path);
+    std::string line, kept;
+    while (std::getline(in, line)) {
+      const json j = json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.is_object() && j.value("step", int64_t(0)) <= step0) kept += line + "\n";
+    }
+    in.close();
+    write_file(log_path, kept);
+  }
   std::ofstream log(log_path, std::ios::app);
   auto say = [&](const std::string& s) {
     if (!o.quiet) std::fprintf(stderr, "%s\n", s.c_str());
