@@ -19,6 +19,16 @@ std::unique_ptr<Model> Model::load(const std::string& dir, const io::Checkpoint:
   return m;
 }
 
+std::unique_ptr<Model> Model::over_weights(const ModelConfig& cfg, ModelWeights weights) {
+  std::unique_ptr<Model> m(new Model());
+  m->cfg_ = cfg;
+  m->w_ = std::move(weights);
+  m->rope_ = Rope(m->cfg_);
+  for (auto& L : m->w_.layers) L.attn.absorbed = make_absorbed_kv_b(m->cfg_, L.attn.kv_b_proj);
+  for (auto& mtp : m->w_.mtp) mtp.layer.attn.absorbed = make_absorbed_kv_b(m->cfg_, mtp.layer.attn.kv_b_proj);
+  return m;
+}
+
 LatentCache Model::make_cache(int64_t capacity, CacheType type) const {
   return LatentCache(cfg_.num_hidden_layers, capacity, cfg_.kv_lora_rank, cfg_.qk_rope_head_dim, type);
 }

@@ -22,6 +22,10 @@ class Model {
   // Checkpoint::Options::in_memory reads the weights into huge-page memory (the fast decode path
   // wants it); the default maps them.
   static std::unique_ptr<Model> load(const std::string& dir, const io::CheckpointOptions& opt = io::CheckpointOptions());
+  // A model over weights owned elsewhere (the trainer's parameters, train::ParamLayout::bind), with
+  // no checkpoint (checkpoint() must not be called). The weights must outlive the model; what is
+  // derived from them (the absorbed kv_b) is computed here, so make a new one after they change.
+  static std::unique_ptr<Model> over_weights(const ModelConfig& cfg, ModelWeights weights);
 
   const ModelConfig& config() const { return cfg_; }
   const ModelWeights& weights() const { return w_; }

@@ -17,6 +17,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "training/data.h"
+#include "training/loss_weights.h"
 #include "training/run_settings.h"
 #include "training/stop_signal.h"
 
@@ -271,6 +272,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
 
   const int64_t W = model.window();
   std::vector<int32_t> windows(o.batch * W);
+  // Masked data (prepare --chat): the loss is the mean over the mask's targets (loss_weights.h).
+  std::vector<uint8_t> mask(data.meta().loss_mask ? o.batch * W : 0);
+  uint8_t* const mask_ptr = mask.empty() ? nullptr : mask.data();
+  if (mask_ptr) model.set_loss_weights(masked_mean_weights(mask_ptr, o.batch, o.seq, W));
   const Ops ops{&pool, nullptr, 0};
   const LrSchedule sched{o.lr, o.lr * o.min_lr_ratio, o.warmup, o.steps};
   const int64_t K = cfg.num_experts_per_tok, E = cfg.n_routed_experts;
@@ -281,7 +286,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     const int64_t nb = std::max<int64_t>(1, std::min(o.eval_batches, nwin / o.batch));
     double loss = 0, mtp = 0;
     for (int64_t i = 0; i < nb; ++i) {
-      data.val_batch(i * o.batch, o.batch, o.seq, W, windows.data());
+      data.val_batch(i * o.batch, o.batch, o.seq, W, windows.data(), mask_ptr);
       StepLosses l = model.step(windows.data(), false);
       loss += l.loss / double(nb);
       mtp += l.mtp_loss / double(nb);
@@ -302,7 +307,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   const int64_t first = st.step;
   for (int64_t step = st.step; step < o.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
-    data.train_batch(o.seed, step, o.batch, W, windows.data());
+    data.train_batch(o.seed, step, o.batch, W, windows.data(), mask_ptr);
     model.zero_grad();
     StepRecord rec;
     rec.losses = model.step(windows.data(), true);
