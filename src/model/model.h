@@ -43,6 +43,16 @@ class Model {
   // different lengths). logits: [B, vocab]. Weights are read once for the whole batch.
   void decode_batch(const Exec& ex, const int32_t* tokens, int64_t B, LatentCache* const* caches, float* logits,
                     float* hidden = nullptr) const;
+  // Decode / verify step for B sequences, sequence b appending counts[b] >= 1 tokens to *caches[b]
+  // (speculative verification: the pending token and its drafts). tokens: the sequences' tokens one
+  // after the other, N = sum(counts) in all; logits: [N, vocab] and hidden: [N, hidden] (after
+  // model.norm), or null. The absorbed decode path over the latent caches; token i of sequence b
+  // attends to its cache and to the tokens before it in its own run. Each position's logits are
+  // bit-identical to one-token decode of the same positions as long as N <= ops::kGemvMaxTokens
+  // (the matrix products then run the per-token GEMV kernels, whose rounding does not depend on
+  // the batch); with more tokens the products tile as a GEMM and agree to its rounding.
+  void decode_batch(const Exec& ex, const int32_t* tokens, const int64_t* counts, int64_t B,
+                    LatentCache* const* caches, float* logits, float* hidden = nullptr) const;
 
   // One decoder layer in place on x: [T, hidden]. `slot` is the layer's index in `cache`.
   void decoder_layer(const Exec& ex, const LayerWeights& L, float* x, int64_t T, LatentCache& cache, int64_t slot,
