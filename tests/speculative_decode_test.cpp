@@ -140,7 +140,7 @@ Generated greedy(const Model& m, const Exec& ex, const std::vector<int32_t>& pro
 // cache rows — the output must still be exactly greedy's.
 TEST(SpeculativeGreedy, SameTokensAsGreedyOnRandomTinyV3) {
   auto m = Model::load(test::synth_model("tiny-v3", SynthDType::BF16));
-  Runtime rt(2);
+  Runtime rt(1);
   const std::vector<int32_t> prompt = {0, 17, 44, 291, 5, 5, 120};
   for (Exec ex : {Exec::oracle(), rt.exec()}) {
     const int64_t n = ex.reference ? 8 : 32;
@@ -165,7 +165,7 @@ TEST(SpeculativeGreedy, SameTokensAsGreedyOnDefaultModel) {
   std::vector<int32_t> prompt = {int32_t(m->config().bos_token_id)};
   for (int32_t id : tk.encode("And God said, Let there be light: and there was light. And God saw the light,"))
     prompt.push_back(id);
-  Runtime rt(2);
+  Runtime rt(1);
   const Exec ex = rt.exec();
   const Generated plain = greedy(*m, ex, prompt, 64, -1);
   for (int64_t K : {1, 2, 3}) {
@@ -188,7 +188,7 @@ TEST(SpeculativeGreedy, SameTokensAsGreedyOnDefaultModel) {
 TEST(SpeculativeDrafter, CachesEqualAFreshMtpPass) {
   auto m = Model::load(test::synth_model("tiny-v3", SynthDType::BF16));
   const int64_t V = m->config().vocab_size, H = m->config().hidden_size;
-  Runtime rt(2);
+  Runtime rt(1);
   const Exec ex = rt.exec();
   const std::vector<int32_t> prompt = {0, 9, 8, 7, 250, 31};
   MtpDrafter drafter(*m, 64);
