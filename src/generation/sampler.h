@@ -67,10 +67,13 @@ class Sampler {
 
   const SamplerParams& params() const { return params_; }
 
+  // The next number of the seeded stream, in [0, 1): what sample() draws with (speculative decoding
+  // draws its acceptance tests from the same stream).
+  double uniform();
+
  private:
   void apply_penalties(std::vector<float>& logits) const;
   void remember(int32_t token);
-  double uniform();  // [0, 1)
 
   SamplerParams params_;
   std::mt19937_64 rng_;

@@ -55,13 +55,13 @@ class SpeculativeSampler {
 
  private:
   int32_t draw(const std::vector<Candidate>& d);  // one token from d with the sampler's stream
-  double q_of(int64_t j, int32_t id) const;
 
   Sampler& sampler_;
   Sampler history_;  // the sampler's history plus this round's drafts (its random stream unused)
   std::vector<int32_t> drafts_;
   std::vector<std::vector<Candidate>> q_;  // per draft: the distribution it was picked from
-  std::vector<double> residual_;          // scratch, [vocab]
+  std::vector<double> q_dense_;           // scratch, [vocab]: q of the row being judged, else 0
+  std::vector<Candidate> residual_;       // scratch: normalize(max(0, p - q))
 };
 
 // One sequence's part in a speculative round (the engine keeps one per request).
@@ -91,7 +91,7 @@ class SpeculativeDecoder {
  private:
   const Model& model_;
   std::vector<int32_t> tokens_;
-  std::vector<int64_t> counts_;
+  std::vector<int64_t> counts_, lengths_;
   std::vector<LatentCache*> caches_;
   std::vector<float> logits_, hidden_;
 };

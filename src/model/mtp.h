@@ -70,20 +70,22 @@ class MtpDrafter {
   int32_t token_at(int64_t pos) const;  // committed token, `next_`, or a draft of this round
   // Module m over rows [valid_, end), writing out_[m]; logits of the last row into logits_ if asked.
   void run_module(const Exec& ex, int64_t m, int64_t end, bool want_logits);
-  void drop_before(int64_t pos);  // forget hidden states and tokens of positions < pos
+  // Runs modules [first_module, D) up to row new_valid (committed tokens only), then forgets the
+  // hidden states and tokens below it.
+  void advance_valid(const Exec& ex, int64_t new_valid, int64_t first_module);
 
   const Model& model_;
   std::vector<LatentCache> caches_;  // one per module
   int64_t length_ = 0;               // main positions observed
   int64_t valid_ = 0;                // rows [0, valid_) of every module are built from committed tokens
-  int64_t base_ = 0;                 // position of hidden_[0] and tokens_[0] (== valid_ between rounds)
-  std::vector<float> hidden_;        // main hidden states of positions [base_, length_)
-  std::vector<int32_t> tokens_;      // tokens of positions [base_, length_)
+  std::vector<float> hidden_;        // main hidden states of positions [valid_, length_)
+  std::vector<int32_t> tokens_;      // tokens of positions [valid_, length_)
   // The round in progress.
   int32_t next_ = -1;
   std::vector<int32_t> drafts_;            // t_{L+1} .. chosen so far
   std::vector<std::vector<float>> out_;    // per module: output hidden states of its last pass
-  std::vector<float> step_hidden_, logits_, row_out_;
+  std::vector<int32_t> row_tokens_;
+  std::vector<float> step_hidden_, row_out_, logits_;
 };
 
 }  // namespace fathom
