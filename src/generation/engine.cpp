@@ -6,8 +6,10 @@
 
 #include "core/error.h"
 #include "generation/logits_check.h"
+#include "generation/speculative.h"
 #include "generation/stop_strings.h"
 #include "model/model.h"
+#include "model/mtp.h"
 #include "tokenizer/tokenizer.h"
 
 namespace fathom {
@@ -83,6 +85,7 @@ void validate_request(const EngineRequest& r, const ModelConfig& c, int64_t cont
 
 struct Engine::Slot {
   LatentCache cache;
+  std::unique_ptr<MtpDrafter> drafter;  // with MTP: the modules' caches, as long as `cache`
   std::vector<int32_t> cached;  // ids whose rows are in the cache, in order
   int64_t last_used = 0;
   bool busy = false;
@@ -102,6 +105,7 @@ struct Engine::Sequence {
   int32_t feed = -1;  // the last sampled token, to be appended by the next decode step
   bool done = false;
   GenerationStats stats;
+  std::unique_ptr<SpeculativeSampler> speculative;  // with MTP, over `sampler`
   Clock::time_point decode_start;
 
   Sequence(std::shared_ptr<Ticket> t, EngineRequest&& r, EventSink&& k, const tok::Tokenizer& tok)
@@ -121,13 +125,14 @@ Engine::Engine(const Model& model, const tok::Tokenizer& tokenizer, Exec exec, E
     if (c.num_nextn_predict_layers < 1)
       fail("--mtp: the model has no MTP module (config.json: num_nextn_predict_layers is {})",
            c.num_nextn_predict_layers);
-    fail("--mtp: speculative decoding with the MTP module is not built into this engine yet");
+    speculative_ = std::make_unique<SpeculativeDecoder>(model_);
   }
   if (c.eos_token_id >= 0) eos_ids_.push_back(int32_t(c.eos_token_id));
   if (tok_.eos_id() >= 0) eos_ids_.push_back(tok_.eos_id());
   for (int i = 0; i < opt_.parallel; ++i) {
     auto s = std::make_unique<Slot>();
     s->cache = model_.make_cache(opt_.context, opt_.cache_type);
+    if (speculative_) s->drafter = std::make_unique<MtpDrafter>(model_, opt_.context, opt_.cache_type);
     slots_.push_back(std::move(s));
   }
 }
@@ -153,6 +158,7 @@ void Engine::forget_cached() {
     if (!slot->busy) {
       slot->cache.clear();
       slot->cached.clear();
+      if (slot->drafter) slot->drafter->reset();
     }
 }
 
@@ -182,6 +188,9 @@ void Engine::add(std::shared_ptr<Ticket> ticket, EngineRequest request, EventSin
       best_len = n;
     }
   }
+  // The drafter may hold fewer of those rows (it keeps hidden states only back to its last
+  // committed row): then the prefix reused is what both hold.
+  if (best->drafter) best_len = best->drafter->truncate(best_len);
   best->busy = true;
   best->last_used = ++clock_;
   best->cache.truncate(best_len);
@@ -189,6 +198,7 @@ void Engine::add(std::shared_ptr<Ticket> ticket, EngineRequest request, EventSin
   s->slot = best;
   s->reused = s->prefilled = s->stats.reused_tokens = best_len;
   s->sampler.accept_prompt(prompt);
+  if (speculative_) s->speculative = std::make_unique<SpeculativeSampler>(s->sampler);
   counters_.prompt_tokens += int64_t(prompt.size());
   counters_.cached_prompt_tokens += best_len;
   running_.push_back(std::move(s));
@@ -210,17 +220,23 @@ void Engine::step() {
       }
     const auto t1 = Clock::now();
 
-    std::vector<Sequence*> batch;
-    for (auto& s : running_)
-      if (!s->done && !s->prefilling() && s->feed >= 0) batch.push_back(s.get());
-    if (!batch.empty()) decode_step(batch);
+    // Sequences whose logits the engine must see (logit_bias, logprobs) sample every token
+    // themselves; the others speculate when MTP is on.
+    std::vector<Sequence*> plain, speculating;
+    for (auto& s : running_) {
+      if (s->done || s->prefilling() || s->feed < 0) continue;
+      const bool own_logits = !s->req.logit_bias.empty() || s->req.top_logprobs >= 0;
+      (speculative_ && !own_logits ? speculating : plain).push_back(s.get());
+    }
+    if (!plain.empty()) decode_step(plain);
+    if (!speculating.empty()) speculative_step(speculating);
     const auto t2 = Clock::now();
 
     if (prefilled) counters_.prefill_seconds += seconds_between(t0, t1);
-    if (!batch.empty()) {
+    if (!plain.empty() || !speculating.empty()) {
       counters_.decode_seconds += seconds_between(t1, t2);
       counters_.decode_steps += 1;
-      counters_.decode_batch_tokens += int64_t(batch.size());
+      counters_.decode_batch_tokens += int64_t(plain.size() + speculating.size());
     }
   } catch (const std::exception& e) {  // never take the frontend down: fail what was running
     fail_all(e.what());
@@ -256,6 +272,7 @@ void Engine::prefill_step(Sequence& s) {
     finish(s, FinishReason::Cancelled, e.what());
     return;
   }
+  if (s.slot->drafter) s.slot->drafter->observe(exec_, prompt.data() + s.prefilled, hidden_.data(), n);
   s.slot->cached.insert(s.slot->cached.end(), prompt.begin() + s.prefilled, prompt.begin() + s.prefilled + n);
   s.prefilled += n;
   if (s.prefilling()) {
@@ -281,14 +298,17 @@ void Engine::decode_step(std::vector<Sequence*>& batch) {
     tokens[size_t(b)] = batch[size_t(b)]->feed;
     caches[size_t(b)] = &batch[size_t(b)]->slot->cache;
   }
+  const int64_t H = model_.config().hidden_size;
   logits_.resize(size_t(B * V));
+  hidden_.resize(size_t(B * H));
   try {
-    model_.decode_batch(exec_, tokens.data(), B, caches.data(), logits_.data());
+    // The hidden states keep a slot's drafter as long as its cache (MTP on, this request not
+    // speculating): a later request in the slot drafts from them.
+    model_.decode_batch(exec_, tokens.data(), B, caches.data(), logits_.data(), speculative_ ? hidden_.data() : nullptr);
+    for (int64_t b = 0; b < B; ++b)
+      if (MtpDrafter* d = batch[size_t(b)]->slot->drafter.get()) d->observe(exec_, &tokens[size_t(b)], hidden_.data() + b * H, 1);
   } catch (const std::exception& e) {
-    for (Sequence* s : batch) {
-      s->slot->cache.truncate(int64_t(s->slot->cached.size()));
-      finish(*s, FinishReason::Cancelled, e.what());
-    }
+    fail_step(batch, e.what());
     return;
   }
   for (int64_t b = 0; b < B; ++b) {
@@ -296,6 +316,54 @@ void Engine::decode_step(std::vector<Sequence*>& batch) {
     s.slot->cached.push_back(s.feed);
     s.feed = -1;
     sample_and_emit(s, logits_.data() + b * V);
+  }
+}
+
+void Engine::speculative_step(std::vector<Sequence*>& batch) {
+  std::vector<SpeculativeSequence> rounds(batch.size());
+  std::vector<SpeculativeSequence*> ptrs(batch.size());
+  for (size_t b = 0; b < batch.size(); ++b) {
+    Sequence& s = *batch[b];
+    SpeculativeSequence& r = rounds[b];
+    r.cache = &s.slot->cache;
+    r.drafter = s.slot->drafter.get();
+    r.sampler = s.speculative.get();
+    r.next = s.feed;
+    // Drafts past max_tokens would be thrown away: draft at most the tokens still wanted after t_L.
+    r.max_drafts = opt_.mtp_draft;
+    if (s.req.max_tokens >= 0)
+      r.max_drafts = std::clamp<int64_t>(s.req.max_tokens - int64_t(s.generated.size()) - 1, 0, r.max_drafts);
+    ptrs[b] = &r;
+  }
+  try {
+    speculative_->step(exec_, ptrs);
+  } catch (const std::exception& e) {
+    fail_step(batch, e.what());
+    return;
+  }
+  for (size_t b = 0; b < batch.size(); ++b) {
+    Sequence& s = *batch[b];
+    const SpeculativeSequence& r = rounds[b];
+    // The cache now holds t_L and the accepted drafts; the round's last token is fed next round.
+    s.slot->cached.push_back(s.feed);
+    s.slot->cached.insert(s.slot->cached.end(), r.tokens.begin(), r.tokens.begin() + r.accepted);
+    s.feed = -1;
+    s.stats.drafted_tokens += r.drafted;
+    s.stats.accepted_drafts += r.accepted;
+    counters_.drafted_tokens += r.drafted;
+    counters_.accepted_drafts += r.accepted;
+    for (int32_t t : r.tokens)
+      if (!emit(s, t, nullptr)) break;  // ended: EOS, a stop string, a limit or a cancel
+  }
+}
+
+void Engine::fail_step(std::vector<Sequence*>& batch, const std::string& error) {
+  for (Sequence* s : batch) {
+    int64_t n = int64_t(s->slot->cached.size());
+    if (s->slot->drafter) n = s->slot->drafter->truncate(n);
+    s->slot->cache.truncate(n);
+    s->slot->cached.resize(size_t(n));
+    finish(*s, FinishReason::Cancelled, error);
   }
 }
 
@@ -320,7 +388,7 @@ bool Engine::sample_and_emit(Sequence& s, float* logits) {
 bool Engine::emit(Sequence& s, int32_t t, const float* logits) {
   EngineEvent ev;
   ev.token = t;
-  if (s.req.top_logprobs >= 0)  // log-softmax of the (biased) logits, before the sampling filters
+  if (s.req.top_logprobs >= 0 && logits)  // log-softmax of the (biased) logits, before the sampling filters
     ev.logprobs.push_back(token_logprob(logits, model_.config().vocab_size, t, s.req.top_logprobs));
 
   const bool is_stop_token = std::find(s.req.stop_tokens.begin(), s.req.stop_tokens.end(), t) != s.req.stop_tokens.end();
@@ -341,8 +409,8 @@ bool Engine::emit(Sequence& s, int32_t t, const float* logits) {
     finish(s, FinishReason::Cancelled);
   else if (s.req.max_tokens >= 0 && n >= s.req.max_tokens)
     finish(s, FinishReason::MaxTokens);  // no need to feed the last token
-  else if (s.slot->cache.length() >= s.slot->cache.capacity())
-    finish(s, FinishReason::ContextFull);
+  else if (int64_t(s.req.prompt.size()) + n - 1 >= s.slot->cache.capacity())
+    finish(s, FinishReason::ContextFull);  // no row left to feed it at (position prompt + n - 1)
   else {
     s.feed = t;
     return true;

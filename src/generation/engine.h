@@ -31,6 +31,7 @@
 namespace fathom {
 
 class Model;
+class SpeculativeDecoder;
 struct ModelConfig;
 namespace tok { class Tokenizer; }
 
@@ -152,15 +153,22 @@ class Engine {
   struct Sequence;
 
   void prefill_step(Sequence& s);
+  // One decode step for sequences that sample every token themselves (no MTP, or a request whose
+  // logits the engine must see: logit_bias, logprobs).
   void decode_step(std::vector<Sequence*>& batch);
+  // One speculative round (draft with MTP, one batched verify, accept, cut the caches) for each.
+  void speculative_step(std::vector<Sequence*>& batch);
+  // A failed step: each sequence's caches go back to its committed tokens, and it ends with `error`.
+  void fail_step(std::vector<Sequence*>& batch, const std::string& error);
   // The logits of one position as the sampler sees them: checked finite, then the request's
   // logit_bias. Every token the engine emits, sampled or accepted from a draft, comes through here:
   // the one place for per-token constraints (a structured-output mask goes here).
   void prepare_logits(Sequence& s, float* logits, int64_t position) const;
   // Samples from prepared logits and emits the token. Returns whether the sequence goes on.
   bool sample_and_emit(Sequence& s, float* logits);
-  // Emits token t drawn from `logits`: logprobs, EOS / stop / limits, the event. Returns whether the
-  // sequence goes on (it ended otherwise).
+  // Emits token t drawn from `logits` (null for a token a speculative round accepted: such requests
+  // ask for no logprobs): logprobs, EOS / stop / limits, the event. Returns whether the sequence
+  // goes on (it ended otherwise).
   bool emit(Sequence& s, int32_t t, const float* logits);
   void finish(Sequence& s, FinishReason reason, std::string error = {});
 
@@ -175,6 +183,7 @@ class Engine {
   int64_t clock_ = 0;  // slot LRU clock
   std::vector<std::pair<EventSink, EngineEvent>> ended_;
   EngineCounters counters_;
+  std::unique_ptr<SpeculativeDecoder> speculative_;  // with mtp_draft > 0
   std::vector<float> logits_, hidden_;  // step scratch
 };
 
