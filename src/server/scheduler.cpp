@@ -25,6 +25,15 @@ EngineOptions engine_options(const SchedulerOptions& o) {
   return e;
 }
 
+// The last event of a request that never reached the engine.
+void fail_request(const EventSink& sink, std::string error) {
+  EngineEvent e;
+  e.done = true;
+  e.finish = FinishReason::Cancelled;
+  e.error = std::move(error);
+  sink(std::move(e));
+}
+
 }  // namespace
 
 Scheduler::Scheduler(const Model& model, const tok::Tokenizer& tokenizer, Exec exec, SchedulerOptions options)
@@ -92,23 +101,18 @@ void Scheduler::run() {
       stats_.queued = int64_t(queue_.size());
     }
     if (stopping) {
-      for (auto& p : incoming) {
-        EngineEvent e;
-        e.done = true;
-        e.finish = FinishReason::Cancelled;
-        e.error = "server shutting down";
-        p.sink(std::move(e));
-      }
+      for (auto& p : incoming) fail_request(p.sink, "server shutting down");
       engine_.fail_all("server shutting down");
       engine_.send_ended();
       return;
     }
     const int64_t decoded_before = engine_.counters().decode_batch_tokens;
     for (auto& p : incoming) {
+      EventSink sink = p.sink;  // add() consumes its own copy, also when it throws
       try {
         engine_.add(std::move(p.ticket), std::move(p.request), std::move(p.sink));
       } catch (const std::exception& e) {  // validated at submit: only an engine fault lands here
-        engine_.fail_all(e.what());
+        fail_request(sink, e.what());
       }
     }
     engine_.step();
