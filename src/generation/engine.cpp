@@ -221,7 +221,9 @@ void Engine::step() {
     const auto t1 = Clock::now();
 
     // Sequences whose logits the engine must see (logit_bias, logprobs) sample every token
-    // themselves; the others speculate when MTP is on.
+    // themselves; the others speculate when MTP is on. A speculative round judges drafts on the
+    // raw target logits, so any per-token constraint added to prepare_logits (a structured-output
+    // mask) must keep its requests here too, or be applied inside the round to p and q alike.
     std::vector<Sequence*> plain, speculating;
     for (auto& s : running_) {
       if (s->done || s->prefilling() || s->feed < 0) continue;
