@@ -269,12 +269,12 @@ void Engine::prefill_step(Sequence& s) {
     // instead of n (vocab x hidden each).
     model_.forward(exec_, prompt.data() + s.prefilled, n, s.slot->cache, AttentionPath::Expanded, nullptr,
                    hidden_.data());
+    if (s.slot->drafter) s.slot->drafter->observe(exec_, prompt.data() + s.prefilled, hidden_.data(), n);
   } catch (const std::exception& e) {
-    s.slot->cache.truncate(int64_t(s.slot->cached.size()));
-    finish(s, FinishReason::Cancelled, e.what());
+    std::vector<Sequence*> failed = {&s};
+    fail_step(failed, e.what());
     return;
   }
-  if (s.slot->drafter) s.slot->drafter->observe(exec_, prompt.data() + s.prefilled, hidden_.data(), n);
   s.slot->cached.insert(s.slot->cached.end(), prompt.begin() + s.prefilled, prompt.begin() + s.prefilled + n);
   s.prefilled += n;
   if (s.prefilling()) {
@@ -362,7 +362,8 @@ void Engine::speculative_step(std::vector<Sequence*>& batch) {
 void Engine::fail_step(std::vector<Sequence*>& batch, const std::string& error) {
   for (Sequence* s : batch) {
     int64_t n = int64_t(s->slot->cached.size());
-    if (s->slot->drafter) n = s->slot->drafter->truncate(n);
+    // The drafter may have failed before it saw the step's rows: keep what both hold.
+    if (s->slot->drafter) n = s->slot->drafter->truncate(std::min(n, s->slot->drafter->length()));
     s->slot->cache.truncate(n);
     s->slot->cached.resize(size_t(n));
     finish(*s, FinishReason::Cancelled, error);
