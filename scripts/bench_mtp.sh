@@ -15,7 +15,7 @@ prompts=(
   "Blessed is the man that walketh not in the counsel of the ungodly,"
   "And it came to pass in those days,"
 )
-lscpu | grep "Model name" || true
+lscpu | grep -E "Model name|^CPU family|^Model:" || true
 # decode tok/s and the mtp counters from the speed line on stderr (the best of `repeats` runs).
 measure() {
   local best=0 line acc=""
