@@ -95,15 +95,13 @@ double greedy_decode(const Model& m, const Exec& ex, const std::vector<int32_t>&
   drafter.observe(ex, prompt.data(), hidden.data(), P);
   SpeculativeSampler spec(sampler);
   SpeculativeDecoder decoder(m);
-  SpeculativeSequence seq;
-  seq.cache = &cache;
-  seq.drafter = &drafter;
-  seq.sampler = &spec;
-  SpeculativeSequence* seqs[] = {&seq};
+  SpeculativeSequence seq{.cache = &cache, .drafter = &drafter, .sampler = &spec, .next = t, .max_drafts = K,
+                          .tokens = {}, .drafted = 0, .accepted = 0};
   while (int64_t(out->size()) < n) {
     seq.next = t;
-    seq.max_drafts = std::min<int64_t>(K, n - int64_t(out->size()) - 1);
-    decoder.step(ex, seqs);
+    seq.max_drafts = std::min<int64_t>(K, n - int64_t(out->size()) - 1);  // no drafts past the end
+    SpeculativeSequence* one = &seq;
+    decoder.step(ex, std::span(&one, 1));
     out->insert(out->end(), seq.tokens.begin(), seq.tokens.end());
     t = seq.tokens.back();
     *drafted += seq.drafted;
