@@ -5,8 +5,13 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
 
 #include "generation/speculative.h"
+#include "io/safetensors.h"
 #include "model/model.h"
 #include "model/mtp.h"
 #include "test_util.h"
@@ -208,6 +213,86 @@ TEST(SpeculativeDrafter, CachesEqualAFreshMtpPass) {
   const std::span<const float> draft = drafter.first_draft(ex, seq[size_t(L)]);
   const std::vector<float> got(draft.begin(), draft.end()), want(fresh.end() - V, fresh.end());
   EXPECT_LT(rel_l2(got, want), 1e-4);
+}
+
+// tiny-v3 with a second MTP module (model.layers.4.*, a copy of module 0 with its eh_proj scaled so
+// the two differ): DeepSeek's chained modules, which no released checkpoint has.
+std::string two_module_model() {
+  namespace fs = std::filesystem;
+  const fs::path src = test::synth_model("tiny-v3", SynthDType::F32);
+  const fs::path dir = fs::path(FATHOM_TEST_TMP) / "models" / ("tiny-v3-mtp2-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(src, dir);
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(dir / "config.json"));
+  const int64_t first = cfg["num_hidden_layers"].get<int64_t>();
+  cfg["num_nextn_predict_layers"] = 2;
+  std::ofstream(dir / "config.json") << cfg.dump(2);
+  nlohmann::json index = nlohmann::json::parse(std::ifstream(dir / "model.safetensors.index.json"));
+  const std::string from = "model.layers." + std::to_string(first) + ".", to = "model.layers." + std::to_string(first + 1) + ".";
+  std::vector<std::unique_ptr<io::SafetensorsFile>> shards;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().extension() == ".safetensors") shards.push_back(std::make_unique<io::SafetensorsFile>(e.path().string()));
+  io::SafetensorsWriter w((dir / "model-mtp2.safetensors").string());
+  std::vector<const io::TensorView*> copies;
+  for (const auto& shard : shards)
+    for (const auto& [name, t] : shard->tensors())
+      if (name.rfind(from, 0) == 0) {
+        w.add(to + name.substr(from.size()), t.dtype, t.shape);
+        index["weight_map"][to + name.substr(from.size())] = "model-mtp2.safetensors";
+        copies.push_back(&t);
+      }
+  w.begin();
+  for (const io::TensorView* t : copies) {
+    std::vector<float> v(size_t(t->numel()));
+    EXPECT_EQ(t->dtype, DType::F32);
+    std::memcpy(v.data(), t->data, t->nbytes);
+    if (t->name.find("eh_proj") != std::string::npos)
+      for (float& x : v) x *= 1.5f;
+    w.write(to + t->name.substr(from.size()), v.data(), t->nbytes);
+  }
+  w.finish();
+  std::ofstream(dir / "model.safetensors.index.json") << index.dump(2);
+  return dir.string();
+}
+
+// With two modules: after rounds of K = 3 (module 0, module 1 chained on module 0's output and
+// draft, then module 1 again one row further), each module's draft equals a fresh pass over the
+// committed sequence, and greedy output is unchanged.
+TEST(SpeculativeDrafter, TwoChainedModulesStayExact) {
+  const std::string dir = two_module_model();
+  auto m = Model::load(dir);
+  ASSERT_EQ(m->weights().mtp.size(), 2u);
+  const int64_t V = m->config().vocab_size, H = m->config().hidden_size;
+  Runtime rt(1);
+  const Exec ex = rt.exec();
+  const std::vector<int32_t> prompt = {0, 9, 8, 7, 250, 31};
+  const Generated plain = greedy(*m, ex, prompt, 24, -1);
+  for (int64_t K : {1, 2, 3}) {
+    SCOPED_TRACE("K=" + std::to_string(K));
+    MtpDrafter drafter(*m, 64);
+    const Generated g = greedy(*m, ex, prompt, 24, K, &drafter);
+    EXPECT_EQ(first(g.tokens, 24), plain.tokens);
+    std::vector<int32_t> seq = prompt;
+    seq.insert(seq.end(), g.tokens.begin(), g.tokens.end());
+    const int64_t L = drafter.length();
+    ASSERT_GE(int64_t(seq.size()), L + 1);
+    // Fresh: main hidden states, module 0 over rows 0..L-1 (tokens 1..L), its draft d1 (argmax),
+    // module 1 over the same rows on module 0's outputs with tokens 2..L, d1.
+    LatentCache cache = m->make_cache(L);
+    std::vector<float> hidden(size_t(L * H)), h1(size_t(L * H)), l0(size_t(L * V)), l1(size_t(L * V));
+    m->forward(ex, seq.data(), L, cache, AttentionPath::Expanded, nullptr, hidden.data());
+    LatentCache c0 = m->make_mtp_cache(L), c1 = m->make_mtp_cache(L);
+    mtp_forward(ex, *m, 0, hidden.data(), seq.data() + 1, L, c0, AttentionPath::Expanded, l0.data(), h1.data());
+    const std::span<const float> got0 = drafter.first_draft(ex, seq[size_t(L)]);
+    EXPECT_LT(rel_l2(std::vector<float>(got0.begin(), got0.end()), std::vector<float>(l0.end() - V, l0.end())), 1e-4);
+    const int32_t d1 = 17;
+    std::vector<int32_t> next2(seq.begin() + 2, seq.begin() + L + 1);
+    next2.push_back(d1);
+    mtp_forward(ex, *m, 1, h1.data(), next2.data(), L, c1, AttentionPath::Expanded, l1.data());
+    const std::span<const float> got1 = drafter.next_draft(ex, d1);
+    EXPECT_LT(rel_l2(std::vector<float>(got1.begin(), got1.end()), std::vector<float>(l1.end() - V, l1.end())), 1e-4);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -67,7 +67,7 @@ class SpeculativeSampler {
 // One sequence's part in a speculative round (the engine keeps one per request).
 struct SpeculativeSequence {
   LatentCache* cache = nullptr;             // main cache, length L
-  MtpDrafter* drafter = nullptr;            // drafter->length() == cache->length()
+  MtpDrafter* drafter = nullptr;            // length() == cache->length(); null: no drafts (plain decode)
   SpeculativeSampler* sampler = nullptr;    // over the request's Sampler
   int32_t next = -1;                        // t_L: chosen, accepted into the sampler, not yet fed
   int64_t max_drafts = 1;                   // K this round; clamped to the cache's room; 0: plain decode

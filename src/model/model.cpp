@@ -4,6 +4,7 @@
 
 #include "model/experts.h"
 #include "model/mla_fast.h"
+#include "model/router.h"
 #include "ops/reference.h"
 
 namespace fathom {
@@ -54,6 +55,10 @@ void Model::decoder_layer_impl(const Exec& ex, const LayerWeights& L, float* x, 
   for (int64_t i = 0; i < T * H; ++i) x[i] += delta[i];
   for (int64_t t = 0; t < T; ++t)
     ops::ref::rmsnorm(x + t * H, L.post_attention_layernorm.data(), H, eps, normed.data() + t * H);
+  if (L.is_moe && routing_observer_ && &L >= w_.layers.data() && &L < w_.layers.data() + w_.layers.size()) {
+    const Routes r = route_tokens(ex, cfg_, L.moe.gate, normed.data(), T);
+    routing_observer_(&L - w_.layers.data(), r.experts.data(), T);
+  }
   if (L.is_moe)
     moe_forward(ex, cfg_, L.moe, normed.data(), T, delta.data());
   else

@@ -1,6 +1,7 @@
 // The DeepSeek decoder: embedding -> N x [RMSNorm -> MLA -> residual -> RMSNorm -> MLP|MoE ->
 // residual] -> RMSNorm -> lm_head, plus the MTP modules (model/mtp.h). Owns the mapped checkpoint.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,12 @@ class Model {
   // x[T, hidden] = embed rows of tokens (from the given embedding matrix).
   void embed(const WeightMatrix& table, const int32_t* tokens, int64_t T, float* x) const;
 
+  // Benchmarks: while set, every MoE layer of the main model reports the routed experts it picks,
+  // experts [T, num_experts_per_tok] for its T tokens (the router runs once more for it). Not for
+  // concurrent use; an empty function turns it off.
+  using RoutingObserver = std::function<void(int64_t layer, const int32_t* experts, int64_t T)>;
+  void observe_routing(RoutingObserver f) const { routing_observer_ = std::move(f); }
+
  private:
   Model() = default;
   // The layer skeleton (norm, attention, residual, norm, MLP or MoE, residual) around any attention.
@@ -71,6 +78,7 @@ class Model {
   ModelConfig cfg_;
   ModelWeights w_;
   Rope rope_{default_rope_config()};
+  mutable RoutingObserver routing_observer_;
   static ModelConfig default_rope_config() {
     ModelConfig c;
     c.qk_rope_head_dim = 2;
