@@ -163,10 +163,12 @@ TEST(MatmulBatch, SameAsSeparateCalls) {
   EXPECT_EQ(Yb, Yb1);
 }
 
-// F8_E4M3 with scale blocks other than 128x128: 64 columns (int8 GEMM, 32-blocks inside a scale
-// block) and 48 (GEMV by 16-column steps, GEMM on f32 panels), rows and columns not multiples of them.
+// F8_E4M3 with scale blocks other than 128x128, rows and columns not multiples of them. On AVX-512
+// each block width takes other kernels: 64, the VBMI table GEMV (where the CPU has VBMI) and the
+// int8 GEMM (32-blocks inside a scale block); 80, the f16-route GEMV by 64 then 16 columns and the
+// f32-panel GEMM; 48, the f16-route GEMV by 16 columns.
 TEST(MatmulFp8, OtherBlockShapes) {
-  for (int64_t block : {64, 48}) {
+  for (int64_t block : {64, 80, 48}) {
     OwnedWeight o = make_weight(WFormat::F8_E4M3, 75, 230, 21);
     o.W.block_rows = o.W.block_cols = block;
     std::mt19937 rng(22);

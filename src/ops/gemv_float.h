@@ -1,6 +1,6 @@
-// Internal: the AVX-512 decode GEMVs for F8_E4M3 and BF16 weights (gemv_float_avx512.cpp), used by
-// the AVX-512 matmul kernels for n <= kGemvMaxTokens. Exact: the float-format tolerance of
-// ops/matmul.h.
+// Internal: the AVX-512 decode GEMVs for F8_E4M3 and BF16 weights (gemv_float_avx512.cpp, and
+// gemv_fp8_avx512vbmi.cpp where the CPU has VBMI), used by the AVX-512 matmul kernels for
+// n <= kGemvMaxTokens. Exact: the float-format tolerance of ops/matmul.h.
 #pragma once
 #include <cstdint>
 
@@ -18,5 +18,12 @@ void prepare_bf16_act(const WeightMatrix& W, const float* X, int64_t n, float* x
 // (prep: the activations of prepare_bf16_act).
 void gemv_float_rows(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0,
                      int64_t r1);
+
+// F8_E4M3 with VBMI, for block_cols a multiple of 64 (call only when
+// cpu::kernel_isa_supported(KernelIsa::avx512vbmi)): activations reordered per 64 columns
+// (prepare_fp8_act, xs[n * fp8_act_floats(W.cols)], 64-byte aligned, zero past cols).
+inline int64_t fp8_act_floats(int64_t cols) { return (cols + 63) / 64 * 64; }
+void prepare_fp8_act(const WeightMatrix& W, const float* X, int64_t n, float* xs);
+void gemv_fp8_vbmi_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1);
 
 }  // namespace fathom::ops::detail

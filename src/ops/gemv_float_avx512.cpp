@@ -23,6 +23,7 @@
 #include <cstring>
 
 #include "ops/gemv_float.h"
+#include "ops/gemv_fp8_rows.h"
 #include "ops/matmul.h"
 
 namespace fathom::ops::detail {
@@ -45,51 +46,36 @@ inline __m256i e4m3_to_f16_bits(__m256i s) {
 
 template <int NT>
 void gemv_e4m3(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
-  const int64_t K = W.cols, bc = W.block_cols, nbc = (K + bc - 1) / bc;
+  const int64_t K = W.cols;
   const float* x[NT];
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) x[t] = X + (t0 + t) * K;
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint8_t* p = static_cast<const uint8_t*>(W.data) + r * K;
-    const float* scale = W.scale_inv + (r / W.block_rows) * nbc;
-    __m512 acc[NT];
+  // 256: the decoded values are 2^-8 of the e4m3 ones.
+  fp8_gemv_rows<NT>(W, 256.0f, Y, t0, r0, r1, [&](const uint8_t* p, int64_t k0, int64_t k1, __m512* s0, __m512* s1) {
+    int64_t k = k0;
+    for (; k + 64 <= k1; k += 64) {
+      prefetch(p + k);
+      const __m512i h0 = e4m3_to_f16_bits(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k))));
+      const __m512i h1 =
+          e4m3_to_f16_bits(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k + 32))));
+      const __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h0)), w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h0, 1));
+      const __m512 w2 = _mm512_cvtph_ps(_mm512_castsi512_si256(h1)), w3 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h1, 1));
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t k0 = 0, b = 0; k0 < K; k0 += bc, ++b) {
-      const int64_t k1 = std::min(K, k0 + bc);
-      __m512 s0[NT], s1[NT];
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) s0[t] = s1[t] = _mm512_setzero_ps();
-      int64_t k = k0;
-      for (; k + 64 <= k1; k += 64) {
-        prefetch(p + k);
-        const __m512i h0 = e4m3_to_f16_bits(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k))));
-        const __m512i h1 =
-            e4m3_to_f16_bits(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k + 32))));
-        const __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h0)), w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h0, 1));
-        const __m512 w2 = _mm512_cvtph_ps(_mm512_castsi512_si256(h1)), w3 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h1, 1));
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) {
-          s0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + k), s0[t]);
-          s1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + k + 16), s1[t]);
-          s0[t] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x[t] + k + 32), s0[t]);
-          s1[t] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x[t] + k + 48), s1[t]);
-        }
+      for (int t = 0; t < NT; ++t) {
+        s0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + k), s0[t]);
+        s1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + k + 16), s1[t]);
+        s0[t] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x[t] + k + 32), s0[t]);
+        s1[t] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x[t] + k + 48), s1[t]);
       }
-      for (; k < k1; k += 16) {  // a partial block (the row's last) or block_cols not a multiple of 64
-        const __mmask16 m = mask16(k1 - k);
-        const __m256i h = e4m3_to_f16_bits(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, p + k)));
-        const __m512 w = _mm512_cvtph_ps(h);
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; ++t) s0[t] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x[t] + k), s0[t]);
-      }
-      const __m512 sc = _mm512_set1_ps(scale[b] * 256.0f);
-#pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(_mm512_add_ps(s0[t], s1[t]), sc, acc[t]);
     }
+    for (; k < k1; k += 16) {  // a partial block (the row's last) or block_cols not a multiple of 64
+      const __mmask16 m = mask16(k1 - k);
+      const __m256i h = e4m3_to_f16_bits(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, p + k)));
+      const __m512 w = _mm512_cvtph_ps(h);
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(acc[t]);
-  }
+      for (int t = 0; t < NT; ++t) s0[t] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x[t] + k), s0[t]);
+    }
+  });
 }
 
 // Activations in prepare_bf16's order: token t's 32-column chunk c at xs + t * padded + 32 * c.

@@ -7,7 +7,7 @@
 //     to f32 and transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of
 //     accumulators (24 zmm), one broadcast of X per token and k. Q8_0/Q4_0, and F8_E4M3 converted
 //     to Q8_0 a row panel at a time: int8 activations and vpdpbusd (gemm_int8_avx512.cpp).
-//   BF16 and F8_E4M3 decode: gemv_float_avx512.cpp.
+//   BF16 and F8_E4M3 decode: gemv_float_avx512.cpp, and gemv_fp8_avx512vbmi.cpp (F8_E4M3 with VBMI).
 // GCC 12 warns inside its own _mm512_reduce_* / masked-load headers (undefined-vector idiom).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "cpu/kernel_isa.h"
 #include "ops/gemm_int8.h"
 #include "ops/gemv_float.h"
 #include "ops/gemv_act_layout.h"
@@ -149,10 +150,18 @@ bool int8_gemm(const WeightMatrix& W) {
   return is_q(W.format) || (W.format == WFormat::F8_E4M3 && W.block_cols % 32 == 0);
 }
 
+// F8_E4M3 decode takes the table-lookup GEMV where the CPU has VBMI and whole 64-column chunks fit
+// in a scale block, else the f16 route.
+bool fp8_vbmi_gemv(const WeightMatrix& W) {
+  static const bool vbmi = cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi);
+  return W.format == WFormat::F8_E4M3 && W.block_cols % 64 == 0 && vbmi;
+}
+
 size_t prep_bytes(const WeightMatrix& W, int64_t n) {
   if (W.format == WFormat::F8_E4M3 && W.block_cols % 16 != 0)
     fail("matmul (avx512): F8_E4M3 block_cols {} must be a multiple of 16", W.block_cols);
   if (W.format == WFormat::BF16 && n <= kGemvMaxTokens) return size_t(n * bf16_act_floats(W.cols)) * sizeof(float);
+  if (fp8_vbmi_gemv(W) && n <= kGemvMaxTokens) return size_t(n * fp8_act_floats(W.cols)) * sizeof(float);
   if (n > kGemvMaxTokens) return int8_gemm(W) ? gemm_i8_prep_bytes(W, n) : 0;
   if (!is_q(W.format)) return 0;
   return size_t(QActLayout(W).token_bytes * n);
@@ -160,6 +169,7 @@ size_t prep_bytes(const WeightMatrix& W, int64_t n) {
 
 void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
   if (W.format == WFormat::BF16 && n <= kGemvMaxTokens) return prepare_bf16_act(W, X, n, static_cast<float*>(prep));
+  if (fp8_vbmi_gemv(W) && n <= kGemvMaxTokens) return prepare_fp8_act(W, X, n, static_cast<float*>(prep));
   if (n > kGemvMaxTokens) {
     if (int8_gemm(W)) gemm_i8_prepare(W, X, n, prep);
     return;
@@ -472,7 +482,10 @@ void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n
     else if (int8_gemm(W)) return gemm_i8_rows(W, prep, n, Y, r0, r1);
     else return gemm_rows<F>(W, X, n, Y, r0, r1);
   }
-  if constexpr (F == WFormat::BF16 || F == WFormat::F8_E4M3) return gemv_float_rows(W, X, prep, n, Y, r0, r1);
+  if constexpr (F == WFormat::BF16 || F == WFormat::F8_E4M3) {
+    if (fp8_vbmi_gemv(W)) return gemv_fp8_vbmi_rows(W, prep, n, Y, r0, r1);
+    return gemv_float_rows(W, X, prep, n, Y, r0, r1);
+  }
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
     const int64_t nt = std::min<int64_t>(4, n - t0);
     if constexpr (F == WFormat::Q8_0 || F == WFormat::Q4_0) {
