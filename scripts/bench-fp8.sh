@@ -7,9 +7,10 @@
 # (FATHOM, default build/fathom) and, when OLD names another build's fathom (the baseline, e.g. main's),
 # with that one too; and the kernel bench's read ceiling and F8_E4M3 / BF16 / Q8_0 GEMVs at
 # V2-Lite shapes (KBENCH, default build/bench/fathom_kernel_bench; OLD_KBENCH for the baseline's).
-# Sizes: v3 holds one MoE layer (256 experts, 11.3 GB in fp8) in any layer count, plus its MTP layer
-# and 3.7 GB of embedding and lm_head: ~28 GB in fp8, as much in Q8_0, twice in bf16. PRESET=v2-lite
-# with 4 layers is ~3 GB in fp8. Run on a quiet machine (under `chrt -r 1` as root when possible).
+# Sizes: v3 with N layers keeps min(3, N - 1) dense ones, so it always holds at least one MoE layer
+# (256 experts, 11.3 GB in fp8), plus its MTP layer (another) and 3.7 GB of embedding and lm_head:
+# ~28 GB in fp8 at N = 1, as much in Q8_0, twice in bf16. PRESET=v2-lite with 4 layers is 2.7 GB in
+# fp8. Run on a quiet machine (under `chrt -r 1` as root when possible).
 set -euo pipefail
 DIR=$(realpath -m "${1:?usage: scripts/bench-fp8.sh MODELS_DIR [LAYERS]}")
 cd "$(dirname "$0")/.."
