@@ -18,8 +18,8 @@
 #include "core/error.h"
 #include "cpu/kernel_isa.h"
 #include "ops/gemm_int8.h"
-#include "ops/gemv_float.h"
 #include "ops/gemv_act_layout.h"
+#include "ops/gemv_float.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
 #include "ops/quant/q4_0.h"
@@ -96,7 +96,7 @@ struct Dec<WFormat::F8_E4M3> {
 // few KiB all do alike (docs/PERFORMANCE.md).
 constexpr int64_t kPrefetchBytes = 3072;
 
-// ---- GEMV, float formats (F32, F16, F8_E5M2; BF16 and F8_E4M3 in gemv_float_avx512.cpp) ------------------------------------------------------------------------
+// ---- GEMV, float formats (F32, F16, F8_E5M2; BF16 and F8_E4M3: gemv_float.h) -----------------
 // Tokens t0..t0+NT of X against rows r0..r1; two accumulator sets hide FMA latency at NT = 1.
 template <WFormat F, int NT>
 void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
