@@ -29,7 +29,8 @@ fathom::cli::Command reg("quantize", "Write a Q8_0 / Q4_0 block-quantized copy o
     q.keep_fp8 = o->keep_fp8;
     q.progress = true;
     uint64_t bytes = fathom::quantize_checkpoint(q);
-    std::fprintf(stderr, "wrote %s (%s, %.3f GB)\n", o->out.c_str(), o->type.c_str(), double(bytes) / 1e9);
+    std::fprintf(stderr, "wrote %s (%s%s, %.3f GB)\n", o->out.c_str(), o->type.c_str(),
+                 o->keep_fp8 ? ", F8_E4M3 weights kept" : "", double(bytes) / 1e9);
     return 0;
   });
 });
