@@ -227,7 +227,7 @@ void Engine::step() {
     std::vector<Sequence*> plain, speculating;
     for (auto& s : running_) {
       if (s->done || s->prefilling() || s->feed < 0) continue;
-      const bool own_logits = !s->req.logit_bias.empty() || s->req.top_logprobs >= 0;
+      const bool own_logits = !s->req.logit_bias.empty() || s->req.top_logprobs >= 0 || !s->req.speculate;
       (speculative_ && !own_logits ? speculating : plain).push_back(s.get());
     }
     if (!plain.empty()) decode_step(plain);

@@ -45,6 +45,9 @@ struct EngineRequest {
   std::vector<std::pair<int32_t, float>> logit_bias;  // added to the logits before sampling
   int top_logprobs = -1;     // -1: no logprobs; else also the n most likely alternatives (0..20)
   bool skip_special = true;  // leave special tokens (BOS, EOS, pad) out of the text
+  // With MTP on (EngineOptions::mtp_draft > 0), false makes this request decode one token per step;
+  // the output is the same either way, only the speed differs.
+  bool speculate = true;
 };
 
 // The one request validator (every frontend's requests pass through it before any work). Throws

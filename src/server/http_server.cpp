@@ -135,6 +135,7 @@ std::shared_ptr<Ticket> HttpServer::Impl::submit(const GenerationParams& p, std:
   er.stop = p.stop;
   er.stop_tokens = p.stop_token_ids;
   er.ignore_eos = p.ignore_eos;
+  er.speculate = p.mtp;
   er.logit_bias = p.logit_bias;
   er.top_logprobs = p.logprobs ? p.top_logprobs : -1;
   er.skip_special = skip_special;
@@ -378,6 +379,7 @@ ojson HttpServer::Impl::health() const {
           {"model", opt.model_name},
           {"slots", sched.options().parallel},
           {"context", sched.options().context},
+          {"mtp", sched.options().mtp_draft > 0},
           {"active", s.active},
           {"queued", s.queued},
           {"kv_cache", {{"tokens_used", s.kv_tokens_used},

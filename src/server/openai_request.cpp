@@ -61,7 +61,7 @@ void check_known(const ojson& j, const std::set<std::string>& known, const std::
 const std::set<std::string> kCommon = {"model", "stream", "stream_options", "max_tokens", "temperature", "top_p",
                                        "top_k", "min_p", "stop", "seed", "presence_penalty", "frequency_penalty",
                                        "repetition_penalty", "logprobs", "n", "logit_bias", "user",
-                                       "ignore_eos", "stop_token_ids"};
+                                       "ignore_eos", "stop_token_ids", "mtp"};
 
 void parse_common(const ojson& j, GenerationParams& p) {
   if (!has(j, "model")) invalid("'model' is required", "model");
@@ -117,6 +117,8 @@ void parse_common(const ojson& j, GenerationParams& p) {
 
   // vLLM's extensions, so the server offers what `fathom run --ignore-eos` does.
   if (has(j, "ignore_eos")) p.ignore_eos = boolean(j, "ignore_eos");
+  // fathom's: with `serve --mtp`, `"mtp": false` decodes this request without drafts (same output).
+  if (has(j, "mtp")) p.mtp = boolean(j, "mtp");
   if (has(j, "stop_token_ids")) {
     const ojson& ids = j["stop_token_ids"];
     if (!ids.is_array()) invalid("'stop_token_ids' must be an array of token ids", "stop_token_ids");

@@ -39,6 +39,7 @@ struct GenerationParams {
   std::vector<std::string> stop;
   std::vector<int32_t> stop_token_ids;  // vLLM's extension: more tokens that end the answer
   bool ignore_eos = false;              // vLLM's extension: generate past the EOS token
+  bool mtp = true;                      // fathom's: false opts out of MTP drafting (serve --mtp)
   std::vector<std::pair<int32_t, float>> logit_bias;
   bool logprobs = false;
   int top_logprobs = 0;

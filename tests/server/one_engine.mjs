@@ -96,6 +96,13 @@ for (const dir of models) {
         const accepted = await metric(server, 'fathom_mtp_accepted_tokens_total');
         if (k === 0) assert.equal(drafted, 0);
         else assert.ok(drafted > 0 && accepted <= drafted, `drafted ${drafted}, accepted ${accepted}`);
+        // /health says whether the server drafts (the chat page offers its MTP switch on it), and a
+        // request's `"mtp": false` decodes without drafts: the same text, no new drafts counted.
+        const health = await (await fetch(`${server.url}/health`)).json();
+        assert.equal(health.mtp, k > 0);
+        const off = await openai.completions.create({ ...greedyReq, prompt: PROMPT, mtp: false });
+        assert.equal(off.choices[0].text, greedy);
+        assert.equal(await metric(server, 'fathom_mtp_drafted_tokens_total'), drafted);
       } finally {
         await server.stop();
       }
