@@ -5,6 +5,7 @@
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "dist/comm.h"
 
 namespace fathom::cli {
 
@@ -36,15 +37,25 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // Under mpirun every rank runs the same command (docs/DISTRIBUTED.md). An error on one rank ends
+  // them all: the others may be waiting in a collective this rank will never join.
+  auto failed = [](const char* what) {
+    if (fathom::dist::size() > 1) {
+      std::fprintf(stderr, "fathom: error on rank %d of %d: %s\n", fathom::dist::rank(), fathom::dist::size(), what);
+      std::fflush(stderr);
+      fathom::dist::abort_all(1);
+    }
+    std::fprintf(stderr, "fathom: error: %s\n", what);
+    return 1;
+  };
+  int rc = 0;
   try {
+    fathom::dist::init(&argc, &argv);
     for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
-  } catch (const fathom::Error& e) {
-    std::fprintf(stderr, "fathom: error: %s\n", e.what());
-    return 1;
+      if (sub->parsed()) rc = run();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fathom: error: %s\n", e.what());
-    return 1;
+    return failed(e.what());
   }
-  return 0;
+  fathom::dist::finalize();
+  return rc;
 }
