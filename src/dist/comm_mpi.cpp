@@ -54,9 +54,11 @@ int to_int(int64_t v, const char* what) {
 void init(int* argc, char*** argv) {
   if (launcher_world_size() <= 1) return;
   int provided = 0;
-  // Only the main thread calls MPI; the thread pool's workers never do.
-  if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) fail("MPI_Init_thread failed");
+  // One thread at a time calls MPI, not always the main one (the server's model thread); the
+  // thread pool's workers never do.
+  if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) fail("MPI_Init_thread failed");
   g_started = true;
+  if (provided < MPI_THREAD_SERIALIZED) fail("this MPI library does not allow calls from more than one thread");
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   check(MPI_Comm_rank(MPI_COMM_WORLD, &g_rank), "MPI_Comm_rank");
   check(MPI_Comm_size(MPI_COMM_WORLD, &g_size), "MPI_Comm_size");
