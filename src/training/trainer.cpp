@@ -14,11 +14,11 @@
 
 #include "core/error.h"
 #include "cpu/thread_pool.h"
+#include "dist/comm.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
-#include "dist/comm.h"
-#include "training/data_parallel.h"
 #include "training/data.h"
+#include "training/data_parallel.h"
 #include "training/run_settings.h"
 #include "training/stop_signal.h"
 
