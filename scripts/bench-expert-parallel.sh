@@ -5,7 +5,8 @@
 # text is the same.
 #   scripts/bench-expert-parallel.sh MODEL_DIR [N_PREDICT]
 # e.g. a V2-Lite-shape Q4_0 model:
-#   build/fathom synth --preset v2-lite --dtype fp8 --out M-fp8 && build/fathom quantize M-fp8 M --type q4_0
+#   build/fathom synth --preset v2-lite --dtype fp8 --tokenizer models/default --out M-fp8 &&
+#   build/fathom quantize M-fp8 M --type q4_0     (the model directory needs a tokenizer.json)
 set -euo pipefail
 MODEL=$(realpath "${1:?usage: scripts/bench-expert-parallel.sh MODEL_DIR [N_PREDICT]}")
 N=${2:-32}
