@@ -7,7 +7,7 @@ PREFIX ?= /usr/local
 # cmake --build runs make inside this make: without this every sub-make prints its directory.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps test-deps configure build build-all run install test clean test-sanitize fuzz
+.PHONY: all deps test-deps configure build build-all run install test test-browser clean test-sanitize fuzz
 
 all: build
 
@@ -40,13 +40,18 @@ install: build
 test: build-all
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# The chat page alone (src/server/web/): headless Chromium against `fathom serve`. `make test` runs
+# it too (ctest label browser).
+test-browser: build-all
+	@cd $(BUILD) && ctest --output-on-failure -L browser
+
 clean:
 	rm -rf $(BUILD)
 
 # ASan + UBSan build in its own folder; runs the GoogleTest suite and the CLI tests, less the labels
 # in SANITIZE_SKIP_LABELS (docs/HARDENING.md says why). Any sanitizer report fails its test.
 SANITIZE_BUILD ?= build-sanitize
-SANITIZE_SKIP_LABELS ?= reference|training
+SANITIZE_SKIP_LABELS ?= reference|training|browser
 # These two assert flat RSS under load, which ASan's quarantine and shadow memory make untrue; they
 # run in `make test`.
 SANITIZE_SKIP_TESTS ?= ^(server_e2e_load|server_soak_short)$$

@@ -2,7 +2,8 @@
 # Installs what is missing, and only that (fast when all is there).
 #   install-deps.sh        what building and running `fathom` needs (`make run`, `make install`)
 #   install-deps.sh test   that, plus what the test suite needs: the kernel benchmark's library, the
-#                          Python and Node references and their npm packages (`make test`)
+#                          Python and Node references and their npm packages, and Chromium for the
+#                          chat page's browser test (`make test`, `make test-browser`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WHAT=${1:-run}
@@ -17,7 +18,9 @@ if [ "$WHAT" = test ]; then
   APT_PACKAGES+=(libbenchmark-dev python3 python3-numpy tmux
     # Debian's PyTorch: the independent reference trainer (tests/reference/torch_train.py) that test
     # train_reference_torch compares `fathom train` against (a large download).
-    python3-torch)
+    python3-torch
+    # Headless Chromium, which tests/browser/chat_page.mjs drives through puppeteer-core.
+    chromium)
 fi
 
 # FATHOM_DEPS_FUZZ=1 (`make fuzz`): clang-14, and libclang-rt-14-dev, whose runtimes are what
@@ -44,7 +47,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" > /dev/null
 fi
 
-# Node packages for the conformance tests (reference tokenizer, jinja, openai client).
+# Node packages for the conformance tests (reference tokenizer, jinja, openai client, ajv), the browser
+# test (puppeteer-core) and the chat page's bundle (markdown-it, highlight.js: scripts/bundle-web.mjs).
 if [ "$WHAT" = test ] && [ -f tests/npm/package.json ]; then
   if [ ! -d tests/npm/node_modules ] || [ tests/npm/package.json -nt tests/npm/node_modules/.stamp ]; then
     echo "[deps] npm install in tests/npm"

@@ -185,7 +185,8 @@ TEST(TrainResume, RefusesASettingGivenDifferentlyAndNamesIt) {
       {"--balance-alpha", [](TrainOptions& o) { o.model.balance_alpha = 0.0f; }},
       {"--bias-update", [](TrainOptions& o) { o.bias_update = 0.0; }},
       {"--eval-every", [](TrainOptions& o) { o.eval_every = 5; }},
-      {"--save-dtype", [](TrainOptions& o) { o.save_bf16 = true; }},
+      {"--save-dtype", [](TrainOptions& o) { o.save_dtype = "bf16"; }},
+      {"--precision", [](TrainOptions& o) { o.precision = "fp8"; }},
   };
   for (const Case& c : cases) {
     TrainOptions r = options();

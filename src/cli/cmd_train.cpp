@@ -11,7 +11,6 @@ namespace {
 fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE, MTP) on prepared token data",
                          [](CLI::App& sub) {
   auto o = std::make_shared<fathom::train::TrainOptions>();
-  auto dtype = std::make_shared<std::string>("f32");
   sub.add_option("--config", o->config_path, "model config (config.json style, model_type deepseek_v3)");
   sub.add_option("--data", o->data_dir, "directory from `fathom prepare` (train.bin, val.bin, meta.json); "
                  "with --resume, the run's own by default");
@@ -36,15 +35,21 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
   sub.add_option("--save-minutes", o->save_minutes, "checkpoint every M minutes of training (0 = off); always at "
                  "the end and on Ctrl-C")->capture_default_str()->check(CLI::NonNegativeNumber);
   sub.add_option("--log-every", o->log_every, "stderr line every N steps when not on a terminal")->capture_default_str();
-  sub.add_option("--save-dtype", *dtype, "model.safetensors dtype: f32 | bf16")->check(CLI::IsMember({"f32", "bf16"}));
+  sub.add_option("--save-dtype", o->save_dtype, "model.safetensors dtype: f32 | bf16 | fp8 (DeepSeek-V3's layout: "
+                 "F8_E4M3 Linears with 128x128 block scales, the rest bf16)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "bf16", "fp8"}));
+  sub.add_option("--precision", o->precision, "arithmetic of the decoder layers' Linears: f32 | bf16 | fp8 (DeepSeek-V3's "
+                 "FP8 recipe: E4M3 tiles with f32 accumulation; see docs/TRAINING.md)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"f32", "bf16", "fp8"}));
   sub.add_flag("--resume", o->resume, "continue from OUT's training_state.safetensors (bit-exact) with the run's "
                "saved settings; an option given with a different value is refused");
   sub.add_option("--init", o->init_dir, "initial weights from a Hugging Face checkpoint directory");
   // Tests only (hidden): end the run after step N as a crash would, keeping a --save-every checkpoint
   // taken at N, so a test can resume from a known step (e.g. with another rank count).
   sub.add_option("--stop-after", o->stop_after)->group("");
-  return std::function<int()>([o, dtype, &sub] {
-    o->save_bf16 = *dtype == "bf16";
+  return std::function<int()>([o, &sub] {
     for (const CLI::Option* opt : sub.get_options())
       if (opt->count() > 0)
         for (const std::string& name : opt->get_lnames()) o->given.insert("--" + name);

@@ -16,6 +16,7 @@
 #include "server/openai_request.h"
 #include "server/openai_response.h"
 #include "server/scheduler.h"
+#include "server/web_page.h"
 #include "tokenizer/tokenizer.h"
 
 namespace fathom::server {
@@ -412,10 +413,11 @@ void HttpServer::Impl::routes() {
   http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.render(sched.stats(), http.connection_stats()), "text/plain; version=0.0.4");
   });
+  add_web_routes(http);
 
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     Listener::body_next();  // the headers are in
-    if (opt.api_key.empty() || req.path == "/health") return httplib::Server::HandlerResponse::Unhandled;
+    if (opt.api_key.empty() || req.path == "/health" || is_web_route(req.path)) return httplib::Server::HandlerResponse::Unhandled;
     if (req.get_header_value("Authorization") == "Bearer " + opt.api_key)
       return httplib::Server::HandlerResponse::Unhandled;
     send_error(res, ApiError(401, "Incorrect API key provided.", "invalid_request_error", "", "invalid_api_key"));
@@ -439,7 +441,7 @@ void HttpServer::Impl::routes() {
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     static const char* known[] = {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health",
-                                  "/metrics", "/tokenize", "/detokenize"};
+                                  "/metrics", "/tokenize", "/detokenize", "/"};
     std::string endpoint = "other";
     for (const char* k : known)
       if (req.path == k) endpoint = k;

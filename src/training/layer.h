@@ -6,6 +6,7 @@
 #include "model/config.h"
 #include "training/arena.h"
 #include "training/kernels.h"
+#include "training/lowp_linear.h"
 
 namespace fathom::train {
 
@@ -29,7 +30,10 @@ struct LayerCtx {
   const float *rope_cos = nullptr, *rope_sin = nullptr;  // [T, qk_rope_head_dim/2], YaRN-scaled
   Scratch* s = nullptr;
   float balance_alpha = 0.0f;  // sequence-wise balance loss weight α
+  Precision precision = Precision::F32;  // of the decoder layers' Linears (lowp_linear.h)
+  LowpWorkspace* lowp = nullptr;
   int64_t N() const { return B * T; }
+  LinearCtx linear() const { return {ops, precision, lowp}; }
 };
 
 }  // namespace fathom::train

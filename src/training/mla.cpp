@@ -129,11 +129,11 @@ void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, 
                 dr = c.qk_rope_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank, qr = c.q_lora_rank;
   const float eps = float(c.rms_norm_eps);
   if (qr > 0) {
-    matmul_forward(ctx.ops, a.q_a, inp, f32(w.q_a_proj), N, H, qr);
+    linear_forward(ctx.linear(), a.q_a, inp, f32(w.q_a_proj), N, H, qr);
     rmsnorm_forward(a.q_a_norm, a.q_a_rstd, a.q_a, f32(w.q_a_layernorm), N, qr, eps);
-    matmul_forward(ctx.ops, a.q, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
+    linear_forward(ctx.linear(), a.q, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
   } else {
-    matmul_forward(ctx.ops, a.q, inp, f32(w.q_proj), N, H, nh * dq);
+    linear_forward(ctx.linear(), a.q, inp, f32(w.q_proj), N, H, nh * dq);
   }
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = n % T;
@@ -141,7 +141,7 @@ void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, 
       rope_forward(a.q + (n * nh + h) * dq + dn, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
   float* kv_a = ctx.s->kv_a;  // [N, r + dr]
-  matmul_forward(ctx.ops, kv_a, inp, f32(w.kv_a_proj_with_mqa), N, H, r + dr);
+  linear_forward(ctx.linear(), kv_a, inp, f32(w.kv_a_proj_with_mqa), N, H, r + dr);
   for (int64_t n = 0; n < N; ++n) {
     std::memcpy(a.c_raw + n * r, kv_a + n * (r + dr), r * sizeof(float));
     std::memcpy(a.k_pe + n * dr, kv_a + n * (r + dr) + r, dr * sizeof(float));
@@ -149,9 +149,9 @@ void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, 
     rope_forward(a.k_pe + n * dr, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
   rmsnorm_forward(a.c, a.c_rstd, a.c_raw, f32(w.kv_a_layernorm), N, r, eps);
-  matmul_forward(ctx.ops, a.kv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + c.v_head_dim));
+  linear_forward(ctx.linear(), a.kv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + c.v_head_dim));
   attention_forward(ctx, a.o, a.att, a.q, a.kv, a.k_pe);
-  matmul_forward(ctx.ops, out, a.o, f32(w.o_proj), N, nh * c.v_head_dim, H);
+  linear_forward(ctx.linear(), out, a.o, f32(w.o_proj), N, nh * c.v_head_dim, H);
 }
 
 void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const float* dout, const MlaActs& a,
@@ -163,7 +163,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
   Scratch& s = *ctx.s;
   // o_proj
   std::fill(s.dattn, s.dattn + N * nh * dv, 0.0f);
-  matmul_backward(ctx.ops, s.dattn, writable(dw.o_proj), dout, a.o, f32(w.o_proj), N, nh * dv, H);
+  linear_backward(ctx.linear(), s.dattn, writable(dw.o_proj), dout, a.o, f32(w.o_proj), N, nh * dv, H);
   // attention core
   std::fill(s.dq, s.dq + N * nh * dq, 0.0f);
   std::fill(s.dkv, s.dkv + N * nh * (dn + dv), 0.0f);
@@ -171,7 +171,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
   attention_backward(ctx, s.dq, s.dkv, s.dk_pe_heads, s.dattn, a.att, a.q, a.kv, a.k_pe, s.ds);
   // kv_b_proj and the latent norm
   std::fill(s.dc, s.dc + N * r, 0.0f);
-  matmul_backward(ctx.ops, s.dc, writable(dw.kv_b_proj), s.dkv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + dv));
+  linear_backward(ctx.linear(), s.dc, writable(dw.kv_b_proj), s.dkv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + dv));
   std::fill(s.dc_raw, s.dc_raw + N * r, 0.0f);
   rmsnorm_backward(s.dc_raw, writable(dw.kv_a_layernorm), s.dc, a.c_raw, f32(w.kv_a_layernorm), a.c_rstd, N, r);
   // the shared rope key: sum over heads, rotate back, then kv_a_proj_with_mqa
@@ -185,7 +185,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
     const int64_t t = n % T;
     rope_backward(dkp, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
-  matmul_backward(ctx.ops, dinp, writable(dw.kv_a_proj_with_mqa), s.dkv_a, inp, f32(w.kv_a_proj_with_mqa), N, H, r + dr);
+  linear_backward(ctx.linear(), dinp, writable(dw.kv_a_proj_with_mqa), s.dkv_a, inp, f32(w.kv_a_proj_with_mqa), N, H, r + dr);
   // queries: rotate q_pe's gradient back, then the projections
   for (int64_t n = 0; n < N; ++n) {
     const int64_t t = n % T;
@@ -194,12 +194,12 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
   }
   if (qr > 0) {
     std::fill(s.dq_a_norm, s.dq_a_norm + N * qr, 0.0f);
-    matmul_backward(ctx.ops, s.dq_a_norm, writable(dw.q_b_proj), s.dq, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
+    linear_backward(ctx.linear(), s.dq_a_norm, writable(dw.q_b_proj), s.dq, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
     std::fill(s.dq_a, s.dq_a + N * qr, 0.0f);
     rmsnorm_backward(s.dq_a, writable(dw.q_a_layernorm), s.dq_a_norm, a.q_a, f32(w.q_a_layernorm), a.q_a_rstd, N, qr);
-    matmul_backward(ctx.ops, dinp, writable(dw.q_a_proj), s.dq_a, inp, f32(w.q_a_proj), N, H, qr);
+    linear_backward(ctx.linear(), dinp, writable(dw.q_a_proj), s.dq_a, inp, f32(w.q_a_proj), N, H, qr);
   } else {
-    matmul_backward(ctx.ops, dinp, writable(dw.q_proj), s.dq, inp, f32(w.q_proj), N, H, nh * dq);
+    linear_backward(ctx.linear(), dinp, writable(dw.q_proj), s.dq, inp, f32(w.q_proj), N, H, nh * dq);
   }
 }
 

@@ -17,10 +17,10 @@ void MlpActs::declare(Arena& arena, int64_t rows, int64_t inter) {
 
 void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpWeights& w, int64_t N) {
   const int64_t H = ctx.cfg->hidden_size, I = w.gate_proj.rows;
-  matmul_forward(ctx.ops, acts.g, inp, f32(w.gate_proj), N, H, I);
-  matmul_forward(ctx.ops, acts.u, inp, f32(w.up_proj), N, H, I);
+  linear_forward(ctx.linear(), acts.g, inp, f32(w.gate_proj), N, H, I);
+  linear_forward(ctx.linear(), acts.u, inp, f32(w.up_proj), N, H, I);
   swiglu_forward(acts.a, acts.g, acts.u, N * I);
-  matmul_forward(ctx.ops, out, acts.a, f32(w.down_proj), N, I, H);
+  linear_forward(ctx.linear(), out, acts.a, f32(w.down_proj), N, I, H);
 }
 
 void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dw, const float* dout, const MlpActs& acts,
@@ -28,10 +28,10 @@ void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dw, const float*
   const int64_t H = ctx.cfg->hidden_size, I = w.gate_proj.rows;
   Scratch& s = *ctx.s;
   std::fill(s.da, s.da + N * I, 0.0f);
-  matmul_backward(ctx.ops, s.da, writable(dw.down_proj), dout, acts.a, f32(w.down_proj), N, I, H);
+  linear_backward(ctx.linear(), s.da, writable(dw.down_proj), dout, acts.a, f32(w.down_proj), N, I, H);
   swiglu_backward(s.dg, s.du, s.da, acts.g, acts.u, N * I);
-  matmul_backward(ctx.ops, dinp, writable(dw.gate_proj), s.dg, inp, f32(w.gate_proj), N, H, I);
-  matmul_backward(ctx.ops, dinp, writable(dw.up_proj), s.du, inp, f32(w.up_proj), N, H, I);
+  linear_backward(ctx.linear(), dinp, writable(dw.gate_proj), s.dg, inp, f32(w.gate_proj), N, H, I);
+  linear_backward(ctx.linear(), dinp, writable(dw.up_proj), s.du, inp, f32(w.up_proj), N, H, I);
 }
 
 void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N) {

@@ -1,6 +1,8 @@
 #include "training/optimizer.h"
 
 #include <cmath>
+
+#include "core/dtype.h"
 #include <vector>
 
 namespace fathom::train {
@@ -59,6 +61,10 @@ void adamw_step(const Ops& ops, const ParamLayout& layout, float* params, const 
       mm[j] = b1 * mm[j] + (1.0f - b1) * g[j];
       vv[j] = b2 * vv[j] + (1.0f - b2) * g[j] * g[j];
       p[j] -= step_size * mm[j] / (std::sqrt(vv[j]) / sqrt_bc2 + eps);
+      if (c.bf16_moments) {  // the update used them in f32; what is kept is BF16
+        mm[j] = bf16_to_f32(f32_to_bf16(mm[j]));
+        vv[j] = bf16_to_f32(f32_to_bf16(vv[j]));
+      }
     }
   });
 }

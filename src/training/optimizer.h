@@ -12,6 +12,9 @@ namespace fathom::train {
 
 struct AdamWConfig {
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8, weight_decay = 0.1;
+  // The moments rounded to BF16 once each step's update has used them, as BF16 storage keeps them
+  // (DeepSeek-V3 §3.3.3; the bf16 and fp8 precisions): the f32 buffers then hold BF16 values only.
+  bool bf16_moments = false;
 };
 
 // Linear warmup from lr/warmup to lr over `warmup` steps, then cosine decay to min_lr at `total`.

@@ -8,6 +8,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "model/tensor_schema.h"
+#include "training/lowp_gemm.h"
 
 namespace fathom::train {
 
@@ -155,26 +156,59 @@ void load_params(const ParamLayout& layout, float* params, const std::string& di
   }
 }
 
-void save_params(const ParamLayout& layout, const float* params, const std::string& path, bool bf16,
-                 const std::vector<std::pair<std::string, std::string>>& metadata) {
+namespace {
+
+// Writes every tensor of the layout in the dtype dtype_of gives it: F32, BF16, or F8_E4M3 with
+// an F32 NAME_scale_inv per 128x128 block (scale_inv = max|w| / 448 of the block: w ≈ q · scale_inv).
+template <typename DTypeOf>
+void write_params(const ParamLayout& layout, const float* params, const std::string& path,
+                  const std::vector<std::pair<std::string, std::string>>& metadata, DTypeOf dtype_of) {
   io::SafetensorsWriter w(path);
   w.set_metadata("format", "pt");
   for (auto& [k, v] : metadata) w.set_metadata(k, v);
-  auto dtype_of = [&](const ParamTensor& t) { return bf16 && t.kind != ParamKind::RouterBias ? DType::BF16 : DType::F32; };
-  for (const ParamTensor& t : layout.tensors()) w.add(t.name, dtype_of(t), t.shape);
+  auto blocks = [](int64_t n) { return (n + kLowpBlock - 1) / kLowpBlock; };
+  for (const ParamTensor& t : layout.tensors()) {
+    w.add(t.name, dtype_of(t), t.shape);
+    if (dtype_of(t) == DType::F8_E4M3) w.add(t.name + "_scale_inv", DType::F32, {blocks(t.shape[0]), blocks(t.shape[1])});
+  }
   w.begin();
   std::vector<uint16_t> half;
+  LowpMatrix q;
   for (const ParamTensor& t : layout.tensors()) {
     const float* p = params + t.offset;
-    if (dtype_of(t) == DType::F32) {
-      w.write(t.name, p, size_t(t.numel) * 4);
-    } else {
-      half.resize(t.numel);
-      for (int64_t i = 0; i < t.numel; ++i) half[i] = f32_to_bf16(p[i]);
-      w.write(t.name, half.data(), half.size() * 2);
+    switch (dtype_of(t)) {
+      case DType::F8_E4M3:
+        lowp_quantize(Ops{}, LowpFormat::E4M3, kLowpBlock, p, t.shape[0], t.shape[1], t.shape[1], q);
+        w.write(t.name, q.bytes.data(), q.bytes.size());
+        w.write(t.name + "_scale_inv", q.scale.data(), q.scale.size() * 4);
+        break;
+      case DType::BF16:
+        half.resize(t.numel);
+        for (int64_t i = 0; i < t.numel; ++i) half[i] = f32_to_bf16(p[i]);
+        w.write(t.name, half.data(), half.size() * 2);
+        break;
+      default: w.write(t.name, p, size_t(t.numel) * 4);
     }
   }
   w.finish();
+}
+
+}  // namespace
+
+void save_params(const ParamLayout& layout, const float* params, const std::string& path, bool bf16,
+                 const std::vector<std::pair<std::string, std::string>>& metadata) {
+  write_params(layout, params, path, metadata, [&](const ParamTensor& t) {
+    return bf16 && t.kind != ParamKind::RouterBias ? DType::BF16 : DType::F32;
+  });
+}
+
+void save_params_fp8(const ParamLayout& layout, const float* params, const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& metadata) {
+  std::map<std::string, bool> fp8;  // the tensors DeepSeek-V3's release stores as F8_E4M3
+  for (const TensorSpec& t : tensor_specs(layout.config())) fp8[t.name] = t.fp8 && t.shape.size() == 2;
+  write_params(layout, params, path, metadata, [&](const ParamTensor& t) {
+    return fp8[t.name] ? DType::F8_E4M3 : t.kind == ParamKind::RouterBias ? DType::F32 : DType::BF16;
+  });
 }
 
 }  // namespace fathom::train

@@ -66,5 +66,11 @@ void load_params(const ParamLayout& layout, float* params, const std::string& di
 // Writes DIR_FILE (a .safetensors) with every tensor; dtype F32 or BF16 (router bias always F32).
 void save_params(const ParamLayout& layout, const float* params, const std::string& path, bool bf16,
                  const std::vector<std::pair<std::string, std::string>>& metadata = {});
+// Writes PATH in DeepSeek-V3's native FP8 layout: the Linears its release stores in FP8 (those of
+// the decoder layers, tensor_schema.h's fp8) as F8_E4M3 with an F32 NAME_scale_inv per 128x128
+// block, the router bias F32, everything else BF16. config.json must carry the matching
+// quantization_config (fp8, e4m3, dynamic, [128, 128]).
+void save_params_fp8(const ParamLayout& layout, const float* params, const std::string& path,
+                     const std::vector<std::pair<std::string, std::string>>& metadata = {});
 
 }  // namespace fathom::train

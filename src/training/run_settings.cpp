@@ -40,18 +40,16 @@ void for_each_setting(Options& o, F&& g) {
   f("seed", "--seed", o.seed);
   f("eval_every", "--eval-every", o.eval_every);
   f("eval_batches", "--eval-batches", o.eval_batches);
-  f("save_bf16", "--save-dtype", o.save_bf16);
+  f("save_dtype", "--save-dtype", o.save_dtype);
+  f("precision", "--precision", o.precision);
   g("save_every", "--save-every", o.save_every, Change::Free);
   g("save_minutes", "--save-minutes", o.save_minutes, Change::Free);
   g("log_every", "--log-every", o.log_every, Change::Free);
 }
 
 template <typename T>
-std::string shown(const char* flag, const T& v) {
-  if constexpr (std::is_same_v<T, bool>)  // the one bool is --save-dtype's
-    return v ? "bf16" : "f32";
-  else
-    return fmt::format("{}", v);
+std::string shown(const char*, const T& v) {
+  return fmt::format("{}", v);
 }
 
 // Sizes and a sample of tokens (fixed positions of both files): a regenerated or different data
@@ -87,7 +85,10 @@ json saved_settings(const TrainOptions& o, const TokenData& data) {
   return j;
 }
 
-void restore_settings(TrainOptions& o, const json& saved, const std::string& source) {
+void restore_settings(TrainOptions& o, const json& saved_as_written, const std::string& source) {
+  json saved = saved_as_written;
+  if (saved.contains("save_bf16") && !saved.contains("save_dtype") && saved["save_bf16"].is_boolean())
+    saved["save_dtype"] = saved["save_bf16"].get<bool>() ? "bf16" : "f32";  // a run saved before --save-dtype fp8
   for_each_setting(o, [&](const char* key, const char* flag, auto& v, Change change) {
     using T = std::decay_t<decltype(v)>;
     if (!saved.contains(key)) return;  // an older checkpoint: keeps what was given or the default
@@ -97,7 +98,7 @@ void restore_settings(TrainOptions& o, const json& saved, const std::string& sou
     try {
       was = saved.at(key).get<T>();
     } catch (const json::exception&) {
-      fail("{}: the saved setting '{}' is not a {}", source, key, std::is_same_v<T, bool> ? "boolean" : "number");
+      fail("{}: the saved setting '{}' is not a {}", source, key, std::is_same_v<T, std::string> ? "string" : "number");
     }
     if (given && v != was)
       fail("--resume: {} {} differs from the run's {} {} ({}); leave it out to continue the run, or start a new "

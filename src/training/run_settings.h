@@ -5,7 +5,7 @@
 //
 // Saved and fixed (refused when typed differently): what the run computes (steps, batch, seq, lr,
 // min-lr-ratio, warmup, weight-decay, the AdamW betas and eps, clip, mtp-weight, balance-alpha,
-// bias-update, seed), what it writes (eval-every, eval-batches, save-dtype) and the data (its
+// bias-update, seed, precision), what it writes (eval-every, eval-batches, save-dtype) and the data (its
 // directory, and a fingerprint of its sizes and sampled tokens). Saved but free (restored unless
 // typed again): save-every, save-minutes, log-every, which change nothing the run computes. Not
 // saved: threads (results do not depend on it).

@@ -78,7 +78,8 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   const std::string step = std::to_string(st.step);
 
   ModelConfig c = cfg;
-  c.torch_dtype = o.save_bf16 ? "bfloat16" : "float32";
+  c.torch_dtype = o.save_dtype == "f32" ? "float32" : "bfloat16";
+  if (o.save_dtype == "fp8") c.quantization_config = QuantizationConfig{"fp8", "e4m3", "dynamic", {128, 128}};
   if (c.bos_token_id < 0 && meta.bos_id >= 0) c.bos_token_id = meta.bos_id;
   if (c.eos_token_id < 0 && meta.eos_id >= 0) c.eos_token_id = meta.eos_id;
   write_text(tmp / "config.json", c.to_json().dump(2) + "\n");
@@ -86,8 +87,11 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
   write_text(tmp / "generation_config.json", gen.dump(2) + "\n");
-  save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_bf16,
-              {{"fathom_step", step}});
+  if (o.save_dtype == "fp8")
+    save_params_fp8(layout, model.params(), (tmp / "model.safetensors").string(), {{"fathom_step", step}});
+  else
+    save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
+                {{"fathom_step", step}});
 
   io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
   w.set_metadata("step", step);
@@ -232,6 +236,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   if (o.resume) check_saved_data(o, saved, data, state_path);
   const json settings = saved_settings(o, data);
 
+  if (!parse_precision(o.precision, &o.model.precision))
+    fail("--precision {} is not one of f32, bf16, fp8", o.precision);
+  o.adamw.bf16_moments = o.model.precision != Precision::F32;
+
   // Data parallel (data_parallel.h): this rank's slice of the global batch; rank 0 alone speaks.
   const DataParallel dp(o.batch);
   if (!dist::is_root()) o.quiet = true;
@@ -267,9 +275,9 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   if (dp.ranks() > 1)
     say(fmt::format("fathom train: data parallel over {} ranks, {} sequences each", dp.ranks(), dp.local_batch()));
   say(fmt::format("fathom train: {} parameters ({:.1f} MB f32), activations {:.1f} MB, {} threads, batch {}x{}, "
-                  "{} steps from step {}",
+                  "{} steps from step {}, {} Linears",
                   layout.numel(), double(layout.numel()) * 4 / 1e6, double(model.activation_bytes()) / 1e6,
-                  pool.size(), o.batch, o.seq, o.steps, st.step));
+                  pool.size(), o.batch, o.seq, o.steps, st.step, o.precision));
 
   const int64_t W = model.window();
   std::vector<int32_t> windows(o.batch * W);

@@ -38,7 +38,8 @@ struct TrainOptions {
   int64_t log_every = 10;       // plain stderr lines when not on a terminal
   bool resume = false;
   std::set<std::string> given;  // options typed on the command line ("--lr"): --resume checks them
-  bool save_bf16 = false;       // model.safetensors dtype (training_state is always f32)
+  std::string save_dtype = "f32";  // model.safetensors: f32 | bf16 | fp8 (training_state is always f32)
+  std::string precision = "f32";  // of the decoder layers' Linears: f32 | bf16 | fp8 (lowp_linear.h)
   bool quiet = false;           // no stderr output (tests)
   int64_t stop_after = -1;      // stop (as if interrupted) after this step, without a final save
   bool handle_signals = true;   // SIGINT / SIGTERM stop the run after a checkpoint (stop_signal.h)

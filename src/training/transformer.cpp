@@ -139,6 +139,7 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
   ctx_.rope_sin = rope_sin_.data();
   ctx_.s = &scratch_;
   ctx_.balance_alpha = settings_.balance_alpha;
+  ctx_.lowp = &lowp_;
 }
 
 void Model::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
@@ -161,6 +162,8 @@ StepLosses Model::step(const int32_t* windows, bool backward, float* logits, flo
                 W = window();
   const float eps = float(c.rms_norm_eps);
   ctx_.balance_alpha = settings_.balance_alpha;
+  ctx_.precision = settings_.precision;
+  if (ctx_.precision != Precision::F32) lowp_.path = lowp_best_path();
   for (int64_t b = 0; b < B_; ++b)
     for (int64_t t = 0; t < T_; ++t) {
       const int32_t* w = windows + b * W + t;

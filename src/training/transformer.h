@@ -49,6 +49,7 @@ struct MtpActs {
 struct TrainSettings {
   float mtp_weight = 0.3f;       // λ
   float balance_alpha = 1e-4f;   // α of the sequence-wise balance loss
+  Precision precision = Precision::F32;  // of the decoder layers' Linears (lowp_linear.h)
 };
 
 struct StepLosses {
@@ -99,6 +100,7 @@ class Model {
   ModelWeights p_, g_;
   Arena arena_;
   Scratch scratch_;
+  LowpWorkspace lowp_;
   // activations
   int32_t *inp_ = nullptr, *targets_ = nullptr;
   std::vector<float*> resid_;  // L+1 residual streams [N, H]

@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_np import SafetensorsFile, write_safetensors  # noqa: E402
+from lowp_ref import BLOCK, bf16_round, operand  # noqa: E402
 
 M64 = (1 << 64) - 1
 
@@ -127,6 +128,38 @@ def apply_rope(x, cos, sin):
 
 # ---- the model -----------------------------------------------------------------------------------
 
+# The Linears --precision bf16 / fp8 computes in low precision (DeepSeek-V3 §3.3: those of the
+# decoder layers, MTP's included; not eh_proj, the router gate, the embedding or the head).
+LOWP_LINEARS = ("q_a_proj", "q_b_proj", "q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj", "gate_proj",
+                "up_proj", "down_proj")
+
+
+class LowpLinear(torch.autograd.Function):
+    """y = x w^T with the three GEMMs of linear_passes (torch tensors in, torch tensors out)."""
+
+    @staticmethod
+    def forward(ctx, x, w, precision):
+        x2 = x.detach().reshape(-1, x.shape[-1]).numpy()
+        wn = w.detach().numpy()
+        ctx.save_for_backward(x, w)
+        ctx.precision = precision
+        y = operand(x2, 1, precision) @ operand(wn, BLOCK, precision).T
+        return torch.from_numpy(y).to(x.dtype).reshape(*x.shape[:-1], w.shape[0])
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        p = ctx.precision
+        x2 = x.detach().reshape(-1, x.shape[-1]).numpy()
+        wn = w.detach().numpy()
+        dy2 = dy.detach().reshape(-1, w.shape[0]).numpy()
+        dx = operand(dy2, 1, p) @ operand(wn.T, BLOCK, p).T
+        stored = operand(x2, 1, p).astype(np.float32)
+        dw = operand(dy2.T, 1, p) @ operand(stored.T, 1, p).T
+        return torch.from_numpy(dx).to(x.dtype).reshape(x.shape), torch.from_numpy(dw).to(w.dtype), None
+
+
+
 
 class Model:
     def __init__(self, cfg, weights, T, dtype):
@@ -136,11 +169,14 @@ class Model:
         self.cos, self.sin = rope_tables(cfg, T, dtype)
         self.scale = softmax_scale(cfg)
         self.loads = []
+        self.precision = "f32"
 
     def rmsnorm(self, x, name):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w[name]
 
     def lin(self, x, name):
+        if self.precision != "f32" and name.split(".")[-2] in LOWP_LINEARS:
+            return LowpLinear.apply(x, self.w[name], self.precision)
         return x @ self.w[name].t()
 
     def mla(self, x, p):
@@ -282,6 +318,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    ap.add_argument("--precision", choices=["f32", "bf16", "fp8"], default="f32",
+                    help="the decoder Linears' arithmetic (lowp_ref.py); bf16 / fp8 also keep AdamW's moments in BF16")
     ap.add_argument("--final-weights", help="write the weights after the last step here (F64 safetensors)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -306,6 +344,7 @@ def main():
     D = cfg.get("num_nextn_predict_layers", 0)
     W = a.seq + 1 + D
     model = Model(cfg, weights, a.seq, dtype)
+    model.precision = a.precision
     E, K = cfg.get("n_routed_experts") or 0, cfg.get("num_experts_per_tok", 1)
     out = open(a.out, "w")
     t0 = time.time()
@@ -320,6 +359,11 @@ def main():
         for g in opt.param_groups:
             g["lr"] = lr
         opt.step()
+        if a.precision != "f32":  # the moments are stored in BF16 once the step has used them
+            with torch.no_grad():
+                for st in opt.state.values():
+                    for k in ("exp_avg", "exp_avg_sq"):
+                        st[k].copy_(torch.from_numpy(bf16_round(st[k].numpy()).astype(np.float64)))
         load_ratio, expert_load = [], []
         with torch.no_grad():
             mean = a.batch * a.seq * K / max(E, 1)

@@ -188,6 +188,8 @@ def main():
     ap.add_argument("--weight-tol", type=float, default=1e-5,
                     help="relative L2 tolerance of each final tensor")
     ap.add_argument("--perturb", metavar="KEY=FACTOR", help="scale one of torch's hyper-parameters (must fail)")
+    ap.add_argument("--precision", choices=["f32", "bf16", "fp8"], default="f32",
+                    help="both trainers' --precision (torch emulates it: lowp_ref.py)")
     ap.add_argument("--threads", type=int, default=2, help="fathom's threads (torch runs on 1: faster here)")
     a = ap.parse_args()
     try:
@@ -204,7 +206,7 @@ def main():
     hp = ["--steps", str(a.steps), "--batch", str(a.batch), "--seq", str(a.seq), "--lr", str(a.lr),
           "--warmup", str(a.warmup), "--seed", str(a.seed), "--min-lr-ratio", "0.1",
           "--weight-decay", "0.1", "--clip", "1.0", "--mtp-weight", "0.3", "--balance-alpha", "0.001",
-          "--bias-update", "0.001"]
+          "--bias-update", "0.001", "--precision", a.precision]
 
     t0 = time.time()
     fathom_out = os.path.join(a.tmp, "fathom")
@@ -225,6 +227,15 @@ def main():
 
     fl, tl = read_log(os.path.join(fathom_out, "train_log.jsonl")), read_log(torch_log)
     keys = ["loss", "mtp_loss", "balance_loss", "grad_norm", "lr"]
+    lowp = a.precision != "f32"
+    if lowp:
+        # fathom's f32 activations and torch's f64 ones round to E4M3 / BF16 differently now and
+        # then; each such element changes a step a little, and routing (a discrete choice) can then
+        # pick another expert for a token: the losses are compared, not the routing.
+        # Step 1 differs by those roundings and f32 sums only: its loss and gradient norm agree
+        # within 1e-4 (measured: fp8 6e-9, bf16 1e-5). From step 2 on, AdamW's early steps (≈ lr·sign(g)) turn the odd element rounded
+        # differently into weight differences of ~lr, so the final weights are not compared.
+        keys = ["loss", "mtp_loss", "lr"]
     worst = {k: (0.0, 0) for k in keys}
     failures = 0
 
@@ -233,6 +244,12 @@ def main():
         failures += 1
         if failures <= 12:
             print("FAIL " + msg)
+
+    if lowp and 1 in fl and 1 in tl:
+        for key in ("loss", "mtp_loss", "grad_norm"):
+            f, t = fl[1][key], tl[1][key]
+            if abs(f - t) > 1e-4 * abs(t):
+                report(f"step 1 {key}: fathom {f:.9g} torch {t:.9g} (rel {abs(f - t) / abs(t):.2e}, tolerance 1e-4)")
 
     for step in range(1, a.steps + 1):
         if step not in fl or step not in tl:
@@ -245,14 +262,14 @@ def main():
                 worst[key] = (rel, step)
             if rel > a.tol:
                 report(f"step {step} {key}: fathom {f:.9g} torch {t:.9g} (rel {rel:.2e})")
-        if fl[step].get("expert_load") != tl[step].get("expert_load"):
+        if not lowp and fl[step].get("expert_load") != tl[step].get("expert_load"):
             report(f"step {step} expert_load: fathom {fl[step].get('expert_load')} torch {tl[step].get('expert_load')}")
 
     # The final weights, every tensor (the router biases show the bias-update rule directly).
     ff = SafetensorsFile(os.path.join(fathom_out, "model.safetensors"))
     tf = SafetensorsFile(torch_final)
     worst_w = (0.0, "")
-    for name in tf.names():
+    for name in ([] if lowp else tf.names()):
         want = tf.get(name)
         if name not in ff.header:
             if name.endswith("embed_tokens.weight") or name.endswith("shared_head.head.weight"):

@@ -1,0 +1,66 @@
+#include "training/lowp_linear.h"
+
+#include "core/error.h"
+
+namespace fathom::train {
+
+std::string_view precision_name(Precision p) {
+  switch (p) {
+    case Precision::F32: return "f32";
+    case Precision::BF16: return "bf16";
+    case Precision::FP8: return "fp8";
+  }
+  return "?";
+}
+
+bool parse_precision(std::string_view s, Precision* out) {
+  for (Precision p : {Precision::F32, Precision::BF16, Precision::FP8})
+    if (s == precision_name(p)) {
+      *out = p;
+      return true;
+    }
+  return false;
+}
+
+namespace {
+
+LowpFormat format_of(Precision p) { return p == Precision::FP8 ? LowpFormat::E4M3 : LowpFormat::BF16; }
+
+LowpWorkspace& workspace(const LinearCtx& ctx) {
+  if (!ctx.ws) fail("linear: {} precision needs a LowpWorkspace", precision_name(ctx.precision));
+  return *ctx.ws;
+}
+
+}  // namespace
+
+void linear_forward(const LinearCtx& ctx, float* out, const float* inp, const float* weight, int64_t N, int64_t I,
+                    int64_t O) {
+  if (ctx.precision == Precision::F32) return matmul_forward(ctx.ops, out, inp, weight, N, I, O);
+  LowpWorkspace& ws = workspace(ctx);
+  const LowpFormat f = format_of(ctx.precision);
+  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.a);                // x: 1x128 tiles
+  lowp_quantize(ctx.ops, f, kLowpBlock, weight, O, I, I, ws.b);    // W: 128x128 blocks
+  lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, out, O, false);
+}
+
+void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const float* dout, const float* inp,
+                     const float* weight, int64_t N, int64_t I, int64_t O) {
+  if (ctx.precision == Precision::F32) return matmul_backward(ctx.ops, dinp, dweight, dout, inp, weight, N, I, O);
+  if (N <= 0) return;
+  LowpWorkspace& ws = workspace(ctx);
+  const LowpFormat f = format_of(ctx.precision);
+  if (dinp) {  // Dgrad: dx[N, I] += dy[N, O] · (Wᵀ)[I, O]ᵀ
+    lowp_quantize(ctx.ops, f, 1, dout, N, O, O, ws.a);
+    lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);  // W's blocks, transposed
+    lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dinp, I, true);
+  }
+  // Wgrad: dW[O, I] += (dyᵀ)[O, N] · (xᵀ)[I, N]ᵀ, the reduction now over tokens.
+  lowp_quantize_transposed(ctx.ops, f, 1, dout, N, O, ws.a);  // 128x1 tiles of dy
+  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.x);  // the cached input as stored (1x128 tiles)
+  ws.u.resize(size_t(N * I));
+  lowp_dequantize(ctx.ops, ws.x, ws.u.data());
+  lowp_quantize_transposed(ctx.ops, f, 1, ws.u.data(), N, I, ws.b);  // re-tiled: 128x1 tiles of x
+  lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dweight, I, true);
+}
+
+}  // namespace fathom::train
