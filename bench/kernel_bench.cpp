@@ -5,11 +5,14 @@
 //     matmul_batch calls: gate and up of 6 routed experts + the 2-expert-wide shared expert, then
 //     their down products), experts drawn from 64 so they stream from DRAM; reports weight GB/s.
 //   GEMM/<fmt>/<rows>/<cols>/<n>/<threads>: prefill; reports GFLOP/s (2 * rows * cols * n).
+//   ReadCeiling/<threads>: the read bandwidth the same threads sustain (cpu::ReadBandwidthProbe, as
+//     `fathom bench --ceiling`): the GEMV's GB/s divided by it is its share of the ceiling.
 // Run: chrt -r 1 build/bench/fathom_kernel_bench [--benchmark_filter=GEMV] (FATHOM_ISA caps the path).
 #include <benchmark/benchmark.h>
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/read_bandwidth.h"
 #include "cpu/thread_pool.h"
 #include "ops/latent_attention.h"
 #include "ops/quant/latent_q8.h"
@@ -182,6 +186,14 @@ void BM_Gemm(benchmark::State& state) {
       benchmark::Counter(2.0 * double(rows * cols * n) * double(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
 }
 
+void BM_ReadCeiling(benchmark::State& state) {
+  fathom::cpu::ThreadPool pool(int(state.range(0)));
+  const fathom::cpu::ReadBandwidthProbe probe(size_t(1) << 30);
+  double best = 0;
+  for (auto _ : state) best = std::max(best, probe.measure(&pool, 1));
+  state.counters["GB/s"] = best;
+}
+
 void gemv_args(benchmark::internal::Benchmark* b) {
   for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
     for (auto [rows, cols] : {std::pair<int64_t, int64_t>{10944, 2048}, {2048, 10944}, {1408, 2048}, {2048, 1408},
@@ -280,6 +292,7 @@ void latent_args(benchmark::internal::Benchmark* b) {
       for (int64_t t : {1, 2}) b->Args({positions, 16, t, isa});
 }
 
+BENCHMARK(BM_ReadCeiling)->ArgsProduct({{1, 2}})->ArgNames({"threads"})->UseRealTime()->Iterations(4);
 BENCHMARK(BM_Gemv)->Apply(gemv_args)->ArgNames({"fmt", "rows", "cols", "threads"})->UseRealTime()->MinTime(0.3);
 BENCHMARK(BM_MoeGemv)->ArgsProduct({{4, 5}, {1, 2}})->ArgNames({"fmt", "threads"})->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_Gemm)->Apply(gemm_args)->ArgNames({"fmt", "rows", "cols", "n", "threads"})->UseRealTime()->MinTime(0.5);

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "cpu/cpu_features.h"
 #include "model/model.h"
 #include "model/mtp.h"
 #include "model/router.h"
@@ -278,10 +279,6 @@ TEST_P(TinyModels, Q8CacheIsConsistentAcrossPathsAndClose) {
     EXPECT_LT(sorted[sorted.size() / 2], 1e-5);
     EXPECT_LT(sorted.back(), 1e-3);
   }
-  EXPECT_LT(rel_l2(q8_fast_prefill, q8_ref), 1e-4);
-  // Per position: the int8 kernel's rounding (~0.5% per attention call) is small, but a random tiny
-  // MoE model amplifies it wherever it flips a routing choice (a few positions reach 10-60%); hence
-  // medians, and the first position (one visible row: softmax exactly 1) tight.
   auto per_position = [&](const std::vector<float>& a, const std::vector<float>& b) {
     std::vector<double> e;
     for (int64_t t = 0; t < T; ++t)
@@ -293,6 +290,18 @@ TEST_P(TinyModels, Q8CacheIsConsistentAcrossPathsAndClose) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
+  // FP8 weights run prefill on the int8 GEMM where the CPU has AVX-512 (ops/matmul.h): each product
+  // within the Q formats' tolerance, i.e. a Q8_0 copy's error, which these random tiny MoE models
+  // amplify through three layers and their routing choices (quantize_test.cpp holds Q8_0 copies to a
+  // few percent of the logits likewise); a wrong panel conversion would leave the logits
+  // uncorrelated (~140%). Every other prefill product is exact.
+  if (dtype == SynthDType::FP8 && cpu::active_isa() >= cpu::Isa::Avx512)
+    EXPECT_LT(median(per_position(q8_fast_prefill, q8_ref)), 0.1);
+  else
+    EXPECT_LT(rel_l2(q8_fast_prefill, q8_ref), 1e-4);
+  // Per position: the int8 kernel's rounding (~0.5% per attention call) is small, but a random tiny
+  // MoE model amplifies it wherever it flips a routing choice (a few positions reach 10-60%); hence
+  // medians, and the first position (one visible row: softmax exactly 1) tight.
   const std::vector<double> kernel = per_position(q8_fast, q8_ref), cost = per_position(q8_ref, f32_ref);
   EXPECT_LT(kernel[0], 1e-5);
   EXPECT_LT(median(kernel), 2e-2);

@@ -80,11 +80,12 @@ double rel_l2(const std::vector<float>& y, const std::vector<float>& ref) {
 }
 
 // Q formats run int8 activations at decode on every SIMD path, and at prefill too on AVX-512 (VNNI)
-// and, for Q4_0, on AVX2.
+// and, for Q4_0, on AVX2. F8_E4M3 prefill on AVX-512 runs as Q8_0 (weights re-quantized per panel).
 double tolerance(WFormat f, int64_t n, cpu::Isa isa) {
   const bool q = f == WFormat::Q8_0 || f == WFormat::Q4_0;
-  const bool int8_activations = q && isa != cpu::Isa::Scalar &&
-                                (n <= kGemvMaxTokens || isa >= cpu::Isa::Avx512 || f == WFormat::Q4_0);
+  const bool int8_activations = (q && isa != cpu::Isa::Scalar &&
+                                 (n <= kGemvMaxTokens || isa >= cpu::Isa::Avx512 || f == WFormat::Q4_0)) ||
+                                (f == WFormat::F8_E4M3 && n > kGemvMaxTokens && isa >= cpu::Isa::Avx512);
   return int8_activations ? 1e-2 : 1e-5;
 }
 
@@ -160,6 +161,36 @@ TEST(MatmulBatch, SameAsSeparateCalls) {
   matmul(b.W, Xb.data(), 40, Yb1.data(), nullptr);
   EXPECT_EQ(Ya, Ya1);
   EXPECT_EQ(Yb, Yb1);
+}
+
+// F8_E4M3 with scale blocks other than 128x128, rows and columns not multiples of them. On AVX-512
+// each block width takes other kernels: 64, the VBMI table GEMV (where the CPU has VBMI) and the
+// int8 GEMM (32-blocks inside a scale block); 80, the f16-route GEMV by 64 then 16 columns and the
+// f32-panel GEMM; 48, the f16-route GEMV by 16 columns.
+TEST(MatmulFp8, OtherBlockShapes) {
+  for (int64_t block : {64, 80, 48}) {
+    OwnedWeight o = make_weight(WFormat::F8_E4M3, 75, 230, 21);
+    o.W.block_rows = o.W.block_cols = block;
+    std::mt19937 rng(22);
+    std::uniform_real_distribution<float> s(1e-4f, 2e-3f);
+    o.scales.assign(size_t(((75 + block - 1) / block) * ((230 + block - 1) / block)), 0.0f);
+    for (auto& v : o.scales) v = s(rng);
+    o.W.scale_inv = o.scales.data();
+    for (int64_t n : {1, 5, 20}) {
+      std::vector<float> X(size_t(n * 230));
+      std::normal_distribution<float> g;
+      for (auto& v : X) v = g(rng);
+      std::vector<float> ref(size_t(n * 75));
+      ref::matmul(o.W, X.data(), n, ref.data());
+      for (cpu::Isa isa : isas()) {
+        std::vector<float> Y(size_t(n * 75), NAN);
+        matmul(isa, o.W, X.data(), n, Y.data(), nullptr);
+        const bool int8 = n > kGemvMaxTokens && isa >= cpu::Isa::Avx512 && block % 32 == 0;
+        EXPECT_LT(rel_l2(Y, ref), int8 ? 1e-2 : 1e-5) << "block " << block << " n " << n << " isa "
+                                                       << cpu::isa_name(isa);
+      }
+    }
+  }
 }
 
 }  // namespace

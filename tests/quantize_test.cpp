@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
 #include "model/model.h"
@@ -86,6 +87,36 @@ TEST_P(Quantize, LoadsAndStaysClose) {
 INSTANTIATE_TEST_SUITE_P(Types, Quantize,
                          ::testing::Combine(::testing::Values(SynthDType::BF16, SynthDType::FP8),
                                             ::testing::Values(QuantType::Q8_0, QuantType::Q4_0)));
+
+// --keep-fp8 on a DeepSeek-style mixed checkpoint (F8_E4M3 projections with weight_scale_inv, BF16
+// embedding / lm_head / norms, F32 router bias): the FP8 weights and their scales travel unchanged,
+// the BF16 matrices are quantized, and the result runs each tensor in its own format, with logits
+// close to the original's.
+TEST(Quantize, KeepFp8LeavesFp8WeightsAsTheyAre) {
+  std::string src = test::synth_model("tiny-v3", SynthDType::FP8);
+  std::string dst = test::scratch_dir("quant_keep_fp8");
+  std::filesystem::remove_all(dst);
+  QuantizeOptions o{src, dst, QuantType::Q4_0, false, true};
+  quantize_checkpoint(o);
+  auto a = Model::load(src), q = Model::load(dst);
+  const ModelWeights &wa = a->weights(), &wq = q->weights();
+  EXPECT_EQ(wa.layers[1].attn.o_proj.format, ops::WFormat::F8_E4M3);  // the source mixes formats
+  EXPECT_EQ(wa.lm_head.format, ops::WFormat::BF16);
+  ASSERT_EQ(wq.layers[1].attn.o_proj.format, ops::WFormat::F8_E4M3);
+  EXPECT_EQ(wq.layers[0].mlp.down_proj.format, ops::WFormat::F8_E4M3);
+  EXPECT_EQ(wq.lm_head.format, ops::WFormat::Q8_0);
+  EXPECT_EQ(wq.embed_tokens.format, ops::WFormat::Q8_0);
+  const ops::WeightMatrix &oa = wa.layers[1].attn.o_proj, &oq = wq.layers[1].attn.o_proj;
+  EXPECT_EQ(0, std::memcmp(oa.data, oq.data, size_t(oa.rows * oa.cols)));
+  const int64_t scales = ((oa.rows + 127) / 128) * ((oa.cols + 127) / 128);
+  EXPECT_EQ(0, std::memcmp(oa.scale_inv, oq.scale_inv, size_t(scales) * sizeof(float)));
+  EXPECT_TRUE(q->config().quantization_config.has_value());
+  std::vector<int32_t> ids = {0, 17, 250, 3, 3, 99, 180, 42, 7, 120, 11, 64};
+  const int64_t V = a->config().vocab_size;
+  double err = median_position_error(logits_of(*q, ids, Exec::oracle()), logits_of(*a, ids, Exec::oracle()), V);
+  EXPECT_LT(err, 0.03) << err;  // only embedding and lm_head are quantized, and at 8 bits
+  EXPECT_GT(err, 1e-5);
+}
 
 TEST(Quantize, EarlierSequentialLayoutIsRefused) {
   // Files from before the block-interleaved layout carry "Q8_0:" / "Q4_0:" tags; their bytes would

@@ -45,6 +45,14 @@ inline std::string synth_model(const std::string& preset, SynthDType dtype, uint
   return p.string();
 }
 
+// synth_model() with the preset's synthesized tokenizer beside it (what generation needs).
+inline std::string synth_model_with_tokenizer(const std::string& preset, SynthDType dtype) {
+  const std::string dir = synth_model(preset, dtype);
+  if (!std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json"))
+    synth_write_tokenizer(synth_preset_config(preset), dir, "");
+  return dir;
+}
+
 // Relative L2 distance ||a - b|| / ||b||: how far a result is from its reference.
 inline double rel_l2(const std::vector<float>& a, const std::vector<float>& b) {
   double num = 0, den = 0;

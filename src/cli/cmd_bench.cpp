@@ -14,11 +14,14 @@
 #include "cli/option_checks.h"
 #include "cli/load_model.h"
 #include "core/error.h"
+#include "core/json.h"
 #include "cpu/cpu_features.h"
 #include "cpu/read_bandwidth.h"
+#include "generation/generator.h"
 #include "model/mla_fast.h"
 #include "model/model.h"
 #include "ops/argmax.h"
+#include "tokenizer/tokenizer.h"
 
 namespace {
 
@@ -32,6 +35,8 @@ struct Opts {
   bool ceiling = false;
   std::string cache_type = "f32";
   std::vector<int64_t> depths = {0};
+  std::string file;  // -f: a prompt text for tg on real text (with and without --mtp)
+  cli::MtpFlags mtp;
 };
 
 uint64_t matrix_bytes(const WeightMatrix& w) {
@@ -148,6 +153,44 @@ std::vector<int64_t> parse_list(const std::string& s) {
   return v;
 }
 
+// tg on a real text: greedy from FILE's tokens through the generation engine, `gen` tokens (past any
+// EOS), without MTP and, with --mtp, with K drafts per step, the two interleaved per repetition.
+// Speculation only pays where drafts are accepted, which random tokens never give: hence a text.
+void bench_text(const Opts& o, const Model& model, Exec ex, CacheType cache_type, int mtp_draft,
+                const std::string& head, const char* no_ceiling) {
+  const Tokenizer tok = Tokenizer::load(o.model);
+  GenerationRequest req;
+  req.prompt = tok.encode(read_text_file(o.file), true);
+  if (req.prompt.empty()) fail("{}: the prompt text is empty", o.file);
+  req.max_tokens = o.gen;
+  req.ignore_eos = true;
+  req.sampling.temperature = 0;
+  const int64_t context = int64_t(req.prompt.size()) + o.gen;
+  if (context > model.config().max_position_embeddings)
+    fail("{}: {} prompt tokens + {} generated exceed the model's {} positions", o.file, req.prompt.size(), o.gen,
+         model.config().max_position_embeddings);
+  auto once = [&](int k) { return Generator(model, tok, context, ex, cache_type, k).generate(req).stats; };
+  once(0);  // warm-up, not counted
+  if (mtp_draft > 0) once(mtp_draft);
+  std::vector<double> plain, mtp;
+  GenerationStats drafts;
+  for (int r = 0; r < o.reps; ++r) {
+    plain.push_back(once(0).generation_tokens_per_second());
+    if (mtp_draft == 0) continue;
+    const GenerationStats s = once(mtp_draft);
+    mtp.push_back(s.generation_tokens_per_second());
+    drafts.drafted_tokens += s.drafted_tokens;
+    drafts.accepted_drafts += s.accepted_drafts;
+  }
+  std::printf("| %s | tg%lld text | %.2f | |%s\n", head.c_str(), (long long)o.gen, median(plain), no_ceiling);
+  if (mtp_draft > 0)
+    std::printf("| %s | tg%lld text, mtp K=%d: %.2fx, accepted %lld/%lld (%.1f%%) | %.2f | |%s\n", head.c_str(),
+                (long long)o.gen, mtp_draft, median(mtp) / median(plain), (long long)drafts.accepted_drafts,
+                (long long)drafts.drafted_tokens,
+                drafts.drafted_tokens ? 100.0 * double(drafts.accepted_drafts) / double(drafts.drafted_tokens) : 0.0,
+                median(mtp), no_ceiling);
+  std::fflush(stdout);
+}
 
 fathom::cli::Command reg("bench", "Measure prompt processing and generation speed (llama-bench style)", [](CLI::App& sub) {
   auto o = std::make_shared<Opts>();
@@ -164,9 +207,15 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
   sub.add_option("-d,--depth,--ctx", *depth_str,
                  "comma-separated context depths at which tg is measured, e.g. 0,4096,16384 (the latent cache "
                  "is pre-filled with random rows)");
+  sub.add_option("-f,--file", o->file,
+                 "also measure tg on this prompt text (greedy through the generation engine; with --mtp, with and "
+                 "without speculative decoding)");
+  cli::add_mtp_flags(sub, o->mtp);
   return std::function<int()>([o, depth_str] {
     o->depths = parse_list(*depth_str);
     if (o->prompt < 0 || o->gen < 0 || o->reps < 1) fail("-p, -n must be >= 0 and -r >= 1");
+    if (o->mtp.on && o->file.empty())
+      fail("bench --mtp needs -f FILE: drafts are accepted on real text, never on the random tokens of tg");
     auto t0 = Clock::now();
     io::Checkpoint::Options lo;
     lo.in_memory = true;  // huge pages: what decode speed depends on
@@ -177,6 +226,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     const ModelConfig& c = model->config();
     const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
     const uint64_t wbytes = decode_weight_bytes(*model);
+    const int mtp_draft = cli::mtp_drafts(o->mtp, c);
     std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, %s latent cache, loaded in %.1f s\n",
                  o->model.c_str(), rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
                  cache_type_name(cache_type), load_s);
@@ -247,6 +297,7 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
         std::fflush(stdout);
       }
     }
+    if (!o->file.empty() && o->gen > 0) bench_text(*o, *model, ex, cache_type, mtp_draft, head, no_ceiling);
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     std::fprintf(stderr, "decode reads %s of weights per token; peak RSS %.2f GB\n", weight_size(wbytes).c_str(),

@@ -22,6 +22,7 @@ using namespace fathom::cli;
 struct Opts {
   ModelFlags model;
   SamplingFlags sampling;
+  MtpFlags mtp;
   std::string system;
 };
 
@@ -75,7 +76,8 @@ int run(const Opts& o) {
     fail("{}: the model has no chat template (tokenizer_config.json: chat_template); use `fathom run`",
          o.model.model.empty() ? "model" : o.model.model);
   const ChatPrompt chat_prompt(tok);
-  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type);
+  const int mtp_draft = mtp_drafts(o.mtp, m.model->config());
+  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type, mtp_draft);
 
   const bool interactive = stdin_is_tty();
   const Style style = Style::for_stream(stdout_is_tty());
@@ -121,7 +123,7 @@ int run(const Opts& o) {
     }
     req.max_tokens = o.sampling.n;
     req.sampling = sampling;
-    req.sampling.seed = sampling.seed + turn++;  // a fresh stream per turn, reproducible from --seed
+    req.sampling.seed = sequence_seed(sampling.seed, turn++);  // a fresh stream per turn, reproducible from --seed
     req.stop = o.sampling.stop;
     req.ignore_eos = o.sampling.ignore_eos;
     req.cancel = Interrupt::flag();
@@ -156,7 +158,7 @@ int run(const Opts& o) {
     if (in_dim) out(style.reset);
     if (r.finish == FinishReason::Cancelled) out(std::string(style.dim) + " [stopped]" + style.reset);
     out(r.text.empty() || r.text.back() != '\n' ? "\n" : "");
-    if (o.model.verbose) report_speed(r.stats, r.finish);
+    if (o.model.verbose) report_speed(r.stats, r.finish, mtp_draft > 0);
     if (interactive) out("\n");
 
     // The history keeps the raw answer; the template decides what of it later turns see. An answer
@@ -175,6 +177,7 @@ fathom::cli::Command reg("chat", "Chat with a model interactively (or one messag
   add_model_flags(sub, o->model);
   sub.add_option("--system", o->system, "system message at the start of the conversation");
   add_sampling_flags(sub, o->sampling);
+  add_mtp_flags(sub, o->mtp);
   sub.footer(std::string("In the chat:\n") + kHelp +
              "Examples:\n"
              "  fathom chat MODEL_DIR --system \"You are a concise assistant.\"\n"

@@ -34,6 +34,7 @@ using namespace fathom::cli;
 struct Opts {
   ModelFlags model;
   SamplingFlags sampling;
+  MtpFlags mtp;
   std::string prompt, file, system;
   bool prompt_given = false, chat = false;
 };
@@ -75,7 +76,8 @@ int run(const Opts& o) {
   }
   if (ids.empty()) fail("empty prompt: give some text with -p, -f or on stdin");
 
-  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type);
+  const int mtp_draft = mtp_drafts(o.mtp, m.model->config());
+  Generator gen(*m.model, tok, m.context, m.exec, m.cache_type, mtp_draft);
   GenerationRequest req;
   req.prompt = std::move(ids);
   req.max_tokens = o.sampling.n;
@@ -106,7 +108,7 @@ int run(const Opts& o) {
       std::fputc('\n', stderr);
     }
   }
-  report_speed(r.stats, r.finish);
+  report_speed(r.stats, r.finish, mtp_draft > 0);
   if (o.model.verbose) report_peak_rss();
   return r.finish == FinishReason::Cancelled ? 130 : 0;
 }
@@ -122,6 +124,7 @@ fathom::cli::Command reg("run", "Generate text from a prompt, streamed to stdout
   sub.add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as one user message");
   sub.add_option("--system", o->system, "system message (with --chat)");
   add_sampling_flags(sub, o->sampling);
+  add_mtp_flags(sub, o->mtp);
   sub.footer(
       "Examples:\n"
       "  fathom run MODEL_DIR -p \"The capital of France is\" -n 32\n"

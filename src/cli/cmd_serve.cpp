@@ -19,6 +19,7 @@ using namespace fathom;
 
 struct Opts {
   cli::ModelFlags model;
+  cli::MtpFlags mtp;
   std::string host = "127.0.0.1", api_key, alias;
   int port = 8080, parallel = 4, queue = 64, threads = 0;
   int max_connections = 512;
@@ -48,6 +49,7 @@ int serve(const Opts& o) {
   so.parallel = o.parallel;
   so.max_queue = o.queue;
   so.cache_type = m.cache_type;
+  so.mtp_draft = cli::mtp_drafts(o.mtp, m.model->config(), /*warn_only=*/true);
   server::Scheduler scheduler(*m.model, *m.tokenizer, runtime.exec(), so);
 
   server::ServerOptions ho;
@@ -65,10 +67,12 @@ int serve(const Opts& o) {
 
   const auto st = scheduler.stats();
   std::fprintf(stderr,
-               "fathom serve: model %s, %d slots x %lld tokens, KV cache %.1f MB (%s), %d threads\n"
+               "fathom serve: model %s, %d slots x %lld tokens, KV cache %.1f MB (%s), %d threads%s\n"
                "listening on http://%s:%d\n",
                ho.model_name.c_str(), o.parallel, (long long)m.context, double(st.kv_bytes_capacity) / 1e6,
-               cache_type_name(m.cache_type), runtime.threads(), o.host.c_str(), port);
+               cache_type_name(m.cache_type), runtime.threads(),
+               so.mtp_draft > 0 ? fmt::format(", MTP {} draft(s) per step", so.mtp_draft).c_str() : "",
+               o.host.c_str(), port);
   std::fflush(stderr);
 
   std::thread waiter([&] {
@@ -93,6 +97,7 @@ cli::Command reg("serve", "OpenAI-compatible HTTP server (chat, completions, str
   sub.add_option("--parallel", o->parallel, "sequences generated at once (continuous batching slots)");
   sub.add_option("--ctx", o->model.ctx, "context per sequence in tokens (default min(4096, model max))");
   cli::add_cache_type_flag(sub, o->model.cache_type);
+  cli::add_mtp_flags(sub, o->mtp);
   sub.add_option("--api-key", o->api_key, "require 'Authorization: Bearer KEY'");
   cli::add_threads_option(sub, o->threads, "-t,--threads", "compute threads (default: all cores)");
   sub.add_option("--queue", o->queue, "requests that may wait for a slot; more get 429");

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <random>
 
 #include "cli/option_checks.h"
 #include "cli/terminal.h"
@@ -68,10 +67,33 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
   app.add_option("--stop", f.stop, "stop when the text contains STR (not printed); repeatable")->take_all();
 }
 
+void add_mtp_flags(CLI::App& app, MtpFlags& f) {
+  app.add_flag("--mtp", f.on,
+               "self-speculative decoding: the model's MTP module drafts tokens that one batched step verifies "
+               "(same output, faster; needs num_nextn_predict_layers >= 1)");
+  app.add_option("--mtp-draft", f.draft, "tokens drafted per step with --mtp")->capture_default_str();
+}
+
+int mtp_drafts(const MtpFlags& f, const ModelConfig& c, bool warn_only) {
+  if (f.draft < 1 || f.draft > 16) fail("--mtp-draft must be in [1, 16] (got {})", f.draft);
+  if (!f.on) return 0;
+  if (c.num_nextn_predict_layers < 1) {
+    if (!warn_only)
+      fail("--mtp: the model has no MTP module (config.json: num_nextn_predict_layers is {})",
+           c.num_nextn_predict_layers);
+    std::fprintf(stderr,
+                 "fathom: note: --mtp ignored: the model has no MTP module (config.json: num_nextn_predict_layers "
+                 "is %lld); serving without speculative decoding\n",
+                 (long long)c.num_nextn_predict_layers);
+    return 0;
+  }
+  return f.draft;
+}
+
 SamplerParams resolve_sampling(const SamplingFlags& f) {
   if (f.n_given && f.n < 0) fail("-n must be >= 0 (got {})", f.n);
   SamplerParams p = f.params;
-  if (!f.seed_given) p.seed = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
+  p.seed = sequence_seed(f.seed_given ? std::optional<uint64_t>(p.seed) : std::nullopt);
   for (auto& s : f.stop)
     if (s.empty()) fail("--stop: the stop string must not be empty");
   p.validate();
@@ -169,14 +191,19 @@ LoadedModel load_model(const ModelFlags& f) {
   return m;
 }
 
-void report_speed(const GenerationStats& s, FinishReason finish) {
+void report_speed(const GenerationStats& s, FinishReason finish, bool mtp) {
   const int64_t evaluated = s.prompt_tokens - s.reused_tokens;
   std::fprintf(stderr, "prompt: %lld tokens", (long long)s.prompt_tokens);
   if (s.reused_tokens > 0) std::fprintf(stderr, " (%lld cached)", (long long)s.reused_tokens);
-  std::fprintf(stderr, ", %.2f s, %.1f tok/s | generation: %lld tokens, %.2f s, %.1f tok/s | stop: %s\n",
+  std::fprintf(stderr, ", %.2f s, %.1f tok/s | generation: %lld tokens, %.2f s, %.1f tok/s | stop: %s",
                s.prompt_seconds, evaluated > 0 ? s.prompt_tokens_per_second() : 0.0,
                (long long)s.generated_tokens, s.generation_seconds, s.generation_tokens_per_second(),
                finish_reason_name(finish));
+  if (mtp)
+    std::fprintf(stderr, " | mtp: accepted %lld/%lld (%.1f%%)", (long long)s.accepted_drafts,
+                 (long long)s.drafted_tokens,
+                 s.drafted_tokens > 0 ? 100.0 * double(s.accepted_drafts) / double(s.drafted_tokens) : 0.0);
+  std::fputc('\n', stderr);
 }
 
 void report_peak_rss() {

@@ -38,6 +38,17 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f);
 // Validates and fills what depends on run time (a random seed unless --seed was given).
 SamplerParams resolve_sampling(const SamplingFlags& f);
 
+// --mtp and --mtp-draft K: self-speculative decoding with the model's MTP modules.
+struct MtpFlags {
+  bool on = false;
+  int draft = 1;
+};
+void add_mtp_flags(CLI::App& app, MtpFlags& f);
+// The drafts per step the engine should use (EngineOptions::mtp_draft): 0 without --mtp. A model
+// without MTP weights is an error naming num_nextn_predict_layers, or, with `warn_only` (serve), a
+// note on stderr and 0.
+int mtp_drafts(const MtpFlags& f, const ModelConfig& c, bool warn_only = false);
+
 struct LoadedModel {
   std::unique_ptr<Model> model;
   std::optional<Tokenizer> tokenizer;
@@ -53,8 +64,8 @@ struct LoadedModel {
 // with one clear line.
 LoadedModel load_model(const ModelFlags& f);
 
-// "prompt: ... | generation: ..." on stderr.
-void report_speed(const GenerationStats& s, FinishReason finish);
+// "prompt: ... | generation: ... | stop: ..." on stderr, and "| mtp: accepted A/D (P%)" with `mtp`.
+void report_speed(const GenerationStats& s, FinishReason finish, bool mtp = false);
 // Peak resident memory, for --verbose.
 void report_peak_rss();
 

@@ -1,8 +1,9 @@
-// The streaming generation engine shared by `fathom run`, `fathom chat` and the HTTP server:
-// a model, its tokenizer and one latent cache. generate() takes a tokenized prompt, reuses the
-// longest prefix already in the cache (multi-turn chat re-sends the whole history), prefills the
-// rest in chunks, then samples token by token, calling on_token with the text that became safe to
-// show (never a split UTF-8 character, never a possible start of a stop string).
+// Synchronous generation for `fathom run`, `fathom chat` and `fathom bench`: the one engine
+// (generation/engine.h) with one slot, stepped from the caller's thread. generate() takes a
+// tokenized prompt, reuses the longest prefix already in the cache (multi-turn chat re-sends the
+// whole history), prefills the rest in chunks, then generates token by token, calling on_token
+// with the text that became safe to show (never a split UTF-8 character, never a possible start of
+// a stop string).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -12,38 +13,14 @@
 #include <string_view>
 #include <vector>
 
-#include "generation/sampler.h"
-#include "model/compute.h"
-#include "model/kv_cache.h"
+#include "generation/engine.h"
 
 namespace fathom {
 
-class Model;
-namespace tok { class Tokenizer; }
-
-struct GenerationRequest {
-  std::vector<int32_t> prompt;  // token ids, template and BOS already applied
-  int64_t max_tokens = -1;      // -1: until EOS, a stop string or a full context
-  SamplerParams sampling;
-  std::vector<std::string> stop;     // stop strings, matched on the decoded text
-  std::vector<int32_t> stop_tokens;  // besides the EOS ids of config.json and the tokenizer
-  bool ignore_eos = false;
-  bool skip_special = true;  // leave special tokens (BOS, pad, ...) out of the text
-  // Polled between tokens and prefill chunks; set from another thread or a signal handler.
+struct GenerationRequest : EngineRequest {
+  // Polled between engine steps (tokens and prefill chunks); set from another thread or a signal
+  // handler.
   const std::atomic<bool>* cancel = nullptr;
-};
-
-enum class FinishReason { Eos, StopString, MaxTokens, ContextFull, Cancelled };
-const char* finish_reason_name(FinishReason r);  // "eos", "stop", "length", "context", "cancelled"
-
-struct GenerationStats {
-  int64_t prompt_tokens = 0;     // the whole prompt
-  int64_t reused_tokens = 0;     // of those, already in the cache from an earlier call
-  int64_t generated_tokens = 0;  // sampled tokens returned (EOS not counted)
-  double prompt_seconds = 0;     // prefill of the prompt tokens not reused
-  double generation_seconds = 0; // from the end of the prefill to the end
-  double prompt_tokens_per_second() const;
-  double generation_tokens_per_second() const;
 };
 
 struct GenerationResult {
@@ -51,6 +28,7 @@ struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids (a matched EOS excluded)
   FinishReason finish = FinishReason::Eos;
   std::string stop_string;  // which stop string matched, for FinishReason::StopString
+  std::vector<TokenLogprob> logprobs;  // one per token, when the request asked for them
   GenerationStats stats;
 };
 
@@ -65,33 +43,28 @@ class Generator {
  public:
   // `context`: cache capacity in tokens (prompt + generated), of storage type `cache_type`. `exec` is
   // explicit: the fast kernels (Runtime::exec()) or, by name, the reference path (Exec::oracle()).
-  // Model and tokenizer must outlive it.
+  // `mtp_draft` > 0: self-speculative decoding with that many MTP drafts per step. Model and
+  // tokenizer must outlive it.
   Generator(const Model& model, const tok::Tokenizer& tokenizer, int64_t context, Exec exec,
-            CacheType cache_type = CacheType::F32);
+            CacheType cache_type = CacheType::F32, int mtp_draft = 0);
 
-  // Throws fathom::Error for an empty prompt, one longer than the context, or bad parameters.
+  // Throws fathom::Error for a request validate_request() refuses, or when the engine fails it
+  // (e.g. non-finite logits).
   GenerationResult generate(const GenerationRequest& req, const OnToken& on_token = {});
 
   void reset();  // drop the cache
-  int64_t context() const { return cache_.capacity(); }
-  std::span<const int32_t> cached_tokens() const { return cached_; }
-  const Model& model() const { return model_; }
-  const tok::Tokenizer& tokenizer() const { return tok_; }
-  int64_t kv_bytes_per_token() const { return cache_.bytes_per_token(); }
+  int64_t context() const { return engine_.options().context; }
+  std::span<const int32_t> cached_tokens() const { return engine_.cached_tokens(0); }
+  const Model& model() const { return engine_.model(); }
+  const tok::Tokenizer& tokenizer() const { return engine_.tokenizer(); }
+  int64_t kv_bytes_per_token() const { return engine_.kv_bytes_per_token(); }
+  const Engine& engine() const { return engine_; }
 
-  // Tokens per forward call while prefilling: bounds the expanded attention's scratch memory and
-  // lets a cancel request interrupt a long prompt.
+  // Tokens per forward call while prefilling (EngineOptions::prefill_chunk).
   static constexpr int64_t kPrefillChunk = 512;
 
  private:
-  // Feeds prompt[from..) into the cache; writes the last position's logits.
-  void prefill(std::span<const int32_t> tokens, const std::atomic<bool>* cancel, std::vector<float>& logits);
-
-  const Model& model_;
-  const tok::Tokenizer& tok_;
-  Exec exec_;
-  LatentCache cache_;
-  std::vector<int32_t> cached_;  // the ids whose rows are in cache_, in order
+  Engine engine_;
 };
 
 }  // namespace fathom

@@ -21,6 +21,12 @@ void SamplerParams::validate() const {
   if (!std::isfinite(frequency_penalty)) fail("frequency penalty must be finite");
 }
 
+uint64_t sequence_seed(std::optional<uint64_t> given, uint64_t turn) {
+  if (given) return *given + turn;  // unsigned: wraps, never overflows
+  std::random_device rd;
+  return uint64_t(rd()) << 32 | uint64_t(rd());
+}
+
 Sampler::Sampler(const SamplerParams& params) : params_(params), rng_(params.seed) { params_.validate(); }
 
 void Sampler::remember(int32_t token) {

@@ -15,6 +15,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 #include <span>
 #include <unordered_map>
@@ -35,6 +36,11 @@ struct SamplerParams {
   // Throws fathom::Error naming the field when a value is out of range.
   void validate() const;
 };
+
+// The one seed rule of every frontend: the given seed plus `turn` (the n-th answer of a
+// conversation, so each turn draws a fresh stream that --seed still reproduces), else 64 random
+// bits from the OS. The same seed gives the same tokens through run, chat (first turn) and serve.
+uint64_t sequence_seed(std::optional<uint64_t> given, uint64_t turn = 0);
 
 // A token and its probability after all filters (what a caller reporting logprobs would want).
 struct Candidate {
@@ -61,10 +67,13 @@ class Sampler {
 
   const SamplerParams& params() const { return params_; }
 
+  // The next number of the seeded stream, in [0, 1): what sample() draws with (speculative decoding
+  // draws its acceptance tests from the same stream).
+  double uniform();
+
  private:
   void apply_penalties(std::vector<float>& logits) const;
   void remember(int32_t token);
-  double uniform();  // [0, 1)
 
   SamplerParams params_;
   std::mt19937_64 rng_;

@@ -146,25 +146,38 @@ void mla_forward(const Exec& ex, const ModelConfig& c, const AttentionWeights& w
 }
 
 void mla_decode_batch(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
-                      const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out) {
-  std::vector<int64_t> pos(B);
+                      const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out,
+                      const int64_t* counts) {
+  int64_t N = 0;
   for (int64_t b = 0; b < B; ++b) {
-    caches[b]->check_room(1);
-    pos[b] = caches[b]->length();
+    const int64_t n = counts ? counts[b] : 1;
+    caches[b]->check_room(n);
+    N += n;
   }
-  std::vector<float> q = project_queries(ex, c, w, rope, x, B, pos.data());
-  write_latents(ex, c, w, rope, x, B, pos.data(), caches, layer);
+  // Per token: its position and its sequence's cache.
+  std::vector<int64_t> pos(N);
+  std::vector<LatentCache*> token_cache(N);
+  for (int64_t b = 0, t = 0; b < B; ++b)
+    for (int64_t i = 0; i < (counts ? counts[b] : 1); ++i, ++t) {
+      pos[t] = caches[b]->length() + i;
+      token_cache[t] = caches[b];
+    }
+  std::vector<float> q = project_queries(ex, c, w, rope, x, N, pos.data());
+  // Every latent row first: a sequence's later tokens attend to its earlier ones.
+  write_latents(ex, c, w, rope, x, N, pos.data(), token_cache.data(), layer);
   const int64_t dq = c.qk_head_dim(), nh = c.num_attention_heads, dv = c.v_head_dim;
-  std::vector<float> attn(B * nh * dv);
-  for (int64_t b = 0; b < B; ++b) {  // each sequence attends over its own cache
-    const float* qb = q.data() + b * nh * dq;
-    float* ob = attn.data() + b * nh * dv;
+  std::vector<float> attn(N * nh * dv);
+  for (int64_t b = 0, t = 0; b < B; ++b) {  // each sequence attends over its own cache
+    const int64_t n = counts ? counts[b] : 1;
+    const float* qb = q.data() + t * nh * dq;
+    float* ob = attn.data() + t * nh * dv;
     if (ex.reference)
-      attend_absorbed(ex, c, w, qb, 1, pos[b], *caches[b], layer, ob);
+      attend_absorbed(ex, c, w, qb, n, pos[t], *caches[b], layer, ob);
     else
-      attend_absorbed_fast(ex, c, w, qb, 1, pos[b], *caches[b], layer, ob);
+      attend_absorbed_fast(ex, c, w, qb, n, pos[t], *caches[b], layer, ob);
+    t += n;
   }
-  linear(ex, w.o_proj, attn.data(), B, out);
+  linear(ex, w.o_proj, attn.data(), N, out);
 }
 
 }  // namespace fathom

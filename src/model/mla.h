@@ -30,7 +30,10 @@ void mla_forward(const Exec& ex, const ModelConfig& cfg, const AttentionWeights&
 // Batched decode: one new token for each of B independent sequences (continuous batching). The
 // projections run over all B tokens at once (weights read once); token b attends over *caches[b]
 // (absorbed path) and is written at position caches[b]->length().
+// counts (optional): sequence b brings counts[b] consecutive tokens (rows of x one after the other),
+// written at positions caches[b]->length() onwards, each attending causally to the ones before it.
 void mla_decode_batch(const Exec& ex, const ModelConfig& cfg, const AttentionWeights& w, const Rope& rope,
-                      const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out);
+                      const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out,
+                      const int64_t* counts = nullptr);
 
 }  // namespace fathom

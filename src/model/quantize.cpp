@@ -77,16 +77,21 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
   std::set<std::string> block_scales;
   for (const auto& [name, t] : schema)
     if (!t.block_scale.empty()) block_scales.insert(t.block_scale);
+  bool kept_fp8 = false;  // some F8_E4M3 weight travels unchanged (keep_fp8)
   auto quantized = [&](const io::TensorView* t) -> const TensorSpec* {
+    if (opt.keep_fp8 && t->dtype == DType::F8_E4M3) return nullptr;
     auto it = schema.find(t->name);
     return it != schema.end() && it->second.quantizable && t->shape.size() == 2 ? &it->second : nullptr;
   };
 
-  // All tensors in a stable order; block scales are consumed by their weights.
+  // All tensors in a stable order; block scales are consumed by their weights (or, keep_fp8, travel
+  // with them).
   std::vector<const io::TensorView*> tensors;
   for (auto& shard : ck.shards())
-    for (auto& [name, t] : shard->tensors())
-      if (!block_scales.count(name)) tensors.push_back(&t);
+    for (auto& [name, t] : shard->tensors()) {
+      if (!block_scales.count(name) || opt.keep_fp8) tensors.push_back(&t);
+      kept_fp8 |= opt.keep_fp8 && t.dtype == DType::F8_E4M3;
+    }
   std::sort(tensors.begin(), tensors.end(), [](auto* a, auto* b) { return a->name < b->name; });
 
   auto out_bytes = [&](const io::TensorView* t) -> uint64_t {
@@ -160,9 +165,10 @@ uint64_t quantize_checkpoint(const QuantizeOptions& opt) {
   if (bar) std::fprintf(stderr, "\n");
 
   json config = ck.config_json();
-  config.erase("quantization_config");  // the fp8 scales have been folded in
+  if (!kept_fp8) config.erase("quantization_config");  // the fp8 scales have been folded in
   config["fathom_quantization"] = {{"type", opt.type == QuantType::Q8_0 ? "q8_0" : "q4_0"},
                                    {"embed_and_output", "q8_0"}};
+  if (kept_fp8) config["fathom_quantization"]["kept_fp8"] = true;
   std::ofstream(fs::path(opt.out_dir) / "config.json") << config.dump(2) << "\n";
   json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
   std::ofstream(fs::path(opt.out_dir) / "model.safetensors.index.json") << index.dump(2) << "\n";

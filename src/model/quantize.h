@@ -6,6 +6,9 @@
 // What is quantized: every linear weight of the decoder layers (attention, dense MLP, routed and
 // shared experts, MTP eh_proj), embed_tokens and lm_head. What stays as it was: norms, the router
 // (mlp.gate.weight) and e_score_correction_bias. FP8 scales are applied before re-quantizing.
+// keep_fp8: F8_E4M3 weights travel unchanged with their weight_scale_inv blocks (and config.json
+// keeps its quantization_config), so only the checkpoint's other matrices are quantized: the
+// result mixes Q8_0/Q4_0, F8_E4M3 and the rest as they were, each run in its own format.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -20,6 +23,7 @@ struct QuantizeOptions {
   std::string in_dir, out_dir;
   QuantType type = QuantType::Q8_0;
   bool progress = false;
+  bool keep_fp8 = false;
 };
 
 // Returns the bytes of tensor data written.

@@ -1,5 +1,7 @@
 // Internal: the int8-activation prefill GEMMs. The AVX-512 VNNI one for Q8_0 / Q4_0 weights (int8 activations), used by the
-// AVX-512 matmul kernels for n > kGemvMaxTokens. Same two phases as MatmulKernels: prepare() once per
+// AVX-512 matmul kernels for n > kGemvMaxTokens; it also takes F8_E4M3 weights whose block_cols is a
+// multiple of 32, converting each row panel to Q8_0 blocks as it goes (no copy of the matrix kept;
+// the same tolerance). Same two phases as MatmulKernels: prepare() once per
 // X, rows() on disjoint row ranges from several threads. Tolerance (the Q-format int8-activation one
 // of ops/matmul.h): relative L2 error of Y < 1e-2 against the reference on the same weights.
 #pragma once

@@ -1,4 +1,4 @@
-// Prefill GEMM for Q8_0 / Q4_0 weights with int8 activations and AVX-512 VNNI (vpdpbusd: 64 int8
+// Prefill GEMM for Q8_0 / Q4_0 (and, converted per row panel, F8_E4M3) weights with int8 activations and AVX-512 VNNI (vpdpbusd: 64 int8
 // multiply-adds per instruction, several times the fp32 FMA rate). vpdpbusd multiplies
 // unsigned by signed bytes: the weights are the unsigned operand as stored (Q8_0: q + 128; Q4_0: the
 // nibble, q + 8) against signed activations, and the offset costs -off * sum(x) per (token, block),
@@ -80,6 +80,37 @@ struct RowPanel {
   const ChunkMap* map;
 };
 
+// F8_E4M3 rows become Q8_0 blocks in the thread's buffer: each 32-block is decoded exactly (the f16
+// route of gemv_float_avx512.cpp), quantized to q = round(127 * w / amax) with its scale
+// d = amax / 127 kept in f32, and stored in the chunk's block-interleaved addressing. A block of 32
+// lies inside one 128x128 scale block (block_cols is a multiple of 32), so w's block scale is a
+// factor of d. Done once per row panel and k chunk, then used by every token group.
+void fp8_rows_to_q8(const WeightMatrix& W, int64_t row, int64_t b0, int64_t b1, const ChunkMap& map, uint8_t* wdst,
+                    float* d) {
+  const int64_t K = W.cols, nbc = (K + W.block_cols - 1) / W.block_cols;
+  const uint8_t* p = static_cast<const uint8_t*>(W.data) + row * K;
+  const float* scale = W.scale_inv + (row / W.block_rows) * nbc;
+  const __m512i f16_mask = _mm512_set1_epi16(int16_t(0xBF80));
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t k = b * 32;
+    const __m256i bytes = _mm256_maskz_loadu_epi8(__mmask32(k + 32 <= K ? ~0u : (1u << (K - k)) - 1), p + k);
+    const __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(bytes), 7), f16_mask);
+    const __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h)), w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(w0), _mm512_abs_ps(w1)));
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    const __m512i off = _mm512_set1_epi32(128);
+    const __m512i q0 = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(w0, _mm512_set1_ps(inv))), off);
+    const __m512i q1 = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(w1, _mm512_set1_ps(inv))), off);
+    alignas(16) uint8_t u[32];
+    _mm_store_si128(reinterpret_cast<__m128i*>(u), _mm512_cvtepi32_epi8(q0));
+    _mm_store_si128(reinterpret_cast<__m128i*>(u + 16), _mm512_cvtepi32_epi8(q1));
+    const int64_t i = b - b0;
+    for (int j = 0; j < 8; ++j) std::memcpy(wdst + map.off[i] + j * map.stride[i], u + 4 * j, 4);
+    // 256: the decoded values are 2^-8 of the e4m3 ones.
+    d[i] = amax / 127.0f * (scale[k / W.block_cols] * 256.0f);
+  }
+}
+
 // Fills rows [r, r + R) for blocks [b0, b1) into the thread's buffers (Q8_0 weights are used in place).
 void unpack_rows(const WeightMatrix& W, int64_t r, int R, int64_t b0, int64_t b1, RowPanel& p) {
   thread_local std::vector<uint8_t> wbuf;
@@ -91,6 +122,14 @@ void unpack_rows(const WeightMatrix& W, int64_t r, int R, int64_t b0, int64_t b1
   const int64_t row_bytes = q4 ? quant::q4_0_row_bytes(W.cols) : quant::q8_0_row_bytes(W.cols);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
   for (int i = 0; i < R; ++i) {
+    if (W.format == WFormat::F8_E4M3) {
+      float* d = dbuf.data() + i * kChunkBlocks;
+      uint8_t* wdst = wbuf.data() + i * kChunkBlocks * 32;
+      fp8_rows_to_q8(W, r + i, b0, b1, *p.map, wdst, d);
+      p.d[i] = d;
+      p.w[i] = wdst;
+      continue;
+    }
     const uint8_t* row = static_cast<const uint8_t*>(W.data) + (r + i) * row_bytes;
     const uint16_t* scales = reinterpret_cast<const uint16_t*>(row);
     const uint8_t* q = row + 2 * nb;

@@ -9,6 +9,10 @@
 //                                          the reference on the same (already quantized) weights.
 //   Q8_0/Q4_0, n > kGemvMaxTokens:       AVX-512 (VNNI): int8 activations as above, < 1e-2.
 //                                          AVX2: weights decoded to f32 panels, < 1e-5.
+//   F8_E4M3, n > kGemvMaxTokens, AVX-512 (block_cols a multiple of 32): each row panel re-quantized
+//                                          on the fly to Q8_0 blocks (int8 per 32 weights, amax/127)
+//                                          and run as Q8_0 with int8 activations: < 1e-2 against the
+//                                          reference on the FP8 weights.
 // Decode (n <= kGemvMaxTokens) streams each weight row once (GEMV); prefill tiles over rows, columns
 // and tokens so each decoded weight panel serves all tokens (GEMM).
 #pragma once

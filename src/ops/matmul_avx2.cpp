@@ -76,20 +76,24 @@ struct Dec<WFormat::F8_E5M2> : TailFromCopy<Dec<WFormat::F8_E5M2>, uint8_t> {
   }
 };
 
-// E4M3 -> f16 bits exactly (see matmul_avx512.cpp); 2^8 folded into the block scale.
+// E4M3 -> f16 bits exactly (see gemv_float_avx512.cpp: the sign-extended byte shifted left by 7,
+// bit 14 cleared); 2^8 folded into the block scale.
 template <>
 struct Dec<WFormat::F8_E4M3> : TailFromCopy<Dec<WFormat::F8_E4M3>, uint8_t> {
   const uint8_t* p;
   const float* scales;
   int64_t block_cols;
+  int block_shift;  // log2(block_cols) when a power of two (128 in every release): no division per load
   Dec(const WeightMatrix& W, int64_t r)
       : p(static_cast<const uint8_t*>(W.data) + r * W.cols),
         scales(W.scale_inv + (r / W.block_rows) * ((W.cols + W.block_cols - 1) / W.block_cols)),
-        block_cols(W.block_cols) {}
+        block_cols(W.block_cols),
+        block_shift((W.block_cols & (W.block_cols - 1)) == 0 ? __builtin_ctzll(uint64_t(W.block_cols)) : -1) {}
   __m256 load(int64_t k) const {
-    __m128i h = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + k)));
-    h = _mm_and_si128(_mm_srai_epi16(_mm_slli_epi16(h, 8), 1), _mm_set1_epi16(int16_t(0xBF80)));
-    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(scales[k / block_cols] * 256.0f));
+    __m128i h = _mm_cvtepi8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + k)));
+    h = _mm_and_si128(_mm_slli_epi16(h, 7), _mm_set1_epi16(int16_t(0xBF80)));
+    const int64_t b = block_shift >= 0 ? k >> block_shift : k / block_cols;
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(scales[b] * 256.0f));
   }
 };
 

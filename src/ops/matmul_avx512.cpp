@@ -5,8 +5,9 @@
 //     vpdpbusd over block-interleaved weights, per-block scales applied once per 16 blocks in f32.
 //   prefill, n > kGemvMaxTokens: GEMM. Float formats: a 64-row x KC-column weight panel is decoded
 //     to f32 and transposed to [k][64 rows] once, then serves every token: 6 tokens x 64 rows of
-//     accumulators (24 zmm), one broadcast of X per token and k. Q8_0/Q4_0: int8 activations and
-//     vpdpbusd (gemm_int8_avx512.cpp).
+//     accumulators (24 zmm), one broadcast of X per token and k. Q8_0/Q4_0, and F8_E4M3 converted
+//     to Q8_0 a row panel at a time: int8 activations and vpdpbusd (gemm_int8_avx512.cpp).
+//   BF16 and F8_E4M3 decode: gemv_float_avx512.cpp, and gemv_fp8_avx512vbmi.cpp (F8_E4M3 with VBMI).
 // GCC 12 warns inside its own _mm512_reduce_* / masked-load headers (undefined-vector idiom).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
@@ -15,8 +16,10 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "cpu/kernel_isa.h"
 #include "ops/gemm_int8.h"
 #include "ops/gemv_act_layout.h"
+#include "ops/gemv_float.h"
 #include "ops/matmul.h"
 #include "ops/matmul_kernels.h"
 #include "ops/quant/q4_0.h"
@@ -87,7 +90,13 @@ struct Dec<WFormat::F8_E4M3> {
   }
 };
 
-// ---- GEMV, float formats ------------------------------------------------------------------------
+// Software prefetch distance for streamed weights (rows are contiguous, so this runs into the next
+// rows). The hardware prefetcher alone keeps too few lines in flight when compute is interleaved
+// with the loads, so the Q8_0 GEMV streamed well below a pure read loop without it; distances of a
+// few KiB all do alike (docs/PERFORMANCE.md).
+constexpr int64_t kPrefetchBytes = 3072;
+
+// ---- GEMV, float formats (F32, F16, F8_E5M2; BF16 and F8_E4M3: gemv_float.h) -----------------
 // Tokens t0..t0+NT of X against rows r0..r1; two accumulator sets hide FMA latency at NT = 1.
 template <WFormat F, int NT>
 void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
@@ -102,6 +111,10 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
     for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
+      // Prefetch each 64-byte line of the stream (see kPrefetchBytes).
+      const char* line = reinterpret_cast<const char*>(d.p + k) + kPrefetchBytes;
+      #pragma GCC unroll 2
+      for (size_t o = 0; o < 32 * sizeof(*d.p); o += 64) _mm_prefetch(line + o, _MM_HINT_T0);
       const __m512 w0 = d.load(k, 0xffff), w1 = d.load(k + 16, 0xffff);
       #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
@@ -128,25 +141,40 @@ void gemv_float(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int
 // that is a load, a vpdpbusd (activations from memory) and a prefetch for Q8_0; Q4_0 adds two ands
 // (the high nibbles are used in place, as 16 * nibble, and the sum shifted right by 4 at the end).
 
-// Software prefetch distance for streamed weights (rows are contiguous, so this runs into the next
-// rows). The hardware prefetcher alone keeps too few lines in flight when compute is interleaved
-// with the loads, so the Q8_0 GEMV streamed well below a pure read loop without it; distances of a
-// few KiB all do alike (docs/PERFORMANCE.md).
-constexpr int64_t kPrefetchBytes = 3072;
-
 bool is_q(WFormat f) { return f == WFormat::Q8_0 || f == WFormat::Q4_0; }
+
+// Prefill runs on the int8 GEMM for the Q formats, and for F8_E4M3 whose 32-column blocks each lie in
+// one scale block (gemm_int8_avx512.cpp converts its row panels to Q8_0 on the fly); other F8_E4M3
+// block shapes take the f32 panels.
+bool int8_gemm(const WeightMatrix& W) {
+  return is_q(W.format) || (W.format == WFormat::F8_E4M3 && W.block_cols % 32 == 0);
+}
+
+// F8_E4M3 decode takes the table-lookup GEMV where the CPU has VBMI and whole 64-column chunks fit
+// in a scale block, else the f16 route.
+bool fp8_vbmi_gemv(const WeightMatrix& W) {
+  static const bool vbmi = cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi);
+  return W.format == WFormat::F8_E4M3 && W.block_cols % 64 == 0 && vbmi;
+}
 
 size_t prep_bytes(const WeightMatrix& W, int64_t n) {
   if (W.format == WFormat::F8_E4M3 && W.block_cols % 16 != 0)
     fail("matmul (avx512): F8_E4M3 block_cols {} must be a multiple of 16", W.block_cols);
+  if (W.format == WFormat::BF16 && n <= kGemvMaxTokens) return size_t(n * bf16_act_floats(W.cols)) * sizeof(float);
+  if (fp8_vbmi_gemv(W) && n <= kGemvMaxTokens) return size_t(n * fp8_act_floats(W.cols)) * sizeof(float);
+  if (n > kGemvMaxTokens) return int8_gemm(W) ? gemm_i8_prep_bytes(W, n) : 0;
   if (!is_q(W.format)) return 0;
-  if (n > kGemvMaxTokens) return gemm_i8_prep_bytes(W, n);
   return size_t(QActLayout(W).token_bytes * n);
 }
 
 void prepare(const WeightMatrix& W, const float* X, int64_t n, void* prep) {
+  if (W.format == WFormat::BF16 && n <= kGemvMaxTokens) return prepare_bf16_act(W, X, n, static_cast<float*>(prep));
+  if (fp8_vbmi_gemv(W) && n <= kGemvMaxTokens) return prepare_fp8_act(W, X, n, static_cast<float*>(prep));
+  if (n > kGemvMaxTokens) {
+    if (int8_gemm(W)) gemm_i8_prepare(W, X, n, prep);
+    return;
+  }
   if (!is_q(W.format)) return;
-  if (n > kGemvMaxTokens) return gemm_i8_prepare(W, X, n, prep);
   const QActLayout L(W);
   const int64_t K = W.cols;
   const bool q4 = L.q4;
@@ -451,7 +479,12 @@ template <WFormat F>
 void rows_fmt(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
   if (n > kGemvMaxTokens) {
     if constexpr (F == WFormat::Q8_0 || F == WFormat::Q4_0) return gemm_i8_rows(W, prep, n, Y, r0, r1);
+    else if (int8_gemm(W)) return gemm_i8_rows(W, prep, n, Y, r0, r1);
     else return gemm_rows<F>(W, X, n, Y, r0, r1);
+  }
+  if constexpr (F == WFormat::BF16 || F == WFormat::F8_E4M3) {
+    if (fp8_vbmi_gemv(W)) return gemv_fp8_vbmi_rows(W, prep, n, Y, r0, r1);
+    return gemv_float_rows(W, X, prep, n, Y, r0, r1);
   }
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
     const int64_t nt = std::min<int64_t>(4, n - t0);

@@ -131,8 +131,10 @@ std::shared_ptr<Ticket> HttpServer::Impl::submit(const GenerationParams& p, std:
   er.prompt = std::move(ids);
   er.max_tokens = p.max_tokens;
   er.sampling = p.sampling;
-  if (!p.seed_given) er.sampling.seed = std::random_device{}() * 0x9E3779B97F4A7C15ull + std::random_device{}();
+  er.sampling.seed = sequence_seed(p.seed_given ? std::optional<uint64_t>(p.sampling.seed) : std::nullopt);
   er.stop = p.stop;
+  er.stop_tokens = p.stop_token_ids;
+  er.ignore_eos = p.ignore_eos;
   er.logit_bias = p.logit_bias;
   er.top_logprobs = p.logprobs ? p.top_logprobs : -1;
   er.skip_special = skip_special;

@@ -32,6 +32,10 @@ std::string Metrics::render(const SchedulerStats& s, const ConnectionStats& c) c
   metric("fathom_decode_steps_total", "counter", "Batched decode steps.", double(s.decode_steps));
   metric("fathom_decode_batch_tokens_total", "counter", "Sequences advanced, summed over decode steps.",
          double(s.decode_batch_tokens));
+  metric("fathom_mtp_drafted_tokens_total", "counter", "Tokens drafted by the MTP module and verified (--mtp).",
+         double(s.drafted_tokens));
+  metric("fathom_mtp_accepted_tokens_total", "counter", "Drafted tokens the main model accepted (--mtp).",
+         double(s.accepted_drafts));
   metric("fathom_prefill_seconds_total", "counter", "Time spent prefilling prompts.", s.prefill_seconds);
   metric("fathom_decode_seconds_total", "counter", "Time spent in batched decode steps.", s.decode_seconds);
   metric("fathom_decode_tokens_per_second", "gauge", "Tokens generated per second over the last 5 s.",

@@ -60,7 +60,8 @@ void check_known(const ojson& j, const std::set<std::string>& known, const std::
 
 const std::set<std::string> kCommon = {"model", "stream", "stream_options", "max_tokens", "temperature", "top_p",
                                        "top_k", "min_p", "stop", "seed", "presence_penalty", "frequency_penalty",
-                                       "repetition_penalty", "logprobs", "n", "logit_bias", "user"};
+                                       "repetition_penalty", "logprobs", "n", "logit_bias", "user",
+                                       "ignore_eos", "stop_token_ids"};
 
 void parse_common(const ojson& j, GenerationParams& p) {
   if (!has(j, "model")) invalid("'model' is required", "model");
@@ -112,6 +113,18 @@ void parse_common(const ojson& j, GenerationParams& p) {
     }
     for (auto& x : p.stop)
       if (x.empty()) invalid("'stop' sequences must not be empty", "stop");
+  }
+
+  // vLLM's extensions, so the server offers what `fathom run --ignore-eos` does.
+  if (has(j, "ignore_eos")) p.ignore_eos = boolean(j, "ignore_eos");
+  if (has(j, "stop_token_ids")) {
+    const ojson& ids = j["stop_token_ids"];
+    if (!ids.is_array()) invalid("'stop_token_ids' must be an array of token ids", "stop_token_ids");
+    for (auto& x : ids) {
+      if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > INT32_MAX)
+        invalid("'stop_token_ids' must be an array of token ids", "stop_token_ids");
+      p.stop_token_ids.push_back(int32_t(x.get<int64_t>()));
+    }
   }
 
   if (has(j, "logit_bias")) {

@@ -37,6 +37,8 @@ struct GenerationParams {
   SamplerParams sampling;      // OpenAI defaults: temperature 1, top_p 1, top_k / min_p off
   bool seed_given = false;
   std::vector<std::string> stop;
+  std::vector<int32_t> stop_token_ids;  // vLLM's extension: more tokens that end the answer
+  bool ignore_eos = false;              // vLLM's extension: generate past the EOS token
   std::vector<std::pair<int32_t, float>> logit_bias;
   bool logprobs = false;
   int top_logprobs = 0;

@@ -1,5 +1,6 @@
 #include "training/data.h"
 
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -32,6 +33,7 @@ TokenData::TokenData(const std::string& dir) {
   meta_.train_tokens = get("train_tokens", -1);
   meta_.val_tokens = get("val_tokens", -1);
   if (j.contains("tokenizer") && j["tokenizer"].is_string()) meta_.tokenizer = j["tokenizer"];
+  meta_.loss_mask = j.contains("loss_mask") && j["loss_mask"].is_boolean() && j["loss_mask"].get<bool>();
   if (meta_.vocab_size <= 0) fail("{}/meta.json: vocab_size must be a positive integer", dir);
 
   auto open = [&](const char* name, std::unique_ptr<io::MappedFile>& f, const uint32_t*& tok, int64_t& n,
@@ -45,23 +47,40 @@ TokenData::TokenData(const std::string& dir) {
   };
   open("train.bin", train_, train_tok_, n_train_, meta_.train_tokens);
   open("val.bin", val_, val_tok_, n_val_, meta_.val_tokens);
+  if (meta_.loss_mask)
+    for (auto [name, f, n] : {std::tuple{"train.mask", &train_mask_, n_train_}, std::tuple{"val.mask", &val_mask_, n_val_}}) {
+      const std::string path = (fs::path(dir) / name).string();
+      *f = std::make_unique<io::MappedFile>(path);
+      if (int64_t((*f)->size()) != n) fail("{}: holds {} bytes, one per token of {} tokens expected", path, (*f)->size(), n);
+    }
 }
 
-void TokenData::train_batch(uint64_t seed, int64_t step, int64_t B, int64_t W, int32_t* out) const {
+namespace {
+void copy_mask(const std::unique_ptr<io::MappedFile>& f, int64_t start, int64_t W, uint8_t* out) {
+  if (!f) fail("the data has no loss mask (meta.json \"loss_mask\" is not true)");
+  std::memcpy(out, f->data() + start, size_t(W));
+}
+}  // namespace
+
+void TokenData::train_batch(uint64_t seed, int64_t step, int64_t B, int64_t W, int32_t* out, uint8_t* mask) const {
   if (n_train_ < W) fail("train.bin holds {} tokens, fewer than one window of {}", n_train_, W);
   const uint64_t starts = uint64_t(n_train_ - W + 1);
   for (int64_t b = 0; b < B; ++b) {
     const uint64_t h = mix(seed ^ mix(uint64_t(step) ^ mix(uint64_t(b) + 0x5eedull)));
     copy_window(train_tok_ + h % starts, W, out + b * W);
+    if (mask) copy_mask(train_mask_, int64_t(h % starts), W, mask + b * W);
   }
 }
 
 int64_t TokenData::val_windows(int64_t T, int64_t W) const { return n_val_ < W ? 0 : (n_val_ - W) / T + 1; }
 
-void TokenData::val_batch(int64_t first, int64_t B, int64_t T, int64_t W, int32_t* out) const {
+void TokenData::val_batch(int64_t first, int64_t B, int64_t T, int64_t W, int32_t* out, uint8_t* mask) const {
   const int64_t n = val_windows(T, W);
   if (n == 0) fail("val.bin holds {} tokens, fewer than one window of {}", n_val_, W);
-  for (int64_t b = 0; b < B; ++b) copy_window(val_tok_ + ((first + b) % n) * T, W, out + b * W);
+  for (int64_t b = 0; b < B; ++b) {
+    copy_window(val_tok_ + ((first + b) % n) * T, W, out + b * W);
+    if (mask) copy_mask(val_mask_, ((first + b) % n) * T, W, mask + b * W);
+  }
 }
 
 }  // namespace fathom::train

@@ -13,6 +13,7 @@
 #include "core/json.h"
 #include "cpu/thread_pool.h"
 #include "tokenizer/tokenizer.h"
+#include "training/token_writer.h"
 
 namespace fathom::train {
 
@@ -25,32 +26,6 @@ bool is_blank(std::string_view line) {
     if (c != ' ' && c != '\t' && c != '\r' && c != '\f' && c != '\v') return false;
   return true;
 }
-
-// A token file written to NAME.tmp and renamed into place by commit().
-class TokenWriter {
- public:
-  explicit TokenWriter(std::filesystem::path path) : path_(std::move(path)), tmp_(path_) {
-    tmp_ += ".tmp";
-    f_.open(tmp_, std::ios::binary | std::ios::trunc);
-    if (!f_) fail("cannot write {}", tmp_.string());
-  }
-  void write(const std::vector<uint32_t>& ids) {
-    f_.write(reinterpret_cast<const char*>(ids.data()),
-             static_cast<std::streamsize>(ids.size() * sizeof(uint32_t)));
-    count_ += static_cast<int64_t>(ids.size());
-  }
-  void commit() {
-    f_.close();
-    if (!f_) fail("write to {} failed", tmp_.string());
-    std::filesystem::rename(tmp_, path_);
-  }
-  int64_t count() const { return count_; }
-
- private:
-  std::filesystem::path path_, tmp_;
-  std::ofstream f_;
-  int64_t count_ = 0;
-};
 
 }  // namespace
 
@@ -78,6 +53,21 @@ std::vector<std::string_view> split_documents(std::string_view text) {
 bool is_validation_document(int64_t i, double f) {
   if (f <= 0) return false;
   return std::floor(static_cast<double>(i + 1) * f) > std::floor(static_cast<double>(i) * f);
+}
+
+nlohmann::ordered_json prepared_meta(const tok::Tokenizer& tok, const std::filesystem::path& tokenizer_dir,
+                                     const PrepareReport& r) {
+  nlohmann::ordered_json meta;
+  meta["vocab_size"] = r.vocab_size;
+  meta["eos_id"] = tok.eos_id();
+  meta["bos_id"] = tok.bos_id();
+  meta["tokenizer"] = std::filesystem::weakly_canonical(std::filesystem::absolute(tokenizer_dir)).string();
+  meta["train_tokens"] = r.train_tokens;
+  meta["val_tokens"] = r.val_tokens;
+  meta["train_documents"] = r.train_documents;
+  meta["val_documents"] = r.val_documents;
+  meta["dtype"] = "uint32";
+  return meta;
 }
 
 PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
@@ -130,23 +120,7 @@ PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
   r.train_tokens = train.count();
   r.val_tokens = val.count();
 
-  nlohmann::ordered_json meta;
-  meta["vocab_size"] = r.vocab_size;
-  meta["eos_id"] = tok.eos_id();
-  meta["bos_id"] = tok.bos_id();
-  meta["tokenizer"] = std::filesystem::weakly_canonical(std::filesystem::absolute(tokenizer_dir)).string();
-  meta["train_tokens"] = r.train_tokens;
-  meta["val_tokens"] = r.val_tokens;
-  meta["train_documents"] = r.train_documents;
-  meta["val_documents"] = r.val_documents;
-  meta["dtype"] = "uint32";
-  auto meta_tmp = out_dir / "meta.json.tmp";
-  {
-    std::ofstream f(meta_tmp, std::ios::binary | std::ios::trunc);
-    f << meta.dump(2) << "\n";
-    if (!f) fail("cannot write {}", meta_tmp.string());
-  }
-  std::filesystem::rename(meta_tmp, out_dir / "meta.json");
+  write_meta_json(out_dir, prepared_meta(tok, tokenizer_dir, r));
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

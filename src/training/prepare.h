@@ -18,9 +18,14 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace fathom::tok {
+class Tokenizer;
+}
 
 namespace fathom::train {
 
@@ -41,6 +46,10 @@ std::vector<std::string_view> split_documents(std::string_view text);
 
 // True when document i goes to the validation split.
 bool is_validation_document(int64_t i, double val_fraction);
+
+// meta.json's fields for a finished preparation (the ones listed above).
+nlohmann::ordered_json prepared_meta(const tok::Tokenizer& tok, const std::filesystem::path& tokenizer_dir,
+                                     const PrepareReport& r);
 
 PrepareReport prepare_data(const std::filesystem::path& tokenizer_dir,
                            const std::vector<std::filesystem::path>& files,

@@ -19,6 +19,7 @@
 #include "io/safetensors.h"
 #include "training/data.h"
 #include "training/data_parallel.h"
+#include "training/loss_weights.h"
 #include "training/run_settings.h"
 #include "training/stop_signal.h"
 
@@ -242,6 +243,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
 
   // Data parallel (data_parallel.h): this rank's slice of the global batch; rank 0 alone speaks.
   const DataParallel dp(o.batch);
+  // Masked data's loss is a mean over the whole batch's targets, which a rank's slice does not see.
+  if (dp.ranks() > 1 && data.meta().loss_mask)
+    fail("{}: data-parallel training of masked (prepare --chat) data is not built yet; train it on one process",
+         o.data_dir);
   if (!dist::is_root()) o.quiet = true;
   cpu::ThreadPool pool(DataParallel::threads(o.threads));
   Model model(cfg, dp.local_batch(), o.seq, &pool, o.model);
@@ -281,6 +286,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
 
   const int64_t W = model.window();
   std::vector<int32_t> windows(o.batch * W);
+  // Masked data (prepare --chat): the loss is the mean over the mask's targets (loss_weights.h).
+  std::vector<uint8_t> mask(data.meta().loss_mask ? o.batch * W : 0);
+  uint8_t* const mask_ptr = mask.empty() ? nullptr : mask.data();
+  if (mask_ptr) model.set_loss_weights(masked_mean_weights(mask_ptr, o.batch, o.seq, W));
   const Ops ops{&pool, nullptr, 0};
   const LrSchedule sched{o.lr, o.lr * o.min_lr_ratio, o.warmup, o.steps};
   const int64_t K = cfg.num_experts_per_tok, E = cfg.n_routed_experts;
@@ -291,7 +300,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     const int64_t nb = std::max<int64_t>(1, std::min(o.eval_batches, nwin / o.batch));
     double loss = 0, mtp = 0;
     for (int64_t i = 0; i < nb; ++i) {
-      data.val_batch(i * o.batch, o.batch, o.seq, W, windows.data());
+      data.val_batch(i * o.batch, o.batch, o.seq, W, windows.data(), mask_ptr);
       StepLosses l = model.step(windows.data() + dp.first_row() * W, false);
       dp.reduce_losses(&l);
       loss += l.loss / double(nb);
@@ -315,7 +324,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   const int64_t first = st.step;
   for (int64_t step = st.step; step < o.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
-    data.train_batch(o.seed, step, o.batch, W, windows.data());
+    data.train_batch(o.seed, step, o.batch, W, windows.data(), mask_ptr);
     model.zero_grad();
     StepRecord rec;
     rec.losses = model.step(windows.data() + dp.first_row() * W, true);

@@ -123,6 +123,8 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
   }
   arena_.take(&logits_, N * V);
   arena_.take(&losses_, N);
+  arena_.take(&token_logp_, N);
+  arena_.take(&token_w_, N);
   for (float** p : {&tmp_, &dresid_, &dln_, &dh_, &dhalf_}) arena_.take(p, N * H);
   arena_.take(&dcat_, N * 2 * H);
   const int64_t ms = max_matmul_scratch(c, N);
@@ -144,16 +146,40 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
 
 void Model::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
-void Model::head(const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy,
-                       double* loss) {
+void Model::head(int index, const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy,
+                 double* loss) {
   const int64_t N = B_ * T_, H = cfg_.hidden_size, V = cfg_.vocab_size;
   matmul_forward(ctx_.ops, logits_, h, f32(p_.lm_head), N, H, V);
   if (logits_copy) std::memcpy(logits_copy, logits_, size_t(N * V) * sizeof(float));
-  *loss = cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, dh ? dscale : 0.0f, losses_) / double(N);
-  if (dh) {
-    std::fill(dh, dh + N * H, 0.0f);
-    matmul_backward(ctx_.ops, dh, writable(g_.lm_head), logits_, h, f32(p_.lm_head), N, H, V);
+  // A head whose loss has weight 0 (--mtp-weight 0) adds no gradient: the kernel leaves the logits
+  // in place when dscale is 0, so they must not be back-propagated as if they were ∂L/∂logits.
+  const bool grad = dh && dscale != 0.0f;
+  if (!loss_weights_) {
+    *loss = cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, grad ? dscale : 0.0f, losses_) / double(N);
+  } else {
+    // Forward first (logits kept), then each row's gradient with its own scale dscale · w_n through
+    // the same kernel, so that all-ones weights reproduce the unweighted step bit for bit.
+    cross_entropy_forward_backward(ctx_.ops, logits_, targets, N, V, 0.0f, losses_);
+    for (int64_t n = 0; n < N; ++n) token_logp_[n] = -losses_[n];
+    loss_weights_(index, token_logp_, token_w_);
+    double sum = 0;
+    for (int64_t n = 0; n < N; ++n) {
+      if (!std::isfinite(token_w_[n])) fail("loss weight of position {} (head {}) is not finite", n, index);
+      sum += double(token_w_[n]) * double(losses_[n]);
+    }
+    *loss = sum / double(N);
+    if (grad)
+      parallel_for(ctx_.ops, N, [&](int64_t n) {
+        float* z = logits_ + n * V;
+        const float s = dscale * token_w_[n];
+        if (s == 0.0f)
+          std::fill(z, z + V, 0.0f);
+        else
+          cross_entropy_forward_backward(Ops{}, z, targets + n, 1, V, s, token_logp_ + n);  // consumed: scratch
+      });
   }
+  if (dh) std::fill(dh, dh + N * H, 0.0f);
+  if (grad) matmul_backward(ctx_.ops, dh, writable(g_.lm_head), logits_, h, f32(p_.lm_head), N, H, V);
 }
 
 StepLosses Model::step(const int32_t* windows, bool backward, float* logits, float* mtp_logits) {
@@ -186,7 +212,7 @@ StepLosses Model::step(const int32_t* windows, bool backward, float* logits, flo
     if (layers_[l].moe.scores && p_.layers[l].is_moe) out.balance += layers_[l].moe.balance_loss;
   }
   rmsnorm_forward(hfinal_, hfinal_rstd_, resid_[L], f32(p_.norm), N, H, eps);
-  head(hfinal_, targets_, 1.0f / float(N), backward ? dh_ : nullptr, logits, &out.loss);
+  head(0, hfinal_, targets_, 1.0f / float(N), backward ? dh_ : nullptr, logits, &out.loss);
 
   // MTP modules, chained; each head's backward runs right away so the logits buffer is reused.
   const float mtp_scale = D > 0 ? settings_.mtp_weight / float(D) : 0.0f;
@@ -206,7 +232,8 @@ StepLosses Model::step(const int32_t* windows, bool backward, float* logits, flo
     if (w.layer.is_moe) out.balance += m.layer.moe.balance_loss;
     rmsnorm_forward(m.out, m.out_rstd, m.x1, f32(w.shared_head_norm), N, H, eps);
     double l = 0;
-    head(m.out, m.targets, float(mtp_scale / double(N)), backward ? m.dout : nullptr, k == 0 ? mtp_logits : nullptr, &l);
+    head(int(k) + 1, m.out, m.targets, float(mtp_scale / double(N)), backward ? m.dout : nullptr,
+         k == 0 ? mtp_logits : nullptr, &l);
     out.mtp_loss += l / double(D);
   }
   out.total = out.loss + double(settings_.mtp_weight) * out.mtp_loss + out.balance;

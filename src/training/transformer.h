@@ -10,6 +10,7 @@
 // allocates nothing. Batches are windows of T + 1 + D tokens (inputs, next-token targets, and
 // the D extra tokens the MTP modules predict).
 #pragma once
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -52,8 +53,16 @@ struct TrainSettings {
   Precision precision = Precision::F32;  // of the decoder layers' Linears (lowp_linear.h)
 };
 
+// Per-token loss weights (loss_weights.h builds them for masked SFT data, grpo_objective.h for the
+// policy-gradient step). Called once per head during a step, after that head's forward pass:
+// head 0 is the main next-token head, head k + 1 the MTP module k. logp [N = B·T] holds each
+// position's log-probability of its target; the function writes the weights w [N]. The head's loss
+// becomes (1/N) Σ_n w_n · CE_n (all-ones weights give the unweighted mean exactly), so w_n scales
+// position n's gradient and w_n = 0 removes it.
+using LossWeightFn = std::function<void(int head, const float* logp, float* w)>;
+
 struct StepLosses {
-  double loss = 0;      // main next-token cross-entropy (mean over tokens)
+  double loss = 0;      // main next-token cross-entropy (mean over tokens; weighted with a LossWeightFn)
   double mtp_loss = 0;  // mean over MTP modules of their cross-entropy
   double balance = 0;   // Σ over MoE layers of L_bal
   double total = 0;     // loss + λ mtp_loss + balance: what the gradients are of
@@ -82,6 +91,8 @@ class Model {
   // logits / mtp_logits, if given, receive [B*T, V] copies (mtp: the first module's).
   StepLosses step(const int32_t* windows, bool backward, float* logits = nullptr, float* mtp_logits = nullptr);
   void zero_grad();
+  // Per-token loss weights for the next steps (empty: every token weighs 1).
+  void set_loss_weights(LossWeightFn fn) { loss_weights_ = std::move(fn); }
 
   // The expert load of the last step: per MoE layer (main layers, then MTP layers), tokens per
   // routed expert.
@@ -90,12 +101,14 @@ class Model {
   std::vector<float*> router_biases();
 
  private:
-  void head(const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy, double* loss);
+  void head(int index, const float* h, const int32_t* targets, float dscale, float* dh, float* logits_copy,
+            double* loss);
   LayerCtx ctx_;
   ModelConfig cfg_;
   ParamLayout layout_;
   int64_t B_, T_;
   TrainSettings settings_;
+  LossWeightFn loss_weights_;
   std::vector<float> params_, grads_, rope_cos_, rope_sin_;
   ModelWeights p_, g_;
   Arena arena_;
@@ -108,7 +121,7 @@ class Model {
   float *hfinal_ = nullptr, *hfinal_rstd_ = nullptr;
   std::vector<MtpActs> mtp_;
   // shared buffers
-  float *logits_ = nullptr, *losses_ = nullptr, *tmp_ = nullptr, *dresid_ = nullptr, *dln_ = nullptr, *dh_ = nullptr,
+  float *logits_ = nullptr, *losses_ = nullptr, *token_logp_ = nullptr, *token_w_ = nullptr, *tmp_ = nullptr, *dresid_ = nullptr, *dln_ = nullptr, *dh_ = nullptr,
         *dcat_ = nullptr, *dhalf_ = nullptr, *matmul_scratch_ = nullptr;
 };
 

@@ -1,0 +1,157 @@
+// AVX-512 decode GEMVs (n <= kGemvMaxTokens) for the two checkpoint formats most models ship in,
+// F8_E4M3 with 128x128 block scales and BF16, written to stream weights at the memory's read rate.
+// Both stay exact (weights decoded bit for bit to f32, f32 FMA accumulation: the float-format
+// tolerance of ops/matmul.h).
+//
+// F8_E4M3: 32 bytes are sign-extended to 16-bit words in one instruction; a shift and a mask make
+// each word the f16 whose value is 2^-8 of the e4m3 one (normals and subnormals alike: the sign
+// lands in bit 15, exponent and mantissa in bits 14..7 shifted as a whole), and cvtph2ps widens
+// 16 at a time. A block's products are summed unscaled and the block scale (times 2^8) is applied
+// once per block of block_cols, not once per load.
+//
+// BF16: a bf16 is the top half of an f32. A 64-byte load holds 32 weights as 16 dwords; the odd
+// weights are the dwords masked to their high halves, the even ones the dwords shifted left by
+// 16. prepare() stores each token's activations in the matching order (per 32 columns: the 16
+// even ones, then the 16 odd ones), so a 64-byte load costs two ALU ops and two FMAs per token.
+//
+// Both prefetch the weight stream a few KiB ahead: with the decode work interleaved between loads,
+// the hardware prefetcher alone keeps too few lines in flight (as for the Q8_0 GEMV).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "ops/gemv_float.h"
+#include "ops/gemv_fp8_rows.h"
+#include "ops/matmul.h"
+
+namespace fathom::ops::detail {
+namespace {
+
+constexpr int64_t kPrefetchBytes = 3072;
+
+inline __mmask16 mask16(int64_t n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? 0 : __mmask16((1u << n) - 1); }
+inline __mmask32 mask32(int64_t n) { return n >= 32 ? ~__mmask32(0) : n <= 0 ? 0 : __mmask32((1u << n) - 1); }
+
+inline void prefetch(const void* p) { _mm_prefetch(static_cast<const char*>(p) + kPrefetchBytes, _MM_HINT_T0); }
+
+// Sign-extended e4m3 bytes (16-bit words) -> f16 bits of 2^-8 times their value.
+inline __m512i e4m3_to_f16_bits(__m512i s) {
+  return _mm512_and_si512(_mm512_slli_epi16(s, 7), _mm512_set1_epi16(int16_t(0xBF80)));
+}
+inline __m256i e4m3_to_f16_bits(__m256i s) {
+  return _mm256_and_si256(_mm256_slli_epi16(s, 7), _mm256_set1_epi16(int16_t(0xBF80)));
+}
+
+template <int NT>
+void gemv_e4m3(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const int64_t K = W.cols;
+  const float* x[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) x[t] = X + (t0 + t) * K;
+  // 256: the decoded values are 2^-8 of the e4m3 ones.
+  fp8_gemv_rows<NT>(W, 256.0f, Y, t0, r0, r1, [&](const uint8_t* p, int64_t k0, int64_t k1, __m512* s0, __m512* s1) {
+    int64_t k = k0;
+    for (; k + 64 <= k1; k += 64) {
+      prefetch(p + k);
+      const __m512i h0 = e4m3_to_f16_bits(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k))));
+      const __m512i h1 =
+          e4m3_to_f16_bits(_mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + k + 32))));
+      const __m512 w0 = _mm512_cvtph_ps(_mm512_castsi512_si256(h0)), w1 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h0, 1));
+      const __m512 w2 = _mm512_cvtph_ps(_mm512_castsi512_si256(h1)), w3 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h1, 1));
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        s0[t] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x[t] + k), s0[t]);
+        s1[t] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x[t] + k + 16), s1[t]);
+        s0[t] = _mm512_fmadd_ps(w2, _mm512_loadu_ps(x[t] + k + 32), s0[t]);
+        s1[t] = _mm512_fmadd_ps(w3, _mm512_loadu_ps(x[t] + k + 48), s1[t]);
+      }
+    }
+    for (; k < k1; k += 16) {  // a partial block (the row's last) or block_cols not a multiple of 64
+      const __mmask16 m = mask16(k1 - k);
+      const __m256i h = e4m3_to_f16_bits(_mm256_cvtepi8_epi16(_mm_maskz_loadu_epi8(m, p + k)));
+      const __m512 w = _mm512_cvtph_ps(h);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) s0[t] = _mm512_fmadd_ps(w, _mm512_maskz_loadu_ps(m, x[t] + k), s0[t]);
+    }
+  });
+}
+
+// Activations in prepare_bf16's order: token t's 32-column chunk c at xs + t * padded + 32 * c.
+template <int NT>
+void gemv_bf16(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  const int64_t K = W.cols, padded = bf16_act_floats(K);
+  const float* x[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) x[t] = xs + (t0 + t) * padded;
+  const __m512i high = _mm512_set1_epi32(int32_t(0xFFFF0000u));
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint16_t* p = static_cast<const uint16_t*>(W.data) + r * K;
+    __m512 a0[NT], a1[NT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
+    // 32 weights at k (as loaded in v) against each token's reordered activations.
+    auto chunk = [&](__m512i v, int64_t k) {
+      const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+      const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t) {
+        a0[t] = _mm512_fmadd_ps(even, _mm512_load_ps(x[t] + k), a0[t]);
+        a1[t] = _mm512_fmadd_ps(odd, _mm512_load_ps(x[t] + k + 16), a1[t]);
+      }
+    };
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+      prefetch(p + k);
+      chunk(_mm512_loadu_si512(p + k), k);
+    }
+    // The row's last, partial chunk: weights past K read as 0 (and their activations are 0).
+    if (k < K) chunk(_mm512_maskz_loadu_epi16(mask32(K - k), p + k), k);
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
+  }
+}
+
+}  // namespace
+
+void prepare_bf16_act(const WeightMatrix& W, const float* X, int64_t n, float* xs) {
+  const int64_t K = W.cols, padded = bf16_act_floats(K);
+  const __m512i even_idx = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd_idx = _mm512_add_epi32(even_idx, _mm512_set1_epi32(1));
+  for (int64_t t = 0; t < n; ++t) {
+    const float* x = X + t * K;
+    float* out = xs + t * padded;
+    for (int64_t k = 0; k < padded; k += 32) {
+      const __m512 lo = _mm512_maskz_loadu_ps(mask16(K - k), x + k);
+      const __m512 hi = _mm512_maskz_loadu_ps(mask16(K - k - 16), x + k + 16);
+      _mm512_store_ps(out + k, _mm512_permutex2var_ps(lo, even_idx, hi));
+      _mm512_store_ps(out + k + 16, _mm512_permutex2var_ps(lo, odd_idx, hi));
+    }
+  }
+}
+
+void gemv_float_rows(const WeightMatrix& W, const float* X, const void* prep, int64_t n, float* Y, int64_t r0,
+                     int64_t r1) {
+  for (int64_t t0 = 0; t0 < n; t0 += 4) {
+    const int64_t nt = std::min<int64_t>(4, n - t0);
+    if (W.format == WFormat::BF16) {
+      const float* xs = static_cast<const float*>(prep);
+      switch (nt) {
+        case 1: gemv_bf16<1>(W, xs, Y, t0, r0, r1); break;
+        case 2: gemv_bf16<2>(W, xs, Y, t0, r0, r1); break;
+        case 3: gemv_bf16<3>(W, xs, Y, t0, r0, r1); break;
+        default: gemv_bf16<4>(W, xs, Y, t0, r0, r1); break;
+      }
+    } else {
+      switch (nt) {
+        case 1: gemv_e4m3<1>(W, X, Y, t0, r0, r1); break;
+        case 2: gemv_e4m3<2>(W, X, Y, t0, r0, r1); break;
+        case 3: gemv_e4m3<3>(W, X, Y, t0, r0, r1); break;
+        default: gemv_e4m3<4>(W, X, Y, t0, r0, r1); break;
+      }
+    }
+  }
+}
+
+}  // namespace fathom::ops::detail

@@ -1,0 +1,30 @@
+// Evaluating a model on a verifiable task (`fathom eval-arith`): problems asked as a user message
+// through the model's chat template, answered greedily, checked by the task's verifier.
+#pragma once
+#include <cstdint>
+#include <functional>
+
+#include "training/verifier.h"
+
+namespace fathom {
+class Generator;
+}
+
+namespace fathom::train {
+
+class ChatRenderer;
+
+struct TaskEvalReport {
+  int64_t problems = 0, correct = 0, format_errors = 0;
+  double think_chars = 0;    // mean over well-formed answers
+  double answer_tokens = 0;  // mean over all answers
+  double accuracy() const { return problems > 0 ? double(correct) / double(problems) : 0.0; }
+};
+
+// Problems 0..n-1 of the stream `seed`; greedy decoding, at most max_tokens per answer.
+// on_item (optional) sees every problem with its completion and verdict.
+TaskEvalReport evaluate_task(Generator& gen, const ChatRenderer& chat, const Task& task, int64_t n, uint64_t seed,
+                             int64_t max_tokens,
+                             const std::function<void(const TaskItem&, const std::string&, const Verdict&)>& on_item = {});
+
+}  // namespace fathom::train
