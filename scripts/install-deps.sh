@@ -10,7 +10,10 @@ WHAT=${1:-run}
 
 # CMake finds GoogleTest at configure time, so it is a build dependency even for `make run`.
 APT_PACKAGES=(build-essential cmake pkg-config git libgtest-dev libgmock-dev
-  nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev)
+  nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libcpp-httplib-dev libssl-dev
+  # OpenMPI: `mpirun -np N fathom ...` (docs/DISTRIBUTED.md). CMake finds it if present; without
+  # it fathom builds as a one-process program and the mpi tests report themselves skipped.
+  openmpi-bin libopenmpi-dev)
 if [ "$WHAT" = test ]; then
   APT_PACKAGES+=(libbenchmark-dev python3 python3-numpy tmux
     # Debian's PyTorch: the independent reference trainer (tests/reference/torch_train.py) that test

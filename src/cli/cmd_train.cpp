@@ -46,6 +46,9 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
   sub.add_flag("--resume", o->resume, "continue from OUT's training_state.safetensors (bit-exact) with the run's "
                "saved settings; an option given with a different value is refused");
   sub.add_option("--init", o->init_dir, "initial weights from a Hugging Face checkpoint directory");
+  // Tests only (hidden): end the run after step N as a crash would, keeping a --save-every checkpoint
+  // taken at N, so a test can resume from a known step (e.g. with another rank count).
+  sub.add_option("--stop-after", o->stop_after)->group("");
   return std::function<int()>([o, &sub] {
     for (const CLI::Option* opt : sub.get_options())
       if (opt->count() > 0)

@@ -2,9 +2,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "cli/command.h"
 #include "core/error.h"
+#include "dist/comm.h"
+#include "model/expert_parallel.h"
 
 namespace fathom::cli {
 
@@ -17,6 +20,29 @@ Command::Command(std::string name, std::string description, Setup setup) {
   command_registry().push_back({std::move(name), std::move(description), std::move(setup)});
 }
 
+namespace {
+
+// How a command runs under `mpirun -np N` (docs/DISTRIBUTED.md): train is data parallel, the
+// inference commands expert parallel (also asked for with --expert-parallel, which on one rank runs
+// the same dispatch path), everything else on one process only. Ranks other than 0 stay silent on
+// stdout: rank 0 owns the command's output.
+void start_distributed(const std::string& command, bool expert_parallel) {
+  static const std::set<std::string> inference = {"run", "chat", "serve", "bench", "logits", "perplexity"};
+  const bool several = fathom::dist::size() > 1;
+  if (command == "train" && expert_parallel)
+    fathom::fail("--expert-parallel: expert-parallel training is not built yet; `mpirun -np N fathom train` is "
+                 "data parallel");
+  if (!inference.count(command) && command != "train") {
+    if (expert_parallel) fathom::fail("--expert-parallel applies to run, chat, serve, bench, logits and perplexity");
+    if (several) fathom::fail("fathom {} runs as one process: start it without mpirun", command);
+  }
+  if (inference.count(command) && (several || expert_parallel)) fathom::expert_parallel::enable();
+  if (!fathom::dist::is_root() && !std::freopen("/dev/null", "w", stdout))
+    fathom::fail("rank {}: could not silence stdout", fathom::dist::rank());
+}
+
+}  // namespace
+
 }  // namespace fathom::cli
 
 int main(int argc, char** argv) {
@@ -24,6 +50,11 @@ int main(int argc, char** argv) {
   CLI::App app{"fathom: run and train DeepSeek-V3-architecture models on CPUs"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "fathom 0.1.0");
+  bool expert_parallel = false;
+  app.add_flag("--expert-parallel", expert_parallel,
+               "spread each MoE layer's routed experts over the ranks of `mpirun -np N` (the default for "
+               "inference under mpirun; docs/DISTRIBUTED.md)");
+  app.fallthrough();  // --expert-parallel may follow the subcommand
   auto entries = command_registry();
   std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.name < b.name; });
   std::map<CLI::App*, std::function<int()>> runners;
@@ -36,15 +67,29 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // Under mpirun every rank runs the same command (docs/DISTRIBUTED.md). An error on one rank ends
+  // them all: the others may be waiting in a collective this rank will never join.
+  auto failed = [](const char* what) {
+    if (fathom::dist::size() > 1) {
+      std::fprintf(stderr, "fathom: error on rank %d of %d: %s\n", fathom::dist::rank(), fathom::dist::size(), what);
+      std::fflush(stderr);
+      fathom::dist::abort_all(1);
+    }
+    std::fprintf(stderr, "fathom: error: %s\n", what);
+    return 1;
+  };
+  int rc = 0;
   try {
+    fathom::dist::init(&argc, &argv);
     for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
-  } catch (const fathom::Error& e) {
-    std::fprintf(stderr, "fathom: error: %s\n", e.what());
-    return 1;
+      if (sub->parsed()) {
+        start_distributed(sub->get_name(), expert_parallel);
+        rc = run();
+      }
+    fathom::expert_parallel::finish();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fathom: error: %s\n", e.what());
-    return 1;
+    return failed(e.what());
   }
-  return 0;
+  fathom::dist::finalize();
+  return rc;
 }

@@ -5,6 +5,7 @@
 #include <memory>
 #include <vector>
 
+#include "model/expert_parallel.h"
 #include "model/router.h"
 #include "ops/matmul.h"
 
@@ -56,7 +57,33 @@ void gather_expert_inputs(const float* x, const int32_t* slot_token, int64_t n_s
     std::memcpy(xs + s * H, x + int64_t(slot_token[s]) * H, size_t(H) * sizeof(float));
 }
 
+void run_experts(const Exec& ex, std::span<const ExpertRun> runs) {
+  struct Scratch {
+    Buffer g, u;  // [n, inter]: gate, up (then silu(gate) * up in g)
+  };
+  std::vector<Scratch> scratch(runs.size());
+  std::vector<ops::MatmulJob> jobs;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const ExpertRun& r = runs[i];
+    const int64_t inter = r.mlp->gate_proj.rows;
+    scratch[i].g.resize(r.n * inter);
+    scratch[i].u.resize(r.n * inter);
+    jobs.push_back({&r.mlp->gate_proj, r.in, r.n, scratch[i].g.data()});
+    jobs.push_back({&r.mlp->up_proj, r.in, r.n, scratch[i].u.data()});
+  }
+  linear_batch(ex, jobs);
+  jobs.clear();
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const ExpertRun& r = runs[i];
+    const int64_t n = r.n * r.mlp->gate_proj.rows;
+    silu_mul(ex, scratch[i].g.data(), scratch[i].u.data(), n, scratch[i].g.data());
+    jobs.push_back({&r.mlp->down_proj, scratch[i].g.data(), r.n, r.out});
+  }
+  linear_batch(ex, jobs);
+}
+
 void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, const float* x, int64_t T, float* out) {
+  if (expert_parallel::active()) return expert_parallel::moe_forward(ex, c, w, x, T, out);
   const int64_t H = c.hidden_size, E = c.n_routed_experts, K = c.num_experts_per_tok;
   // Route every token, then invert: each expert's tokens as one run of slots.
   const Routes routes = route_tokens(ex, c, w.gate, x, T);
@@ -65,56 +92,36 @@ void moe_forward(const Exec& ex, const ModelConfig& c, const MoeWeights& w, cons
   std::vector<float> slot_weight(T * K);
   for (int64_t i = 0; i < T * K; ++i) slot_weight[slot[i]] = routes.weights[i];
 
-  // Every active expert (and the shared experts) as one group of jobs, so that the gate/up products
-  // of all experts run in one parallel region, then all down products in another.
-  struct Group {
-    const MlpWeights* mlp;
-    int64_t n, inter;
-    // xs: the expert's tokens, gathered. One small buffer per expert rather than one for all: a
-    // large allocation comes from mmap, and its pages fault in afresh on every call.
-    Buffer xs, g, u, y;
-    const float* in;  // [n, H]: xs, or x itself for the shared experts
-  };
-  std::vector<Group> groups;
+  // Every active expert (and the shared experts) as one group of runs. xs: the expert's tokens,
+  // gathered; one small buffer per expert rather than one for all: a large allocation comes from
+  // mmap, and its pages fault in afresh on every call.
+  std::vector<Buffer> xs, ys;
+  std::vector<ExpertRun> runs;
   std::vector<int64_t> expert_of;
   for (int64_t e = 0; e < E; ++e) {
     if (count[e] == 0) continue;
-    Group g{&w.experts[e], count[e], w.experts[e].gate_proj.rows, Buffer(count[e] * H), {}, {}, {}, nullptr};
-    gather_expert_inputs(x, slot_token.data() + offset[e], count[e], H, g.xs.data());
-    g.in = g.xs.data();
-    groups.push_back(std::move(g));
+    xs.emplace_back(count[e] * H);
+    ys.emplace_back(count[e] * H);
+    gather_expert_inputs(x, slot_token.data() + offset[e], count[e], H, xs.back().data());
+    runs.push_back({&w.experts[e], xs.back().data(), count[e], ys.back().data()});
     expert_of.push_back(e);
   }
   if (w.has_shared) {
-    groups.push_back({&w.shared_experts, T, w.shared_experts.gate_proj.rows, {}, {}, {}, {}, x});  // every token
+    ys.emplace_back(T * H);
+    runs.push_back({&w.shared_experts, x, T, ys.back().data()});  // every token
     expert_of.push_back(-1);
   }
-  std::vector<ops::MatmulJob> jobs;
-  for (auto& g : groups) {
-    g.g.resize(g.n * g.inter);
-    g.u.resize(g.n * g.inter);
-    g.y.resize(g.n * H);
-    jobs.push_back({&g.mlp->gate_proj, g.in, g.n, g.g.data()});
-    jobs.push_back({&g.mlp->up_proj, g.in, g.n, g.u.data()});
-  }
-  linear_batch(ex, jobs);
-  jobs.clear();
-  for (auto& g : groups) {
-    silu_mul(ex, g.g.data(), g.u.data(), g.n * g.inter, g.g.data());
-    jobs.push_back({&g.mlp->down_proj, g.g.data(), g.n, g.y.data()});
-  }
-  linear_batch(ex, jobs);
+  run_experts(ex, runs);
 
   // Combine in expert order, the shared experts last (training/moe.cpp sums in its own order).
   std::fill(out, out + T * H, 0.0f);
-  for (size_t gi = 0; gi < groups.size(); ++gi) {
-    const Group& g = groups[gi];
+  for (size_t gi = 0; gi < runs.size(); ++gi) {
     const int64_t e = expert_of[gi];
-    for (int64_t i = 0; i < g.n; ++i) {
+    for (int64_t i = 0; i < runs[gi].n; ++i) {
       const int64_t t = e < 0 ? i : slot_token[offset[e] + i];
       const float wt = e < 0 ? 1.0f : slot_weight[offset[e] + i];
       float* o = out + t * H;
-      const float* y = g.y.data() + i * H;
+      const float* y = runs[gi].out + i * H;
       for (int64_t d = 0; d < H; ++d) o[d] += wt * y[d];
     }
   }

@@ -2,6 +2,7 @@
 // uses plus fine-grained routed experts chosen by the router).
 #pragma once
 #include <cstdint>
+#include <span>
 
 #include "model/compute.h"
 #include "model/config.h"
@@ -22,8 +23,20 @@ void assign_expert_slots(const int32_t* experts, int64_t N, int64_t K, int64_t E
 // xs[s, :] = x[slot_token[s], :] for s < n_slots; rows of H values.
 void gather_expert_inputs(const float* x, const int32_t* slot_token, int64_t n_slots, int64_t H, float* xs);
 
+// One expert (routed or shared) over n rows: out[n, hidden] = mlp(in[n, hidden]).
+struct ExpertRun {
+  const MlpWeights* mlp;
+  const float* in;
+  int64_t n;
+  float* out;
+};
+// Runs them all: the gate/up products of every run in one parallel region, then all down products
+// in another. Each row's result depends on that row alone.
+void run_experts(const Exec& ex, std::span<const ExpertRun> runs);
+
 // out[T, hidden] = Σ_k weight_k · expert_k(x) + shared_experts(x). Tokens are grouped by expert so
-// each expert's weights are read once per call.
+// each expert's weights are read once per call. Under --expert-parallel (model/expert_parallel.h)
+// the routed experts run on the ranks that hold them.
 void moe_forward(const Exec& ex, const ModelConfig& cfg, const MoeWeights& w, const float* x, int64_t T, float* out);
 
 }  // namespace fathom

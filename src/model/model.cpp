@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "model/expert_parallel.h"
 #include "model/experts.h"
 #include "model/mla_fast.h"
 #include "model/router.h"
@@ -11,9 +12,10 @@ namespace fathom {
 
 std::unique_ptr<Model> Model::load(const std::string& dir, const io::Checkpoint::Options& opt) {
   std::unique_ptr<Model> m(new Model());
-  m->ckpt_ = std::make_unique<io::Checkpoint>(dir, opt);
+  m->ckpt_ = std::make_unique<io::Checkpoint>(dir, expert_parallel::checkpoint_options(opt));
   m->cfg_ = ModelConfig::from_json(m->ckpt_->config_json(), (std::filesystem::path(dir) / "config.json").string());
   m->w_ = load_weights(*m->ckpt_, m->cfg_);
+  expert_parallel::place_experts(m->cfg_, m->w_);  // ranks other than 0 serve their experts from here
   m->rope_ = Rope(m->cfg_);
   for (auto& L : m->w_.layers) L.attn.absorbed = make_absorbed_kv_b(m->cfg_, L.attn.kv_b_proj);
   for (auto& mtp : m->w_.mtp) mtp.layer.attn.absorbed = make_absorbed_kv_b(m->cfg_, mtp.layer.attn.kv_b_proj);

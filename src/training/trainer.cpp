@@ -14,9 +14,11 @@
 
 #include "core/error.h"
 #include "cpu/thread_pool.h"
+#include "dist/comm.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "training/data.h"
+#include "training/data_parallel.h"
 #include "training/loss_weights.h"
 #include "training/run_settings.h"
 #include "training/stop_signal.h"
@@ -239,8 +241,15 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     fail("--precision {} is not one of f32, bf16, fp8", o.precision);
   o.adamw.bf16_moments = o.model.precision != Precision::F32;
 
-  cpu::ThreadPool pool(o.threads);
-  Model model(cfg, o.batch, o.seq, &pool, o.model);
+  // Data parallel (data_parallel.h): this rank's slice of the global batch; rank 0 alone speaks.
+  const DataParallel dp(o.batch);
+  // Masked data's loss is a mean over the whole batch's targets, which a rank's slice does not see.
+  if (dp.ranks() > 1 && data.meta().loss_mask)
+    fail("{}: data-parallel training of masked (prepare --chat) data is not built yet; train it on one process",
+         o.data_dir);
+  if (!dist::is_root()) o.quiet = true;
+  cpu::ThreadPool pool(DataParallel::threads(o.threads));
+  Model model(cfg, dp.local_batch(), o.seq, &pool, o.model);
   const ParamLayout& layout = model.layout();
   State st;
   st.m.assign(layout.numel(), 0.0f);
@@ -252,19 +261,24 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   else
     init_params(layout, model.params(), o.seed);
 
-  fs::create_directories(out);
   const fs::path log_path = out / "train_log.jsonl";
-  if (o.resume)
-    truncate_log(log_path, st.step);
-  else
-    write_text(log_path, "");
-  std::ofstream log(log_path, std::ios::app);
+  std::ofstream log;  // left closed on ranks other than 0 (writes to it do nothing)
+  if (dist::is_root()) {
+    fs::create_directories(out);
+    if (o.resume)
+      truncate_log(log_path, st.step);
+    else
+      write_text(log_path, "");
+    log.open(log_path, std::ios::app);
+  }
 
   const bool tty = !o.quiet && isatty(2);
   auto say = [&](const std::string& s) {
     if (o.quiet) return;
     std::fprintf(stderr, "%s%s\n", tty ? "\r\033[K" : "", s.c_str());
   };
+  if (dp.ranks() > 1)
+    say(fmt::format("fathom train: data parallel over {} ranks, {} sequences each", dp.ranks(), dp.local_batch()));
   say(fmt::format("fathom train: {} parameters ({:.1f} MB f32), activations {:.1f} MB, {} threads, batch {}x{}, "
                   "{} steps from step {}, {} Linears",
                   layout.numel(), double(layout.numel()) * 4 / 1e6, double(model.activation_bytes()) / 1e6,
@@ -287,7 +301,8 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     double loss = 0, mtp = 0;
     for (int64_t i = 0; i < nb; ++i) {
       data.val_batch(i * o.batch, o.batch, o.seq, W, windows.data(), mask_ptr);
-      StepLosses l = model.step(windows.data(), false);
+      StepLosses l = model.step(windows.data() + dp.first_row() * W, false);
+      dp.reduce_losses(&l);
       loss += l.loss / double(nb);
       mtp += l.mtp_loss / double(nb);
     }
@@ -301,7 +316,9 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   // From here on a first Ctrl-C / SIGTERM stops the run after the current step and a checkpoint.
   std::unique_ptr<StopSignal> stop;
   if (o.handle_signals) stop = std::make_unique<StopSignal>(!o.quiet);
-  auto save = [&] { save_checkpoint(o, cfg, data.meta(), settings, model, st); };
+  auto save = [&] {
+    if (dist::is_root()) save_checkpoint(o, cfg, data.meta(), settings, model, st);
+  };
   const auto t_start = std::chrono::steady_clock::now();
   auto t_saved = t_start;
   const int64_t first = st.step;
@@ -310,13 +327,15 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     data.train_batch(o.seed, step, o.batch, W, windows.data(), mask_ptr);
     model.zero_grad();
     StepRecord rec;
-    rec.losses = model.step(windows.data(), true);
+    rec.losses = model.step(windows.data() + dp.first_row() * W, true);
+    dp.reduce_step(&rec.losses, model.grads(), layout.numel());
     if (!std::isfinite(rec.losses.total)) fail("step {}: the loss is not finite ({})", step + 1, rec.losses.total);
     rec.grad_norm = clip_grad_norm(ops, layout, model.grads(), o.clip);
     rec.lr = sched.at(step);
     adamw_step(ops, layout, model.params(), model.grads(), st.m.data(), st.v.data(), step + 1, rec.lr, o.adamw);
     // Auxiliary-loss-free balancing: push each expert's bias toward the mean load.
-    const auto load = model.expert_load();
+    auto load = model.expert_load();
+    dp.sum_load(&load);
     if (o.bias_update > 0) {
       const auto biases = model.router_biases();
       const double mean = double(o.batch * o.seq * K) / double(std::max<int64_t>(E, 1));
@@ -373,7 +392,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     const auto now = std::chrono::steady_clock::now();
     const bool by_time =
         o.save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= o.save_minutes * 60.0;
-    const int sig = stop ? stop->requested() : 0;
+    const int sig = DataParallel::agree_stop(stop ? stop->requested() : 0);
     if (last || by_steps || by_time || sig) {
       save();
       t_saved = now;
