@@ -80,12 +80,13 @@ double rel_l2(const std::vector<float>& y, const std::vector<float>& ref) {
 }
 
 // Q formats run int8 activations at decode on every SIMD path, and at prefill too on AVX-512 (VNNI)
-// and, for Q4_0, on AVX2. F8_E4M3 prefill on AVX-512 runs as Q8_0 (weights re-quantized per panel).
+// and, for Q4_0, on AVX2. F8_E4M3 prefill on AVX-512 runs as Q8_0 (weights re-quantized per panel)
+// above kFp8GemvSplitMaxTokens tokens.
 double tolerance(WFormat f, int64_t n, cpu::Isa isa) {
   const bool q = f == WFormat::Q8_0 || f == WFormat::Q4_0;
   const bool int8_activations = (q && isa != cpu::Isa::Scalar &&
                                  (n <= kGemvMaxTokens || isa >= cpu::Isa::Avx512 || f == WFormat::Q4_0)) ||
-                                (f == WFormat::F8_E4M3 && n > kGemvMaxTokens && isa >= cpu::Isa::Avx512);
+                                (f == WFormat::F8_E4M3 && n > kFp8GemvSplitMaxTokens && isa >= cpu::Isa::Avx512);
   return int8_activations ? 1e-2 : 1e-5;
 }
 
@@ -176,7 +177,7 @@ TEST(MatmulFp8, OtherBlockShapes) {
     o.scales.assign(size_t(((75 + block - 1) / block) * ((230 + block - 1) / block)), 0.0f);
     for (auto& v : o.scales) v = s(rng);
     o.W.scale_inv = o.scales.data();
-    for (int64_t n : {1, 5, 20}) {
+    for (int64_t n : {1, 5, 20, 40}) {
       std::vector<float> X(size_t(n * 230));
       std::normal_distribution<float> g;
       for (auto& v : X) v = g(rng);
@@ -185,9 +186,32 @@ TEST(MatmulFp8, OtherBlockShapes) {
       for (cpu::Isa isa : isas()) {
         std::vector<float> Y(size_t(n * 75), NAN);
         matmul(isa, o.W, X.data(), n, Y.data(), nullptr);
-        const bool int8 = n > kGemvMaxTokens && isa >= cpu::Isa::Avx512 && block % 32 == 0;
+        const bool int8 = n > kFp8GemvSplitMaxTokens && isa >= cpu::Isa::Avx512 && block % 32 == 0;
         EXPECT_LT(rel_l2(Y, ref), int8 ? 1e-2 : 1e-5) << "block " << block << " n " << n << " isa "
                                                        << cpu::isa_name(isa);
+      }
+    }
+  }
+}
+
+// F8_E4M3 batches of up to kFp8GemvSplitMaxTokens tokens (a server's decode batch, an MTP
+// verification) give every token exactly its one-token product: greedy output must not depend on
+// what else is in the batch.
+TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
+  const OwnedWeight o = make_weight(WFormat::F8_E4M3, 300, 512, 31);
+  cpu::ThreadPool pool(3);
+  for (int64_t n : {int64_t(9), int64_t(16), int64_t(31), kFp8GemvSplitMaxTokens}) {
+    std::mt19937 rng{uint32_t(n)};
+    std::normal_distribution<float> g;
+    std::vector<float> X(size_t(n * 512));
+    for (auto& v : X) v = g(rng);
+    for (cpu::Isa isa : isas()) {
+      std::vector<float> Y(size_t(n * 300), NAN), y(300);
+      matmul(isa, o.W, X.data(), n, Y.data(), &pool);
+      for (int64_t t = 0; t < n; ++t) {
+        matmul(isa, o.W, X.data() + t * 512, 1, y.data(), nullptr);
+        ASSERT_EQ(std::memcmp(y.data(), Y.data() + t * 300, y.size() * sizeof(float)), 0)
+            << "n " << n << " token " << t << " isa " << cpu::isa_name(isa);
       }
     }
   }

@@ -68,7 +68,32 @@ struct Scratch {
 
 }  // namespace
 
+namespace {
+
+// True for a job matmul_batch cuts into GEMVs of at most kGemvMaxTokens tokens (matmul.h).
+bool split_into_gemvs(const MatmulJob& job) {
+  return job.W->format == WFormat::F8_E4M3 && job.n > kGemvMaxTokens && job.n <= kFp8GemvSplitMaxTokens;
+}
+
+}  // namespace
+
 void matmul_batch(cpu::Isa isa, std::span<const MatmulJob> jobs, cpu::ThreadPool* pool) {
+  if (std::any_of(jobs.begin(), jobs.end(), [](const MatmulJob& j) { return j.W && split_into_gemvs(j); })) {
+    // Token groups of one product are independent products (Y's rows are tokens): run them as jobs
+    // of one batch, so the threads still split the union of their rows.
+    thread_local std::vector<MatmulJob> split;
+    split.clear();
+    for (const MatmulJob& job : jobs) {
+      if (!split_into_gemvs(job)) {
+        split.push_back(job);
+        continue;
+      }
+      for (int64_t t = 0; t < job.n; t += kGemvMaxTokens)
+        split.push_back({job.W, job.X + t * job.W->cols, std::min(kGemvMaxTokens, job.n - t), job.Y + t * job.W->rows});
+    }
+    // No job of `split` is split again, so the call below leaves `split` alone.
+    return matmul_batch(isa, std::span<const MatmulJob>(split), pool);
+  }
   for (const MatmulJob& job : jobs) {
     FATHOM_ASSERT(job.W && job.n >= 0 && job.W->rows >= 0 && job.W->cols >= 0, "matmul: job of {} tokens",
                   job.n);

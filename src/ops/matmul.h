@@ -12,7 +12,10 @@
 //   F8_E4M3, n > kGemvMaxTokens, AVX-512 (block_cols a multiple of 32): each row panel re-quantized
 //                                          on the fly to Q8_0 blocks (int8 per 32 weights, amax/127)
 //                                          and run as Q8_0 with int8 activations: < 1e-2 against the
-//                                          reference on the FP8 weights.
+//                                          reference on the FP8 weights. Up to
+//                                          kFp8GemvSplitMaxTokens tokens (decode batches, MTP
+//                                          verification) take the exact GEMV instead, in groups of
+//                                          at most kGemvMaxTokens tokens.
 // Decode (n <= kGemvMaxTokens) streams each weight row once (GEMV); prefill tiles over rows, columns
 // and tokens so each decoded weight panel serves all tokens (GEMM).
 #pragma once
@@ -26,6 +29,12 @@
 namespace fathom::ops {
 
 constexpr int64_t kGemvMaxTokens = 8;
+// F8_E4M3 products of kGemvMaxTokens < n <= this many tokens run as GEMVs over groups of at most
+// kGemvMaxTokens tokens rather than as the int8 GEMM: at these sizes re-quantizing every weight
+// panel costs about what re-reading the weights does, and each token's result is then bit-identical
+// to its one-token product, which is what keeps a speculative verification or a server's decode
+// batch giving exactly the tokens of one-token decode.
+constexpr int64_t kFp8GemvSplitMaxTokens = 32;
 
 // Y[n, W.rows] = X[n, W.cols] · Wᵀ. Rows are split across pool's threads (pool == nullptr: the
 // calling thread alone).
