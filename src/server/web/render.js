@@ -44,7 +44,7 @@ export class MessageView {
     this.stats = el('div', 'stats', this.root);
     this.reasoningShown = '';
     this.contentShown = null;
-    this.answerStarted = false;
+    this.autoOpened = false;  // opened by the stream (not by a click), so the answer closes it
     this.update(msg);
   }
 
@@ -54,12 +54,19 @@ export class MessageView {
     this.reasoning.hidden = !reasoning;
     if (reasoning !== this.reasoningShown) {
       // Open while the model is thinking; closed once the answer begins (a click reopens it).
-      if (!this.reasoningShown && streaming) this.reasoning.open = true;
+      if (!this.reasoningShown && streaming && !msg.content) {
+        this.reasoning.open = true;
+        this.autoOpened = true;
+      }
       this.reasoningText.innerHTML = renderMarkdown(reasoning);
       this.reasoningShown = reasoning;
     }
-    if (streaming && msg.content && !this.answerStarted) this.reasoning.open = false;
-    this.answerStarted = Boolean(msg.content);
+    // Not only while streaming: the answer's first text and the end of the stream can reach the
+    // same redraw, which is no longer a streaming one.
+    if (this.autoOpened && msg.content) {
+      this.reasoning.open = false;
+      this.autoOpened = false;
+    }
     if (msg.content !== this.contentShown) {
       this.content.innerHTML = renderMarkdown(msg.content ?? '');
       this.contentShown = msg.content;
