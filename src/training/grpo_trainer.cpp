@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer.h"
 #include "training/chat_tokens.h"
+#include "training/run_checkpoint.h"
 #include "training/stop_signal.h"
 #include "training/transformer.h"
 
@@ -64,71 +65,20 @@ void restore_options(GrpoOptions& o, const json& j) {
   o.seed = j.at("seed");
 }
 
-void write_file(const fs::path& p, const std::string& s) {
-  std::ofstream f(p);
-  f << s;
-  if (!f) fail("{}: could not write", p.string());
-}
-
-// Everything --resume needs, written in OUT/.checkpoint.tmp and renamed into place (the state last).
-void save(const GrpoOptions& o, const ModelConfig& cfg, Model& model, const std::vector<float>& m,
-          const std::vector<float>& v, int64_t step) {
+// Everything --resume needs, assembled in OUT/.checkpoint.tmp and renamed into place (the state last).
+void save(const GrpoOptions& o, const ModelConfig& cfg, Model& model, const OptimizerState& st) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
   ModelConfig c = cfg;
   c.torch_dtype = "float32";
-  write_file(tmp / "config.json", c.to_json().dump(2) + "\n");
-  json gen = {{"_from_model_config", true}};
-  if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
-  if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
-  write_file(tmp / "generation_config.json", gen.dump(2) + "\n");
+  write_model_config(tmp, c);
   save_params(model.layout(), model.params(), (tmp / "model.safetensors").string(), false,
-              {{"fathom_grpo_step", std::to_string(step)}});
+              {{"fathom_grpo_step", std::to_string(st.step)}});
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"})
     if (fs::exists(fs::path(o.init_dir) / f)) fs::copy_file(fs::path(o.init_dir) / f, tmp / f);
-  {
-    io::SafetensorsWriter w((tmp / "grpo_state.safetensors").string());
-    w.set_metadata("step", std::to_string(step));
-    w.set_metadata("options", options_json(o).dump());
-    const int64_t n = model.layout().numel();
-    for (const char* name : {"params", "adam_m", "adam_v"}) w.add(name, DType::F32, {n});
-    w.begin();
-    w.write("params", model.params(), size_t(n) * 4);
-    w.write("adam_m", m.data(), size_t(n) * 4);
-    w.write("adam_v", v.data(), size_t(n) * 4);
-    w.finish();
-  }
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(tmp))
-    if (e.path().filename() != "grpo_state.safetensors") files.push_back(e.path().filename());
-  files.push_back("grpo_state.safetensors");
-  for (const auto& f : files) fs::rename(tmp / f, out / f);
-  fs::remove_all(tmp);
-}
-
-// Reads OUT/grpo_state.safetensors into params, m, v; returns the step.
-int64_t load_state(const std::string& path, Model& model, std::vector<float>& m, std::vector<float>& v) {
-  io::SafetensorsFile f(path);
-  const int64_t n = model.layout().numel();
-  auto read = [&](const char* name, float* dst) {
-    const io::TensorView* t = f.find(name);
-    if (!t || t->dtype != DType::F32 || t->numel() != n) fail("{}: tensor '{}' missing or not F32 [{}]", path, name, n);
-    std::memcpy(dst, t->data, size_t(n) * 4);
-  };
-  read("params", model.params());
-  read("adam_m", m.data());
-  read("adam_v", v.data());
-  return std::stoll(f.metadata().at("step"));
-}
-
-json read_options(const std::string& path) {
-  io::SafetensorsFile f(path);
-  auto it = f.metadata().find("options");
-  if (it == f.metadata().end()) fail("{}: metadata 'options' is missing", path);
-  json j = json::parse(it->second, nullptr, false);
-  if (!j.is_object()) fail("{}: metadata 'options' is not a JSON object", path);
-  return j;
+  write_optimizer_state(tmp / "grpo_state.safetensors", model.layout(), model.params(), st, options_json(o));
+  commit_checkpoint(tmp, out, "grpo_state.safetensors");
 }
 
 uint64_t sample_seed(uint64_t seed, int64_t step, int64_t prompt, int64_t answer) {
@@ -147,7 +97,7 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
   if (o.out_dir.empty()) fail("fathom train-grpo needs --out DIR");
   if (o.resume) {
     if (!fs::exists(state_path)) fail("--resume: {} has no grpo_state.safetensors to resume from", o.out_dir);
-    restore_options(o, read_options(state_path));
+    restore_options(o, read_saved_options(state_path));
   }
   if (o.init_dir.empty()) fail("fathom train-grpo needs --init MODEL_DIR (the policy to start from; also the reference)");
   if (o.prompts < 1 || o.group < 2 || o.max_answer < 1 || o.micro_batch < 1 || o.iterations < 1)
@@ -176,34 +126,27 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
   Model reference(cfg, o.micro_batch, T, &pool, settings);
   load_params(reference.layout(), reference.params(), o.init_dir);
   const ParamLayout& layout = model.layout();
-  std::vector<float> m(layout.numel(), 0.0f), v(layout.numel(), 0.0f);
-  int64_t step0 = 0;
+  OptimizerState st;
+  st.m.assign(layout.numel(), 0.0f);
+  st.v.assign(layout.numel(), 0.0f);
   if (o.resume)
-    step0 = load_state(state_path, model, m, v);
+    read_optimizer_state(state_path, layout, model.params(), st);
   else
     std::memcpy(model.params(), reference.params(), size_t(layout.numel()) * 4);
 
   fs::create_directories(out);
   const fs::path log_path = out / "train_log.jsonl";
-  if (!o.resume) {
-    write_file(log_path, "");
-  } else if (fs::exists(log_path)) {  // drop the lines of steps after the checkpoint: they are redone
-    std::ifstream in(log_path);
-    std::string line, kept;
-    while (std::getline(in, line)) {
-      const json j = json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.is_object() && j.value("step", int64_t(0)) <= step0) kept += line + "\n";
-    }
-    in.close();
-    write_file(log_path, kept);
-  }
+  if (!o.resume)
+    write_text(log_path, "");
+  else  // drop the lines of steps after the checkpoint: they are redone
+    truncate_log(log_path, st.step);
   std::ofstream log(log_path, std::ios::app);
   auto say = [&](const std::string& s) {
     if (!o.quiet) std::fprintf(stderr, "%s\n", s.c_str());
   };
   say(fmt::format("fathom train-grpo: {} parameters, {} prompts x {} answers per step, answers <= {} tokens, "
                   "sequence {}, {} threads, steps {}..{}",
-                  layout.numel(), o.prompts, o.group, o.max_answer, T, pool.size(), step0 + 1, o.steps));
+                  layout.numel(), o.prompts, o.group, o.max_answer, T, pool.size(), st.step + 1, o.steps));
 
   const Ops ops{&pool, nullptr, 0};
   const LrSchedule sched{o.lr, o.lr, o.warmup, o.steps};
@@ -213,7 +156,7 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
   if (o.handle_signals) stop = std::make_unique<StopSignal>(!o.quiet);
   auto t_saved = std::chrono::steady_clock::now();
 
-  for (int64_t step = step0; step < o.steps; ++step) {
+  for (int64_t step = st.step; step < o.steps; ++step) {
     const auto t0 = std::chrono::steady_clock::now();
     GrpoStepRecord rec;
     rec.step = step + 1;
@@ -276,11 +219,12 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
       }
       if (!std::isfinite(rec.stats.objective)) fail("step {}: the GRPO objective is not finite", step + 1);
       rec.grad_norm = clip_grad_norm(ops, layout, model.grads(), o.clip);
-      adamw_step(ops, layout, model.params(), model.grads(), m.data(), v.data(), step * o.iterations + it + 1, rec.lr,
+      adamw_step(ops, layout, model.params(), model.grads(), st.m.data(), st.v.data(), step * o.iterations + it + 1, rec.lr,
                  o.adamw);
     }
     rec.step_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
+    st.step = rec.step;  // the weights and moments now hold this step
     json j = {{"step", rec.step},
               {"reward_mean", rec.reward_mean},
               {"accuracy", rec.accuracy},
@@ -302,7 +246,7 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
 
     const bool last = rec.step == o.steps, by_steps = o.save_every > 0 && rec.step % o.save_every == 0;
     if (o.stop_after >= 0 && rec.step >= o.stop_after && !last) {
-      if (by_steps) save(o, cfg, model, m, v, rec.step);
+      if (by_steps) save(o, cfg, model, st);
       return {rec.step, 0};
     }
     const auto now = std::chrono::steady_clock::now();
@@ -310,7 +254,7 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
         o.save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= o.save_minutes * 60.0;
     const int sig = stop ? stop->requested() : 0;
     if (last || by_steps || by_time || sig) {
-      save(o, cfg, model, m, v, rec.step);
+      save(o, cfg, model, st);
       t_saved = now;
     }
     if (sig && !last) {

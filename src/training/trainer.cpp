@@ -20,6 +20,7 @@
 #include "training/data.h"
 #include "training/data_parallel.h"
 #include "training/loss_weights.h"
+#include "training/run_checkpoint.h"
 #include "training/run_settings.h"
 #include "training/stop_signal.h"
 
@@ -30,48 +31,8 @@ using nlohmann::json;
 
 namespace {
 
-std::string layout_fingerprint(const ParamLayout& layout) {
-  uint64_t h = 1469598103934665603ull;  // FNV-1a over names and shapes
-  auto eat = [&](const std::string& s) {
-    for (unsigned char ch : s) h = (h ^ ch) * 1099511628211ull;
-  };
-  for (const auto& t : layout.tensors()) {
-    eat(t.name);
-    for (int64_t d : t.shape) eat(std::to_string(d) + ",");
-  }
-  return fmt::format("{:016x}-{}", h, layout.numel());
-}
-
-// fsync of a file, or of a directory (which makes the renames into it durable).
-void fsync_path(const fs::path& p) {
-  const int fd = ::open(p.c_str(), O_RDONLY);
-  if (fd < 0) fail("{}: could not open to sync: {}", p.string(), std::strerror(errno));
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) fail("{}: fsync failed: {}", p.string(), std::strerror(errno));
-}
-
-void write_text(const fs::path& p, const std::string& s) {
-  std::ofstream f(p);
-  f << s;
-  if (!f) fail("{}: could not write", p.string());
-}
-
-// Replaces p by s all at once: a temporary beside it, fsynced, renamed over it.
-void replace_text(const fs::path& p, const std::string& s) {
-  const fs::path tmp = p.string() + ".tmp";
-  write_text(tmp, s);
-  fsync_path(tmp);
-  fs::rename(tmp, p);
-}
-
-struct State {
-  std::vector<float> m, v;
-  int64_t step = 0;
-};
-
 void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, const json& settings,
-                     Model& model, const State& st) {
+                     Model& model, const OptimizerState& st) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -83,30 +44,14 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   if (o.save_dtype == "fp8") c.quantization_config = QuantizationConfig{"fp8", "e4m3", "dynamic", {128, 128}};
   if (c.bos_token_id < 0 && meta.bos_id >= 0) c.bos_token_id = meta.bos_id;
   if (c.eos_token_id < 0 && meta.eos_id >= 0) c.eos_token_id = meta.eos_id;
-  write_text(tmp / "config.json", c.to_json().dump(2) + "\n");
-  json gen = {{"_from_model_config", true}};
-  if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
-  if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
-  write_text(tmp / "generation_config.json", gen.dump(2) + "\n");
+  write_model_config(tmp, c);
   if (o.save_dtype == "fp8")
     save_params_fp8(layout, model.params(), (tmp / "model.safetensors").string(), {{"fathom_step", step}});
   else
     save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
                 {{"fathom_step", step}});
 
-  io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
-  w.set_metadata("step", step);
-  w.set_metadata("layout", layout_fingerprint(layout));
-  w.set_metadata("options", settings.dump());
-  const int64_t n = layout.numel();
-  w.add("params", DType::F32, {n});
-  w.add("adam_m", DType::F32, {n});
-  w.add("adam_v", DType::F32, {n});
-  w.begin();
-  w.write("params", model.params(), size_t(n) * 4);
-  w.write("adam_m", st.m.data(), size_t(n) * 4);
-  w.write("adam_v", st.v.data(), size_t(n) * 4);
-  w.finish();
+  write_optimizer_state(tmp / "training_state.safetensors", layout, model.params(), st, settings);
 
   // The tokenizer travels with the model so `fathom run OUT_DIR` works (copied once).
   if (!meta.tokenizer.empty())
@@ -114,64 +59,7 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
       const fs::path src = fs::path(meta.tokenizer) / f;
       if (fs::exists(src) && !fs::exists(out / f)) fs::copy_file(src, tmp / f);
     }
-  // Everything is complete on disk before anything is renamed; training_state goes last.
-  std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(tmp)) files.push_back(e.path().filename().string());
-  std::sort(files.begin(), files.end(), [](const std::string& a, const std::string& b) {
-    return (a == "training_state.safetensors") < (b == "training_state.safetensors") ||
-           ((a == "training_state.safetensors") == (b == "training_state.safetensors") && a < b);
-  });
-  for (const auto& f : files) fsync_path(tmp / f);
-  for (const auto& f : files) fs::rename(tmp / f, out / f);
-  fsync_path(out);
-  fs::remove_all(tmp);
-}
-
-// The settings saved with OUT's checkpoint (training_state's metadata "options").
-json read_saved_settings(const std::string& path) {
-  io::SafetensorsFile f(path);
-  auto it = f.metadata().find("options");
-  if (it == f.metadata().end()) fail("{}: metadata 'options' is missing", path);
-  json j = json::parse(it->second, nullptr, false);
-  if (!j.is_object()) fail("{}: metadata 'options' is not a JSON object", path);
-  return j;
-}
-
-void load_state(const TrainOptions& o, Model& model, State& st) {
-  const std::string path = (fs::path(o.out_dir) / "training_state.safetensors").string();
-  io::SafetensorsFile f(path);
-  const auto& md = f.metadata();
-  auto meta = [&](const std::string& k) {
-    auto it = md.find(k);
-    if (it == md.end()) fail("{}: metadata '{}' is missing", path, k);
-    return it->second;
-  };
-  if (meta("layout") != layout_fingerprint(model.layout()))
-    fail("{}: saved for a different model layout than config.json describes", path);
-  const int64_t n = model.layout().numel();
-  auto read = [&](const char* name, float* dst) {
-    const io::TensorView* t = f.find(name);
-    if (!t || t->dtype != DType::F32 || t->numel() != n) fail("{}: tensor '{}' missing or not F32 [{}]", path, name, n);
-    std::memcpy(dst, t->data, size_t(n) * 4);
-  };
-  read("params", model.params());
-  read("adam_m", st.m.data());
-  read("adam_v", st.v.data());
-  st.step = std::stoll(meta("step"));
-}
-
-// Keeps the log lines of steps <= step (a run resumed from a checkpoint rewrites what followed).
-void truncate_log(const fs::path& p, int64_t step) {
-  if (!fs::exists(p)) return;
-  std::ifstream in(p);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    json j = json::parse(line, nullptr, false);
-    if (!j.is_discarded() && j.value("step", int64_t(0)) <= step) kept += line + "\n";
-  }
-  in.close();
-  replace_text(p, kept);  // a kill during the rewrite must not lose the lines kept
+  commit_checkpoint(tmp, out, "training_state.safetensors");
 }
 
 double load_imbalance(const std::vector<std::vector<int32_t>>& load, std::vector<double>* per_layer) {
@@ -211,7 +99,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
            "the run again without --resume)",
            o.out_dir);
     if (!o.init_dir.empty()) fail("--resume continues from {}'s own weights: leave out --init", o.out_dir);
-    saved = read_saved_settings(state_path);
+    saved = read_saved_options(state_path);
     restore_settings(o, saved, state_path);
     // The run's config.json is the given one plus torch_dtype and the data's bos / eos ids.
     auto model_fields = [](const std::string& p) {
@@ -251,11 +139,11 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   cpu::ThreadPool pool(DataParallel::threads(o.threads));
   Model model(cfg, dp.local_batch(), o.seq, &pool, o.model);
   const ParamLayout& layout = model.layout();
-  State st;
+  OptimizerState st;
   st.m.assign(layout.numel(), 0.0f);
   st.v.assign(layout.numel(), 0.0f);
   if (o.resume)
-    load_state(o, model, st);
+    read_optimizer_state(state_path, model.layout(), model.params(), st);
   else if (!o.init_dir.empty())
     load_params(layout, model.params(), o.init_dir);
   else
