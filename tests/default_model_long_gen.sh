@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# models/default stays coherent past the sequence length it was first trained on (256): greedy
-# decoding of 600 tokens from several prompts must not end in a short repeating loop, which is how
-# a model collapses past the context it was trained at ("I will I will I will ..."; issue 24).
+# models/default stays coherent past the sequence length of its first training stage (256): 600
+# tokens sampled as a user runs it (`fathom run`'s default sampling, fixed seeds) from several
+# prompts must not end in a short repeating loop. That is how the model trained only on 256-token
+# sequences failed (issue 24): "I will I will I have I will ..." from about token 250 on, with every
+# seed, while the same run retrained at 1024 writes verses to the end.
 #
 # A loop, precisely: the continuation is re-tokenized with the model's tokenizer (`fathom run`
-# prints text, not ids) to ids t[1..n); its tail is a loop when for some period p <= MAX_PERIOD (20)
-# at least MIN_MATCH (90) percent of the last WINDOW (200) ids equal the id p before them
-# (t[i] == t[i-p]). 90 rather than 100 so that a loop with a stray token in it ("he hath he: he hath")
-# still counts; fluent text, even this model's scripture pastiche, matches at any one lag far less.
+# prints text, not ids) to ids t[1..n]; its tail is a loop when for some period p <= MAX_PERIOD (20)
+# at least MIN_MATCH (40) percent of the last WINDOW (200) ids equal the id p before them
+# (t[i] == t[i-p]). Measured (docs/TRAINING.md, Default model): the 256-trained model 60-80% at
+# p = 2 for four seeds, the shipped model 4-9%. Sampling rather than greedy decoding: greedy
+# decoding of a model this small falls into phrase loops ("and to the woman, and to the woman")
+# within the first 100 tokens whatever its context, so it cannot tell a context defect from that.
 # The check prints each prompt's best lag and match, so a failure says how close to a loop it was.
 # Usage: default_model_long_gen.sh FATHOM_BINARY MODEL_DIR SCRATCH_DIR
 set -euo pipefail
@@ -17,14 +21,14 @@ TMP=$3
 N=600
 MAX_PERIOD=${MAX_PERIOD:-20}
 WINDOW=${WINDOW:-200}
-MIN_MATCH=${MIN_MATCH:-90}
+MIN_MATCH=${MIN_MATCH:-40}
 mkdir -p "$TMP"
 
 PROMPTS=("And God said" "And it came to pass" "Blessed are the")
 failed=0
 for i in "${!PROMPTS[@]}"; do
   out=$TMP/gen$i.txt
-  env -u FATHOM_MODEL "$FATHOM" run "$MODEL" -p "${PROMPTS[$i]}" -n $N --temp 0 --ignore-eos -t 2 > "$out" 2> "$TMP/gen$i.err" \
+  env -u FATHOM_MODEL "$FATHOM" run "$MODEL" -p "${PROMPTS[$i]}" -n $N --seed $((i + 1)) --ignore-eos -t 2 > "$out" 2> "$TMP/gen$i.err" \
     || { cat "$TMP/gen$i.err"; exit 1; }
   ids=$("$FATHOM" tokenize "$MODEL" --text-file "$out" | tr -d '[]' | tr ',' ' ')
   # Best lag p = 1..MAX_PERIOD: the count of i among the last WINDOW ids with t[i] == t[i-p].
