@@ -68,12 +68,17 @@ log "data pipeline: $((SECONDS - t)) s"
 train_stage() {
   local name=$1 out=$2
   shift 2
-  local resume=()
+  local resume=() args=("$@")
   if [ -f "$out/training_state.safetensors" ]; then
     resume=(--resume)
     log "$name: resuming the run in $out"
+    # A resumed run continues from its own weights: fathom refuses --init with --resume.
+    args=()
+    while [ $# -gt 0 ]; do
+      if [ "$1" = --init ]; then shift 2; else args+=("$1"); shift; fi
+    done
   fi
-  local cmd=("$FATHOM" train "$@" --data "$WORK/data" --out "$out" --seed $SEED --threads "$THREADS"
+  local cmd=("$FATHOM" train "${args[@]}" --data "$WORK/data" --out "$out" --seed $SEED --threads "$THREADS"
              --save-dtype bf16 "${resume[@]}")
   log "$name command: ${cmd[*]}"
   local t=$SECONDS
