@@ -230,6 +230,32 @@ TEST(CliBench, RowsNameTheWeightFormatAndSizeInMB) {
   }
 }
 
+// `fathom perplexity`'s default window is 512 tokens, or the model's max_position_embeddings when
+// that is less (a longer window scores the model's extrapolation, issue 24); a --ctx past it is refused.
+TEST(CliPerplexity, DefaultWindowNeverExceedsTheModelsContext) {
+  const fs::path tmp = fs::path(test::scratch_dir("cli-perplexity"));
+  const fs::path short_ctx = tmp / "ctx64";
+  fs::create_directories(short_ctx);
+  for (const auto& e : fs::directory_iterator(model()))
+    fs::copy_file(e.path(), short_ctx / e.path().filename(), fs::copy_options::overwrite_existing);
+  nlohmann::json cfg = nlohmann::json::parse(slurp(short_ctx / "config.json"));
+  cfg["max_position_embeddings"] = 64;
+  std::ofstream(short_ctx / "config.json") << cfg.dump();
+  std::string text;
+  for (int i = 0; i < 200; ++i) text += "The capital of France is Paris. ";
+  const std::string file = (tmp / "text.txt").string();
+  std::ofstream(file) << text;
+
+  Proc wide = run_fathom("perplexity " + model() + " -f " + file + " --chunks 1 -t 1");
+  ASSERT_EQ(wide.status, 0) << wide.err;
+  EXPECT_NE(wide.out.find("windows of 512;"), std::string::npos) << wide.out;
+  Proc capped = run_fathom("perplexity " + short_ctx.string() + " -f " + file + " --chunks 1 -t 1");
+  ASSERT_EQ(capped.status, 0) << capped.err;
+  EXPECT_NE(capped.out.find("windows of 64;"), std::string::npos) << capped.out;
+  expect_error(run_fathom("perplexity " + short_ctx.string() + " -f " + file + " -c 128"),
+               "--ctx 128 exceeds the model's max_position_embeddings (64)");
+}
+
 // `make install` puts the binary in PREFIX/bin and the default model in
 // PREFIX/share/fathom/models/default: the installed binary, run from elsewhere, finds that model.
 TEST(CliInstall, InstalledBinaryFindsTheInstalledDefaultModel) {

@@ -1,7 +1,9 @@
 // fathom perplexity: how well a model predicts a text — the measure of what a quantization costs.
 // The text is tokenized (BOS first when the tokenizer asks for it) and cut into windows of --ctx
 // tokens; within each window the second half is scored with the first half as context (the
-// llama.cpp convention), so every scored token sees at least ctx/2 tokens of history.
+// llama.cpp convention), so every scored token sees at least ctx/2 tokens of history. The default
+// window is 512 tokens, or the model's max_position_embeddings when that is less: a longer window
+// measures how the model extrapolates past its context, not how it predicts (issue 24).
 #include <unistd.h>
 
 #include <chrono>
@@ -25,7 +27,7 @@ using namespace fathom;
 
 struct Opts {
   std::string model, file;
-  int64_t ctx = 512, max_windows = 0;
+  int64_t ctx = 0, max_windows = 0;  // ctx 0: the default window
   int threads = 0;
   bool reference = false;
   std::string cache_type = "f32";
@@ -36,15 +38,18 @@ fathom::cli::Command reg("perplexity", "Perplexity of a model on a text file (to
   auto o = std::make_shared<Opts>();
   sub.add_option("model", o->model, "model directory (with tokenizer.json)")->required();
   sub.add_option("-f,--file", o->file, "UTF-8 text file")->required()->check(CLI::ExistingFile);
-  sub.add_option("-c,--ctx", o->ctx, "window size in tokens (the second half of each window is scored)");
+  sub.add_option("-c,--ctx", o->ctx, "window size in tokens (the second half of each window is scored; default: 512, at most the "
+                 "model's max_position_embeddings)");
   sub.add_option("--chunks", o->max_windows, "score at most this many windows (0: all)");
   cli::add_threads_option(sub, o->threads, "-t,--threads", "threads (default: all cores)");
   sub.add_flag("--reference", o->reference, "use the scalar f32 reference path instead of the fast kernels");
   fathom::cli::add_cache_type_flag(sub, o->cache_type);
   return std::function<int()>([o] {
-    if (o->ctx < 4) fail("--ctx must be at least 4");
+    if (o->ctx != 0 && o->ctx < 4) fail("--ctx must be at least 4");
     const std::string text = fathom::read_text_file(o->file);
     auto model = Model::load(o->model);
+    o->ctx = cli::resolve_context(o->ctx, 512, model->config());
+    if (o->ctx < 4) fail("{}: max_position_embeddings {} is less than the smallest window (4)", o->model, o->ctx);
     const CacheType cache_type = parse_cache_type(o->cache_type);
     auto tok = tok::Tokenizer::load(o->model);
     std::vector<int32_t> ids = tok.encode(text, true);

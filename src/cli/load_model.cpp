@@ -40,6 +40,13 @@ void add_cache_type_flag(CLI::App& app, std::string& type) {
       ->capture_default_str();
 }
 
+int64_t resolve_context(int64_t given, int64_t preferred, const ModelConfig& c) {
+  const int64_t max_ctx = c.max_position_embeddings > 0 ? c.max_position_embeddings : 4096;
+  if (given < 0) fail("--ctx must be positive (got {})", given);
+  if (given > max_ctx) fail("--ctx {} exceeds the model's max_position_embeddings ({})", given, max_ctx);
+  return given > 0 ? given : std::min(preferred, max_ctx);
+}
+
 void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
   SamplerParams& p = f.params;
   app.add_option_function<int64_t>("-n,--n-predict", [&f](int64_t n) {
@@ -173,10 +180,7 @@ LoadedModel load_model(const ModelFlags& f) {
   m.exec = m.runtime->exec();
   m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  const int64_t max_ctx = c.max_position_embeddings > 0 ? c.max_position_embeddings : 4096;
-  if (f.ctx < 0) fail("--ctx must be positive (got {})", f.ctx);
-  if (f.ctx > max_ctx) fail("--ctx {} exceeds the model's max_position_embeddings ({})", f.ctx, max_ctx);
-  m.context = f.ctx > 0 ? f.ctx : std::min<int64_t>(4096, max_ctx);
+  m.context = resolve_context(f.ctx, 4096, c);
 
   if (f.verbose) {
     const int64_t kv = m.model->make_cache(0, m.cache_type).bytes_per_token();  // what the cache really stores

@@ -34,6 +34,11 @@ struct SamplingFlags {
   bool ignore_eos = false;
   bool seed_given = false;
 };
+// The context a command works in: --ctx when given (0: not given), else `preferred`, and never more
+// than the model's max_position_embeddings (4096 when the config has none) — past the context a model
+// was trained for it extrapolates, and what comes out is not its prediction.
+int64_t resolve_context(int64_t given, int64_t preferred, const ModelConfig& c);
+
 void add_sampling_flags(CLI::App& app, SamplingFlags& f);
 // Validates and fills what depends on run time (a random seed unless --seed was given).
 SamplerParams resolve_sampling(const SamplingFlags& f);
