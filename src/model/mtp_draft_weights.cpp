@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "model/expert_parallel.h"
 #include "model/model.h"
 #include "ops/quant/q8_0.h"
 
@@ -68,7 +69,8 @@ ops::WeightMatrix DraftWeights::copy_rows(const ops::WeightMatrix& W, const std:
   return out;
 }
 
-DraftWeights::DraftWeights(const Model& model, Options opt) : vocab_(model.config().vocab_size), ids_(std::move(opt.vocab)) {
+DraftWeights::DraftWeights(const Model& model, Options opt)
+    : model_(model), vocab_(model.config().vocab_size), ids_(std::move(opt.vocab)) {
   std::vector<bool> seen(size_t(vocab_), false);
   for (int32_t id : ids_) {
     if (id < 0 || id >= vocab_) fail("MTP draft vocabulary: token id {} is outside the vocabulary [0, {})", id, vocab_);
@@ -76,29 +78,38 @@ DraftWeights::DraftWeights(const Model& model, Options opt) : vocab_(model.confi
     seen[size_t(id)] = true;
   }
   if (int64_t(ids_.size()) == vocab_) ids_.clear();  // all of it: the heads themselves
-  modules_ = model.weights().mtp;
-  if (opt.q8) {  // only when the copy stays small (kMaxCopyBytes)
+  const std::vector<MtpWeights>& own = model.weights().mtp;
+  // Expert parallelism finds an MoE layer by its address among the model's: keep the model's own.
+  if (opt.q8 && !expert_parallel::active()) {  // and only when the copy stays small (kMaxCopyBytes)
+    std::vector<MtpWeights> copy = own;
     int64_t bytes = 0;
-    for (MtpWeights& m : modules_)
+    for (MtpWeights& m : copy)
       for_each_matrix(m, [&](ops::WeightMatrix& w) {
         if (wide_float(w.format)) bytes += w.rows * ops::quant::q8_0_row_bytes(w.cols);
       });
-    opt.q8 = bytes <= kMaxCopyBytes;
+    if (bytes <= kMaxCopyBytes) {
+      for (MtpWeights& m : copy)
+        for_each_matrix(m, [&](ops::WeightMatrix& w) {
+          if (wide_float(w.format)) w = copy_rows(w, {}, true);
+        });
+      modules_ = std::move(copy);
+    }
   }
-  for (MtpWeights& m : modules_) {
-    if (opt.q8)
-      for_each_matrix(m, [&](ops::WeightMatrix& w) {
-        if (wide_float(w.format)) w = copy_rows(w, {}, true);
-      });
+  const bool q8_head = opt.q8 && !modules_.empty();
+  for (const MtpWeights& m : own) {
     const ops::WeightMatrix& head = m.shared_head_head;
-    if (!ids_.empty()) m.shared_head_head = copy_rows(head, ids_, opt.q8 && wide_float(head.format));
-    else if (opt.q8 && wide_float(head.format)) m.shared_head_head = copy_rows(head, {}, true);
+    const bool q8 = q8_head && wide_float(head.format);
+    heads_.push_back(ids_.empty() && !q8 ? head : copy_rows(head, ids_, q8));
   }
+}
+
+const MtpWeights& DraftWeights::module(int64_t m) const {
+  return modules_.empty() ? model_.weights().mtp.at(size_t(m)) : modules_.at(size_t(m));
 }
 
 void DraftWeights::logits(const Exec& ex, int64_t m, const float* hidden, std::vector<float>& scratch,
                           float* logits) const {
-  const ops::WeightMatrix& W = module(m).shared_head_head;
+  const ops::WeightMatrix& W = heads_.at(size_t(m));
   if (ids_.empty()) return linear(ex, W, hidden, 1, logits);
   scratch.resize(ids_.size());
   linear(ex, W, hidden, 1, scratch.data());
