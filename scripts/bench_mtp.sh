@@ -6,7 +6,7 @@
 #   scripts/bench_mtp.sh MODEL_DIR [FATHOM_BINARY] [REPEATS] [KS]     (KS: the K values, "1 2 3")
 # BENCH_CLOCK=cpu: tok/s from CPU time instead of the speed line's wall-clock time, for a machine
 # shared with other work (time off the CPU then does not count): tokens / (user + system seconds of
-# the run - those of the same run with -n 1, i.e. loading and prefill), best of REPEATS.
+# the run - those of the same run with -n 1, i.e. loading, setup and prefill), best of REPEATS.
 set -euo pipefail
 model=${1:?usage: scripts/bench_mtp.sh MODEL_DIR [FATHOM_BINARY] [REPEATS] [KS]}
 fathom=${2:-build/fathom}
@@ -34,7 +34,7 @@ measure() {
   local best=0 line acc="" base=1e9 tps cpu
   if [[ $clock == cpu ]]; then
     for ((r = 0; r < repeats; ++r)); do
-      cpu=$(cpu_run -p "$1" -n 1 --ignore-eos --temp 0 -t 1)
+      cpu=$(cpu_run -p "$1" -n 1 --ignore-eos --temp 0 -t 1 "${@:2}")
       if awk "BEGIN{exit !($cpu < $base)}"; then base=$cpu; fi
     done
   fi
