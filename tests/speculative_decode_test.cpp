@@ -3,13 +3,17 @@
 // of greedy without, and the MTP caches stay what a from-scratch MTP pass computes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "generation/speculative.h"
 #include "io/safetensors.h"
 #include "model/model.h"
@@ -184,6 +188,46 @@ TEST(SpeculativeGreedy, SameTokensAsGreedyOnDefaultModel) {
     if (K == 1) {
       EXPECT_GT(acceptance, 0.5);
     }
+  }
+  // The engine's draft weights (sub-vocabulary head, Q8_0 copies): still exactly greedy's output,
+  // and the acceptance stays high (the drafts the full head makes are mostly frequent tokens).
+  const int64_t V = m->config().vocab_size;
+  const std::vector<int32_t> ids = draft_vocabulary(tk, V, default_draft_vocabulary_size(V));
+  ASSERT_EQ(int64_t(ids.size()), std::min<int64_t>(V, std::max<int64_t>(1024, V / 4)));
+  EXPECT_EQ(ids[0], tk.eos_id());
+  EXPECT_NE(std::find(ids.begin(), ids.end(), tk.token_to_id("Ġthe")), ids.end());
+  MtpDrafter drafter(*m, int64_t(prompt.size()) + 64 + 8, CacheType::F32,
+                     std::make_shared<const DraftWeights>(*m, DraftWeights::Options{ids, true}));
+  const Generated spec = greedy(*m, ex, prompt, 64, 1, &drafter);
+  EXPECT_EQ(first(spec.tokens, 64), plain.tokens);
+  ASSERT_GT(spec.drafted, 0);
+  EXPECT_GT(double(spec.accepted) / double(spec.drafted), 0.5);
+}
+
+// A draft head over a sub-vocabulary (FR-Spec) scores exactly what the full head scores for its ids
+// (the same stored rows; FP8 rows keep their block scales) and -inf for every other token.
+TEST(SpeculativeDrafter, SubVocabularyHeadScoresItsIdsAsTheFullHead) {
+  for (SynthDType dt : {SynthDType::BF16, SynthDType::FP8}) {
+    auto m = Model::load(test::synth_model("tiny-v3", dt));
+    const int64_t V = m->config().vocab_size, H = m->config().hidden_size;
+    Runtime rt(1);
+    const Exec ex = rt.exec();
+    const std::vector<int32_t> ids = {int32_t(V - 1), 3, 200, 7, 130, 0};
+    const DraftWeights sub(*m, {ids, false}), full(*m, {});
+    EXPECT_EQ(sub.vocab_size(), int64_t(ids.size()));
+    EXPECT_EQ(full.vocab_size(), V);
+    std::vector<float> h(static_cast<size_t>(H)), got(static_cast<size_t>(V)), want(static_cast<size_t>(V)), scratch;
+    for (int64_t i = 0; i < H; ++i) h[size_t(i)] = std::sin(0.37f * float(i));
+    sub.logits(ex, 0, h.data(), scratch, got.data());
+    full.logits(ex, 0, h.data(), scratch, want.data());
+    for (int64_t v = 0; v < V; ++v) {
+      if (std::find(ids.begin(), ids.end(), int32_t(v)) != ids.end())
+        EXPECT_EQ(got[size_t(v)], want[size_t(v)]) << "id " << v;
+      else
+        EXPECT_EQ(got[size_t(v)], -std::numeric_limits<float>::infinity()) << "id " << v;
+    }
+    EXPECT_THROW(DraftWeights(*m, {{1, 1}, false}), Error);
+    EXPECT_THROW(DraftWeights(*m, {{int32_t(V)}, false}), Error);
   }
 }
 

@@ -6,7 +6,9 @@
 // same history — in a Pearson chi-square over (previous, next) cells.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "generation/speculative.h"
@@ -63,8 +65,17 @@ struct Tally {
 // Runs speculative rounds of K drafts until n tokens are out; `draws_from_draft` instead emits
 // plain draws from the draft chain (the output "accept every draft" would tend to), the negative
 // control that shows the statistic detects a wrong distribution.
-Tally run(const SamplerParams& params, int64_t K, int64_t n, bool draws_from_draft = false) {
-  const Table target = random_table(11, 1.5f), draft = random_table(12, 1.5f);
+// draft_vocab: the draft proposes only these tokens (its logits -inf elsewhere), as an MTP drafter
+// over a sub-vocabulary does (DraftWeights, model/mtp_draft_weights.h); empty: every token.
+Tally run(const SamplerParams& params, int64_t K, int64_t n, bool draws_from_draft = false,
+          const std::vector<int32_t>& draft_vocab = {}) {
+  const Table target = random_table(11, 1.5f);
+  Table draft = random_table(12, 1.5f);
+  if (!draft_vocab.empty())
+    for (auto& row : draft)
+      for (int32_t v = 0; v < kV; ++v)
+        if (std::find(draft_vocab.begin(), draft_vocab.end(), v) == draft_vocab.end())
+          row[size_t(v)] = -std::numeric_limits<float>::infinity();
   Sampler sampler(params);
   SpeculativeSampler spec(sampler);
   Sampler mirror(params);  // the same history, to score each token against its target distribution
@@ -133,6 +144,20 @@ TEST(SpeculativeSampling, OutputDistributionIsTheTargets) {
     SCOPED_TRACE(std::string(s.name) + ", K=" + std::to_string(K));
     int df = 0;
     const double x2 = run(s.p, K, 100000).statistic(&df);
+    ASSERT_GT(df, 0);
+    EXPECT_LT(x2, chi2_critical(df)) << "df " << df;
+    K = K % 3 + 1;
+  }
+}
+
+// Drafts from a sub-vocabulary (q zero outside it, the target's mass there reached only through
+// the residual): still exactly the target's distribution.
+TEST(SpeculativeSampling, SubVocabularyDraftsKeepTheTargetsDistribution) {
+  int64_t K = 1;
+  for (const Setting& s : settings()) {
+    SCOPED_TRACE(std::string(s.name) + ", K=" + std::to_string(K));
+    int df = 0;
+    const double x2 = run(s.p, K, 100000, false, {0, 2, 3}).statistic(&df);
     ASSERT_GT(df, 0);
     EXPECT_LT(x2, chi2_critical(df)) << "df " << df;
     K = K % 3 + 1;

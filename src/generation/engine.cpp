@@ -129,10 +129,17 @@ Engine::Engine(const Model& model, const tok::Tokenizer& tokenizer, Exec exec, E
   }
   if (c.eos_token_id >= 0) eos_ids_.push_back(int32_t(c.eos_token_id));
   if (tok_.eos_id() >= 0) eos_ids_.push_back(tok_.eos_id());
+  std::shared_ptr<const DraftWeights> draft_weights;
+  if (speculative_) {
+    DraftWeights::Options d;
+    d.vocab = draft_vocabulary(tok_, c.vocab_size, default_draft_vocabulary_size(c.vocab_size));
+    d.q8 = true;  // same acceptance on models/default (docs/PERFORMANCE.md), about half the bytes
+    draft_weights = std::make_shared<const DraftWeights>(model_, std::move(d));
+  }
   for (int i = 0; i < opt_.parallel; ++i) {
     auto s = std::make_unique<Slot>();
     s->cache = model_.make_cache(opt_.context, opt_.cache_type);
-    if (speculative_) s->drafter = std::make_unique<MtpDrafter>(model_, opt_.context, opt_.cache_type);
+    if (speculative_) s->drafter = std::make_unique<MtpDrafter>(model_, opt_.context, opt_.cache_type, draft_weights);
     slots_.push_back(std::move(s));
   }
 }

@@ -71,6 +71,13 @@ void Sampler::apply_penalties(std::vector<float>& l) const {
 
 std::vector<Candidate> Sampler::distribution(std::span<const float> logits) {
   if (logits.empty()) fail("sampler: empty logits");
+  if (params_.temperature <= 0 && params_.repeat_penalty == 1.0f && params_.presence_penalty == 0.0f &&
+      params_.frequency_penalty == 0.0f) {
+    // Greedy without penalties (several times a step with MTP): the argmax of the logits as they
+    // are, without the copy, unless no value is above -inf (then the NaN rule below decides).
+    const int64_t i = ops::argmax(logits.data(), int64_t(logits.size()));
+    if (logits[size_t(i)] > -std::numeric_limits<float>::infinity()) return {{int32_t(i), 1.0f}};
+  }
   std::vector<float> l(logits.begin(), logits.end());
   for (float& x : l)  // NaN can only come from a broken model; never let it win
     if (std::isnan(x)) x = -std::numeric_limits<float>::infinity();

@@ -1,14 +1,39 @@
 #include "generation/speculative.h"
 
 #include <algorithm>
+#include <string>
 
 #include "core/assert.h"
 #include "core/error.h"
 #include "generation/logits_check.h"
 #include "model/model.h"
 #include "model/mtp.h"
+#include "tokenizer/tokenizer.h"
 
 namespace fathom {
+
+std::vector<int32_t> draft_vocabulary(const tok::Tokenizer& tok, int64_t vocab, int64_t n) {
+  std::vector<int32_t> first, last;
+  const int32_t eos = tok.eos_id();
+  if (eos >= 0 && eos < vocab) first.push_back(eos);
+  for (int32_t id = 0; id < vocab; ++id) {
+    if (id == eos) continue;
+    bool rare = !tok.is_valid_id(id);
+    if (!rare && !tok.is_special(id)) {
+      const std::string& b = tok.token_bytes(id);
+      const unsigned char ch = b.size() == 1 ? static_cast<unsigned char>(b[0]) : 0;
+      rare = b.size() == 1 && !((ch >= 0x20 && ch < 0x7f) || ch == '\t' || ch == '\n');
+    }
+    (rare ? last : first).push_back(id);
+  }
+  first.insert(first.end(), last.begin(), last.end());
+  first.resize(size_t(std::clamp<int64_t>(n, 1, vocab)));
+  return first;
+}
+
+int64_t default_draft_vocabulary_size(int64_t vocab) {
+  return std::min(vocab, std::max<int64_t>(1024, vocab / 4));
+}
 
 void SpeculativeSampler::begin_round() {
   history_ = sampler_;

@@ -31,6 +31,20 @@ namespace fathom {
 
 class Model;
 class MtpDrafter;
+namespace tok { class Tokenizer; }
+
+// The sub-vocabulary the MTP modules draft from (DraftWeights, model/mtp_draft_weights.h): n token ids, the most
+// frequent first as far as the tokenizer tells. A byte-level BPE vocabulary numbers its merges in
+// the order training made them, most frequent pair first, so ids rank tokens by frequency, except
+// the 256 single-byte tokens every such vocabulary starts with: those that stand for a printable
+// ASCII character, a space, a tab or a newline keep their place, the other single bytes (pieces
+// of multi-byte characters, control codes) and ids the tokenizer does not know go last. The
+// end-of-sequence token comes first. Which tokens are left out only costs acceptance, never
+// exactness.
+std::vector<int32_t> draft_vocabulary(const tok::Tokenizer& tok, int64_t vocab, int64_t n);
+// The size the engine uses: a quarter of the vocabulary, at least 1024 tokens (the whole of a
+// smaller one). Measured on models/default in docs/PERFORMANCE.md.
+int64_t default_draft_vocabulary_size(int64_t vocab);
 
 // The acceptance rule for one sequence, over the request's Sampler (its filters, its penalty history
 // and its random stream: a run is reproducible for a given seed, though not the same stream as

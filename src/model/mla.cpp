@@ -145,6 +145,15 @@ void mla_forward(const Exec& ex, const ModelConfig& c, const AttentionWeights& w
   linear(ex, w.o_proj, attn.data(), T, out);
 }
 
+void mla_write_latents(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
+                       const float* x, int64_t T, LatentCache& cache, int64_t layer) {
+  cache.check_room(T);
+  std::vector<int64_t> pos(T);
+  std::vector<LatentCache*> caches(T, &cache);
+  for (int64_t t = 0; t < T; ++t) pos[t] = cache.length() + t;
+  write_latents(ex, c, w, rope, x, T, pos.data(), caches.data(), layer);
+}
+
 void mla_decode_batch(const Exec& ex, const ModelConfig& c, const AttentionWeights& w, const Rope& rope,
                       const float* x, int64_t B, LatentCache* const* caches, int64_t layer, float* out,
                       const int64_t* counts) {

@@ -27,6 +27,12 @@ enum class AttentionPath { Expanded, Absorbed };
 void mla_forward(const Exec& ex, const ModelConfig& cfg, const AttentionWeights& w, const Rope& rope,
                  const float* x, int64_t T, LatentCache& cache, int64_t layer, AttentionPath path, float* out);
 
+// Only the latent rows of x: [T, hidden] normalised inputs, written into cache slot `layer` at
+// positions cache.length() .. +T-1 (the cache is not advanced). What mla_forward writes for the same
+// rows; for rows whose attention output nobody reads (an MTP drafter's catch-up rows, model/mtp.h).
+void mla_write_latents(const Exec& ex, const ModelConfig& cfg, const AttentionWeights& w, const Rope& rope,
+                       const float* x, int64_t T, LatentCache& cache, int64_t layer);
+
 // Batched decode: one new token for each of B independent sequences (continuous batching). The
 // projections run over all B tokens at once (weights read once); token b attends over *caches[b]
 // (absorbed path) and is written at position caches[b]->length().

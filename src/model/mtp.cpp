@@ -4,18 +4,21 @@
 
 #include "core/assert.h"
 #include "ops/matmul.h"
+#include "model/mla.h"
 #include "ops/reference.h"
 
 namespace fathom {
 
-void mtp_forward(const Exec& ex, const Model& model, int64_t module, const float* hidden, const int32_t* next_tokens,
-                 int64_t T, LatentCache& cache, AttentionPath path, float* logits, float* out_hidden) {
+namespace {
+
+// Module `module` over T rows at positions cache.length().., advancing the cache by T. Only the last
+// `full` rows run the whole decoder layer (their output hidden states after shared_head.norm go to
+// out_hidden[full, hidden]); the rows before them write just their latent cache rows, which is all
+// a later row's attention reads of them (an MTP drafter's catch-up rows: nobody reads their output).
+void mtp_rows(const Exec& ex, const Model& model, const MtpWeights& m, const float* hidden, const int32_t* next_tokens,
+              int64_t T, int64_t full, LatentCache& cache, AttentionPath path, float* out_hidden) {
   const ModelConfig& c = model.config();
-  if (module < 0 || module >= int64_t(model.weights().mtp.size()))
-    fail("MTP module {} requested but the checkpoint has {} (num_nextn_predict_layers)", module,
-         model.weights().mtp.size());
-  const MtpWeights& m = model.weights().mtp[module];
-  const int64_t H = c.hidden_size;
+  const int64_t H = c.hidden_size, only_latents = T - full;
   const float eps = float(c.rms_norm_eps);
   cache.check_room(T);
 
@@ -26,20 +29,40 @@ void mtp_forward(const Exec& ex, const Model& model, int64_t module, const float
     ops::ref::rmsnorm(hidden + t * H, m.hnorm.data(), H, eps, cat.data() + t * 2 * H + H);
   }
   linear(ex, m.eh_proj, cat.data(), T, x.data());
-  model.decoder_layer(ex, m.layer, x.data(), T, cache, 0, path);
-  cache.advance(T);
-  std::vector<float> normed(T * H);
-  for (int64_t t = 0; t < T; ++t)
-    ops::ref::rmsnorm(x.data() + t * H, m.shared_head_norm.data(), H, eps, normed.data() + t * H);
-  if (out_hidden) std::copy(normed.begin(), normed.end(), out_hidden);
-  if (logits) linear(ex, m.shared_head_head, normed.data(), T, logits);
+  if (only_latents > 0) {  // the decoder layer's first steps for these rows: input norm, latents
+    for (int64_t t = 0; t < only_latents; ++t)
+      ops::ref::rmsnorm(x.data() + t * H, m.layer.input_layernorm.data(), H, eps, emb.data() + t * H);
+    mla_write_latents(ex, c, m.layer.attn, model.rope(), emb.data(), only_latents, cache, 0);
+    cache.advance(only_latents);
+  }
+  if (full == 0) return;
+  float* xf = x.data() + only_latents * H;
+  model.decoder_layer(ex, m.layer, xf, full, cache, 0, path);
+  cache.advance(full);
+  for (int64_t t = 0; t < full; ++t)
+    ops::ref::rmsnorm(xf + t * H, m.shared_head_norm.data(), H, eps, out_hidden + t * H);
 }
 
-MtpDrafter::MtpDrafter(const Model& model, int64_t capacity, CacheType type) : model_(model) {
+}  // namespace
+
+void mtp_forward(const Exec& ex, const Model& model, int64_t module, const float* hidden, const int32_t* next_tokens,
+                 int64_t T, LatentCache& cache, AttentionPath path, float* logits, float* out_hidden) {
+  if (module < 0 || module >= int64_t(model.weights().mtp.size()))
+    fail("MTP module {} requested but the checkpoint has {} (num_nextn_predict_layers)", module,
+         model.weights().mtp.size());
+  std::vector<float> normed(size_t(T * model.config().hidden_size));
+  mtp_rows(ex, model, model.weights().mtp[size_t(module)], hidden, next_tokens, T, T, cache, path, normed.data());
+  if (out_hidden) std::copy(normed.begin(), normed.end(), out_hidden);
+  if (logits) linear(ex, model.weights().mtp[size_t(module)].shared_head_head, normed.data(), T, logits);
+}
+
+MtpDrafter::MtpDrafter(const Model& model, int64_t capacity, CacheType type, std::shared_ptr<const DraftWeights> weights)
+    : model_(model), weights_(std::move(weights)) {
   const int64_t D = int64_t(model.weights().mtp.size());
   if (D == 0)
     fail("speculative decoding drafts with the model's MTP modules, and this model has none "
          "(num_nextn_predict_layers = 0 in its config.json)");
+  if (!weights_) weights_ = std::make_shared<const DraftWeights>(model, DraftWeights::Options());
   for (int64_t m = 0; m < D; ++m) caches_.push_back(model.make_mtp_cache(capacity, type));
   out_.resize(size_t(D));
   logits_.resize(size_t(model.config().vocab_size));
@@ -86,17 +109,20 @@ void MtpDrafter::run_module(const Exec& ex, int64_t m, int64_t end, bool want_lo
   row_tokens_.resize(size_t(rows));
   for (int64_t r = 0; r < rows; ++r) row_tokens_[size_t(r)] = token_at(valid_ + r + m + 1);
   const float* in = m == 0 ? hidden_.data() : out_[size_t(m - 1)].data();
+  // The next module of a chain reads every row's output; the last module's outputs are read only
+  // at the row a draft comes from, so its other rows just write their latent cache rows.
+  const int64_t full = m + 1 < modules() ? rows : want_logits ? 1 : 0;
   for (int64_t c = 0; c < rows; c += kChunk) {
     const int64_t n = std::min(kChunk, rows - c);
+    const int64_t full_here = std::clamp<int64_t>(c + n - (rows - full), 0, n);  // the chunk's tail
     // A round's few rows take the decode path; a prompt's many the prefill path.
-    const AttentionPath path = n <= ops::kGemvMaxTokens ? AttentionPath::Absorbed : AttentionPath::Expanded;
-    mtp_forward(ex, model_, m, in + c * H, row_tokens_.data() + c, n, cache, path, nullptr,
-                out_[size_t(m)].data() + c * H);
+    const AttentionPath path = full_here <= ops::kGemvMaxTokens ? AttentionPath::Absorbed : AttentionPath::Expanded;
+    mtp_rows(ex, model_, weights_->module(m), in + c * H, row_tokens_.data() + c, n, full_here, cache, path,
+             out_[size_t(m)].data() + (c + n - full_here) * H);
   }
   if (want_logits) {
     FATHOM_ASSERT(rows > 0, "MTP draft without a row to draft from");
-    linear(ex, model_.weights().mtp[size_t(m)].shared_head_head, out_[size_t(m)].data() + (rows - 1) * H, 1,
-           logits_.data());
+    weights_->logits(ex, m, out_[size_t(m)].data() + (rows - 1) * H, head_scratch_, logits_.data());
   }
 }
 
@@ -157,8 +183,8 @@ std::span<const float> MtpDrafter::next_draft(const Exec& ex, int32_t draft) {
     const std::vector<float>& last = out_[size_t(D - 1)];
     std::copy(last.end() - H, last.end(), step_hidden_.begin());
   }
-  mtp_forward(ex, model_, D - 1, step_hidden_.data(), &draft, 1, cache, AttentionPath::Absorbed, logits_.data(),
-              row_out_.data());
+  mtp_rows(ex, model_, weights_->module(D - 1), step_hidden_.data(), &draft, 1, 1, cache, AttentionPath::Absorbed, row_out_.data());
+  weights_->logits(ex, D - 1, row_out_.data(), head_scratch_, logits_.data());
   std::swap(step_hidden_, row_out_);
   return logits_;
 }

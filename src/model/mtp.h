@@ -3,10 +3,12 @@
 // i+1:  x = eh_proj([enorm(embed(t_{i+1})); hnorm(h_i)]) -> decoder layer -> shared_head -> logits
 // for token i+2. Each module has its own one-layer latent cache (Model::make_mtp_cache).
 #pragma once
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "model/model.h"
+#include "model/mtp_draft_weights.h"
 
 namespace fathom {
 
@@ -37,8 +39,10 @@ void mtp_forward(const Exec& ex, const Model& model, int64_t module, const float
 class MtpDrafter {
  public:
   // capacity: the main cache's capacity. Fails naming num_nextn_predict_layers when the model has
-  // no MTP module.
-  MtpDrafter(const Model& model, int64_t capacity, CacheType type = CacheType::F32);
+  // no MTP module. weights: what the drafts are computed with (null: the modules' own weights
+  // and heads over the whole vocabulary).
+  MtpDrafter(const Model& model, int64_t capacity, CacheType type = CacheType::F32,
+             std::shared_ptr<const DraftWeights> weights = nullptr);
 
   int64_t modules() const { return int64_t(caches_.size()); }
   int64_t length() const { return length_; }  // main-model positions observed
@@ -68,13 +72,15 @@ class MtpDrafter {
 
  private:
   int32_t token_at(int64_t pos) const;  // committed token, `next_`, or a draft of this round
-  // Module m over rows [valid_, end), writing out_[m]; logits of the last row into logits_ if asked.
+  // Module m over rows [valid_, end), writing out_[m] (the last module: only the last row's, and
+  // only when logits are asked); logits of the last row into logits_ if asked.
   void run_module(const Exec& ex, int64_t m, int64_t end, bool want_logits);
   // Runs modules [first_module, D) up to row new_valid (committed tokens only), then forgets the
   // hidden states and tokens below it.
   void advance_valid(const Exec& ex, int64_t new_valid, int64_t first_module);
 
   const Model& model_;
+  std::shared_ptr<const DraftWeights> weights_;
   std::vector<LatentCache> caches_;  // one per module
   int64_t length_ = 0;               // main positions observed
   int64_t valid_ = 0;                // rows [0, valid_) of every module are built from committed tokens
@@ -85,7 +91,7 @@ class MtpDrafter {
   std::vector<int32_t> drafts_;            // t_{L+1} .. chosen so far
   std::vector<std::vector<float>> out_;    // per module: output hidden states of its last pass
   std::vector<int32_t> row_tokens_;
-  std::vector<float> step_hidden_, row_out_, logits_;
+  std::vector<float> step_hidden_, row_out_, logits_, head_scratch_;
 };
 
 }  // namespace fathom
