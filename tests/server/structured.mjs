@@ -2,7 +2,8 @@
 // models/default (docs/SERVER.md): response_format json_schema (plain and streamed) and json_object
 // answers parse and validate with ajv, an independent JSON-schema validator; tool_choice "required"
 // and a named function give a tool call whose arguments validate against that tool's parameters; a
-// schema outside the supported subset is a 400 naming the keyword. And `fathom run --json-schema /
+// schema outside the supported subset is a 400 naming the keyword; under `serve --mtp` a schema
+// request decodes beside a speculating one and still validates. And `fathom run --json-schema /
 // --json` on the CLI. Skipped (77) when the checkout has no models/default.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -147,6 +148,23 @@ await run({
     await assert.rejects(openai.chat.completions.create({ ...base, tools: TOOLS,
       tool_choice: { type: 'function', function: { name: 'nope' } } }),
       e => e.status === 400 && e.param === 'tool_choice');
+  },
+
+  async besideMtp() {
+    const mtp = await startServer(MODEL, ['--parallel', '2', '--ctx', '1024', '--threads', '1', '--mtp']);
+    try {
+      const c = client(mtp);
+      const response_format = { type: 'json_schema', json_schema: { name: 'person', schema: PERSON } };
+      const [constrained, free] = await Promise.all([
+        c.chat.completions.create({ ...base, seed: 6, response_format }),
+        c.chat.completions.create({ ...base, seed: 6, max_tokens: 64 }),
+      ]);
+      assert.equal(constrained.choices[0].finish_reason, 'stop');
+      validates(PERSON, constrained.choices[0].message.content);
+      assert.ok(free.choices[0].message.content.length > 0);
+    } finally {
+      await mtp.stop();
+    }
   },
 
   async cli() {
