@@ -145,6 +145,23 @@ TEST(GenerationStructured, NeverSpeculatesAndMatchesWithoutMtp) {
   EXPECT_GT(mtp.generate(free).stats.drafted_tokens, 0);
 }
 
+// Logprobs are of the masked distribution: the alternatives are tokens the schema allows.
+TEST(GenerationStructured, LogprobsListOnlyAllowedTokens) {
+  Fixture& f = fx();
+  Generator gen(*f.model, f.tok, 256, f.runtime.exec());
+  GenerationRequest r = request(f.tok, std::make_shared<const gen::CompiledSchema>(gen::compile_json_schema(
+                                           json::parse(R"({"enum": [true, false]})"))), 1);
+  r.top_logprobs = 20;
+  const GenerationResult out = gen.generate(r);
+  EXPECT_TRUE(out.text.find("true") != std::string::npos || out.text.find("false") != std::string::npos) << out.text;
+  ASSERT_FALSE(out.logprobs.empty());
+  for (const TokenLogprob& lp : out.logprobs) {
+    EXPECT_TRUE(std::isfinite(lp.logprob));
+    EXPECT_LT(lp.top.size(), 20u);  // far fewer than 20 tokens can continue "true" / "false" / whitespace
+    for (auto& [id, p] : lp.top) EXPECT_TRUE(std::isfinite(p)) << id;
+  }
+}
+
 TEST(GenerationStructured, IgnoreEosIsRefused) {
   Fixture& f = fx();
   Generator gen(*f.model, f.tok, 256, f.runtime.exec());

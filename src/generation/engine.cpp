@@ -36,7 +36,9 @@ TokenLogprob token_logprob(const float* logits, int64_t V, int32_t t, int n) {
     std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
       return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
     });
-    for (int64_t i = 0; i < k; ++i) lp.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
+    // Tokens a JSON schema masked (-inf) are no alternatives: the list stops before them.
+    for (int64_t i = 0; i < k && std::isfinite(logits[ids[size_t(i)]]); ++i)
+      lp.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
   }
   return lp;
 }
