@@ -99,14 +99,23 @@ await run({
     validates(PERSON, text);
   },
 
+  // Any object: a small model may write one for a long time, so a cut-off answer (length) is only
+  // checked to open an object; a finished one must parse.
   async jsonObject() {
-    for (const seed of [1, 2]) {
-      const r = await openai.chat.completions.create({ ...base, seed, max_tokens: 1000 - 16,
+    let finished = 0;
+    for (const seed of [1, 2, 3]) {
+      const r = await openai.chat.completions.create({ ...base, seed, max_tokens: 400,
                                                        response_format: { type: 'json_object' } });
-      if (r.choices[0].finish_reason === 'length') continue;  // any object may run long: not a failure
-      const v = validates({ type: 'object' }, r.choices[0].message.content);
-      assert.equal(typeof v, 'object');
+      const text = r.choices[0].message.content;
+      if (r.choices[0].finish_reason === 'length') {
+        assert.match(text, /^\s*\{/);
+        continue;
+      }
+      ++finished;
+      const v = validates({ type: 'object' }, text);
+      assert.ok(v !== null && !Array.isArray(v));
     }
+    console.log(`  json_object: ${finished} of 3 finished within 400 tokens`);
   },
 
   async toolChoiceRequired() {
@@ -176,9 +185,10 @@ await run({
       assert.equal(r.status, 0, r.err);
       validates(PERSON, r.out);
     }
-    const any = fathom(['run', MODEL, '-p', 'Data:', '-t', '1', '--seed', '1', '-n', '900', '--json']);
+    const any = fathom(['run', MODEL, '-p', 'Data:', '-t', '1', '--seed', '1', '-n', '300', '--json']);
     assert.equal(any.status, 0, any.err);
-    if (!/length|max/.test(any.err)) assert.equal(typeof JSON.parse(any.out), 'object');
+    if (/stop: eos/.test(any.err)) validates({ type: 'object' }, any.out);
+    else assert.match(any.out, /^\s*\{/);
     const badFile = path.join(TMP, 'bad.schema.json');
     fs.writeFileSync(badFile, JSON.stringify({ type: 'object', properties: { a: { not: {} } } }));
     const bad = fathom(['run', MODEL, '-p', 'x', '--json-schema', badFile]);
