@@ -157,6 +157,8 @@ await run({
     await assert.rejects(openai.chat.completions.create({ ...base, tools: TOOLS,
       tool_choice: { type: 'function', function: { name: 'nope' } } }),
       e => e.status === 400 && e.param === 'tool_choice');
+    await assert.rejects(openai.chat.completions.create({ ...base, ignore_eos: true,
+      response_format: { type: 'json_object' } }), e => e.status === 400 && /ignore_eos/.test(e.message));
   },
 
   async besideMtp() {
