@@ -4,7 +4,7 @@
 if(TARGET fathom)
   set(_node_openai ${CMAKE_SOURCE_DIR}/tests/if_available.sh --cmd node
                    --path ${CMAKE_SOURCE_DIR}/tests/npm/node_modules/openai -- node)
-  foreach(t chat errors load abuse one_engine)
+  foreach(t chat errors load abuse one_engine structured)
     add_test(NAME server_e2e_${t}
              COMMAND ${_node_openai} ${CMAKE_SOURCE_DIR}/tests/server/${t}.mjs $<TARGET_FILE:fathom>
                      ${CMAKE_BINARY_DIR}/test-tmp/server_${t})

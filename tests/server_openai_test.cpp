@@ -96,8 +96,18 @@ TEST(ServerRequest, InvalidBodiesName400AndParam) {
       {R"({"model": "m", )" + msgs + R"(, "logit_bias": {"1": 101}})", "logit_bias"},
       {R"({"model": "m", )" + msgs + R"(, "top_logprobs": 2})", "top_logprobs"},
       {R"({"model": "m", )" + msgs + R"(, "stream_options": {"include_usage": true}})", "stream_options"},
-      {R"({"model": "m", )" + msgs + R"(, "response_format": {"type": "json_object"}})", "response_format"},
+      {R"({"model": "m", )" + msgs + R"(, "response_format": {"type": "yaml"}})", "response_format"},
+      {R"({"model": "m", )" + msgs + R"(, "response_format": {"type": "json_schema", "json_schema": {"schema": {}}}})",
+       "response_format"},
+      {R"({"model": "m", )" + msgs + R"(, "response_format": {"type": "json_schema",
+         "json_schema": {"name": "x", "schema": {"properties": {"a": {"oneOf": []}}}}}})", "response_format"},
       {R"({"model": "m", )" + msgs + R"(, "tool_choice": "required"})", "tool_choice"},
+      {R"({"model": "m", )" + msgs + R"(, "tool_choice": {"type": "function", "function": {"name": "g"}},
+         "tools": [{"type": "function", "function": {"name": "f"}}]})", "tool_choice"},
+      {R"({"model": "m", )" + msgs + R"(, "tool_choice": "required",
+         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"$ref": "#/x"}}}]})", "tools"},
+      {R"({"model": "m", )" + msgs + R"(, "tool_choice": "required", "response_format": {"type": "json_object"},
+         "tools": [{"type": "function", "function": {"name": "f"}}]})", "response_format"},
       {R"({"model": "m", )" + msgs + R"(, "tools": [{"type": "retrieval"}]})", "tools[0]"},
       {R"({"model": "m", )" + msgs + R"(, "functions": []})", "functions"},
       {R"({"model": "m", )" + msgs + R"(, "frobnicate": 1})", "frobnicate"},
@@ -112,6 +122,34 @@ TEST(ServerRequest, InvalidBodiesName400AndParam) {
     EXPECT_TRUE(body["error"]["message"].is_string());
     EXPECT_TRUE(body["error"].contains("code"));
   }
+}
+
+TEST(ServerRequest, StructuredOutputs) {
+  const std::string head = R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], )";
+  EXPECT_EQ(parse_chat_request(head + R"("response_format": {"type": "text"}})").json_schema, nullptr);
+  EXPECT_NE(parse_chat_request(head + R"("response_format": {"type": "json_object"}})").json_schema, nullptr);
+  const ChatRequest r = parse_chat_request(head + R"("response_format": {"type": "json_schema", "json_schema":
+      {"name": "p", "strict": true, "schema": {"type": "object", "properties": {"b": {"type": "integer"}}}}}})");
+  ASSERT_NE(r.json_schema, nullptr);
+  EXPECT_FALSE(r.tool_call_required);
+  // The error names the keyword and where it is.
+  const ApiError e = error_of(head + R"("response_format": {"type": "json_schema", "json_schema":
+      {"name": "p", "schema": {"properties": {"a": {"type": "string", "format": "email"}}}}}})");
+  EXPECT_NE(std::string(e.what()).find("properties.a: 'format' is not supported"), std::string::npos) << e.what();
+  const ApiError t = error_of(head + R"("tool_choice": "required", "tools": [{"type": "function",
+      "function": {"name": "f", "parameters": {"type": "object", "properties": {"x": {"not": {}}}}}}]})");
+  EXPECT_NE(std::string(t.what()).find("tools[0].function.parameters.properties.x: 'not' is not supported"),
+            std::string::npos) << t.what();
+
+  const std::string tools = R"("tools": [{"type": "function", "function": {"name": "f"}},
+      {"type": "function", "function": {"name": "g", "parameters": {"type": "object"}}}])";
+  const ChatRequest req = parse_chat_request(head + R"("tool_choice": "required", )" + tools + "}");
+  EXPECT_TRUE(req.tool_call_required);
+  EXPECT_NE(req.json_schema, nullptr);
+  EXPECT_FALSE(req.tools.is_null());
+  const ChatRequest named =
+      parse_chat_request(head + R"("tool_choice": {"type": "function", "function": {"name": "g"}}, )" + tools + "}");
+  EXPECT_TRUE(named.tool_call_required);
 }
 
 TEST(ServerRequest, Completions) {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "generation/json_schema.h"
+#include "generation/json_schema_matcher.h"
 #include "server/chat_output.h"
 #include "server/tool_calls.h"
 
@@ -52,6 +54,43 @@ TEST(ServerToolCalls, V31Form) {
     EXPECT_EQ(m.tool_calls[0].name, "search");
     EXPECT_EQ(m.tool_calls[0].arguments, "{\"q\": \"a `b` c\"}");
   });
+}
+
+// What tool_choice "required" constrains the output to (tool_call_frame around the arguments) is
+// what the parser reads back as one call, in both forms; the compiled frame accepts exactly it.
+TEST(ServerToolCalls, RequiredCallFrameParsesBack) {
+  EXPECT_EQ(tool_call_format("{{ '<｜tool▁call▁begin｜>' + name + '<｜tool▁sep｜>' + args }}"), ToolCallFormat::V31);
+  EXPECT_EQ(tool_call_format("{{ '<｜tool▁sep｜>' + name + '\\n```json\\n' }}"), ToolCallFormat::V3);
+  EXPECT_EQ(tool_call_format("{{ bos_token }}"), ToolCallFormat::V3);
+  const std::string args = R"({"city": "Paris", "days": 3})";
+  for (ToolCallFormat f : {ToolCallFormat::V3, ToolCallFormat::V31}) {
+    const auto [before, after] = tool_call_frame(f, "get_weather");
+    for_all_splits(before + args + after, [&](const ChatMessageOut& m) {
+      EXPECT_EQ(m.content, "");
+      ASSERT_EQ(m.tool_calls.size(), 1u);
+      EXPECT_EQ(m.tool_calls[0].name, "get_weather");
+      EXPECT_EQ(m.tool_calls[0].arguments, args);
+    });
+    const auto [other_before, other_after] = tool_call_frame(f, "get_time");
+    const gen::CompiledSchema s = gen::compile_wrapped_schemas(
+        {{before, nlohmann::ordered_json::parse(R"({"type": "object", "properties": {"city": {"type": "string"},
+            "days": {"type": "integer", "minimum": 1}}, "required": ["city"], "additionalProperties": false})"),
+          after, "tools[0]"},
+         {other_before, nlohmann::ordered_json::object(), other_after, "tools[1]"}});
+    const gen::JsonSchemaMatcher m(s);
+    auto accepts = [&](const std::string& text) {
+      gen::JsonSchemaMatcher::State st = m.start();
+      return m.advance(st, text) && m.is_complete(st);
+    };
+    EXPECT_TRUE(accepts(before + args + after));
+    EXPECT_TRUE(accepts(other_before + "[1]" + other_after));  // the other tool, any value
+    EXPECT_FALSE(accepts(before + R"({"days": 3})" + after));    // city is required
+    EXPECT_FALSE(accepts(before + R"({"city": "P", "days": 0})" + after));
+    EXPECT_FALSE(accepts(before + args));  // not closed
+    EXPECT_FALSE(accepts(args));           // no call
+    EXPECT_FALSE(accepts(" " + before + args + after));  // nothing around the call
+    EXPECT_FALSE(accepts(before + args + after + "\n"));
+  }
 }
 
 TEST(ServerToolCalls, ReasoningThenToolCall) {

@@ -18,6 +18,7 @@
 #include "cli/terminal.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "generation/json_schema.h"
 #include "tokenizer/unicode.h"
 
 namespace {
@@ -37,7 +38,23 @@ struct Opts {
   MtpFlags mtp;
   std::string prompt, file, system;
   bool prompt_given = false, chat = false;
+  std::string json_schema_file;  // --json-schema
+  bool json = false;             // --json
 };
+
+// --json-schema FILE / --json: the schema the output is decoded under (null for free text). A
+// schema outside the supported subset is an error naming the file, the keyword and its place.
+std::shared_ptr<const gen::CompiledSchema> output_schema(const Opts& o) {
+  if (o.json && !o.json_schema_file.empty()) fail("give --json or --json-schema, not both");
+  if (o.json) return std::make_shared<const gen::CompiledSchema>(gen::json_object_schema());
+  if (o.json_schema_file.empty()) return nullptr;
+  const nlohmann::ordered_json schema = parse_ordered_json(read_text_file(o.json_schema_file), o.json_schema_file);
+  try {
+    return std::make_shared<const gen::CompiledSchema>(gen::compile_json_schema(schema));
+  } catch (const Error& e) {
+    fail("{}: {}", o.json_schema_file, e.what());
+  }
+}
 
 std::string read_prompt(const Opts& o) {
   if (o.prompt_given && !o.file.empty()) fail("give the prompt with -p or with -f, not both");
@@ -60,6 +77,7 @@ void write_out(std::string_view s) {
 int run(const Opts& o) {
   const SamplerParams sampling = resolve_sampling(o.sampling);
   if (!o.system.empty() && !o.chat) fail("--system needs --chat");
+  const std::shared_ptr<const gen::CompiledSchema> schema = output_schema(o);  // before the model loads
   const std::string prompt = read_prompt(o);
   if (!tok::is_valid_utf8(prompt)) fail("the prompt is not valid UTF-8");
 
@@ -84,6 +102,7 @@ int run(const Opts& o) {
   req.sampling = sampling;
   req.stop = o.sampling.stop;
   req.ignore_eos = o.sampling.ignore_eos;
+  req.json_schema = schema;
   req.cancel = Interrupt::flag();
   if (o.model.verbose) std::fprintf(stderr, "seed: %llu\n", (unsigned long long)sampling.seed);
 
@@ -123,13 +142,19 @@ fathom::cli::Command reg("run", "Generate text from a prompt, streamed to stdout
   sub.add_option("-f,--file", o->file, "read the prompt from FILE");
   sub.add_flag("--chat", o->chat, "wrap the prompt in the model's chat template as one user message");
   sub.add_option("--system", o->system, "system message (with --chat)");
+  sub.add_option("--json-schema", o->json_schema_file,
+                 "constrain the output to JSON valid under the JSON schema in FILE (docs/SERVER.md lists the "
+                 "supported keywords; no MTP drafting for it)")
+      ->type_name("FILE");
+  sub.add_flag("--json", o->json, "constrain the output to a JSON object (any keys and values)");
   add_sampling_flags(sub, o->sampling);
   add_mtp_flags(sub, o->mtp);
   sub.footer(
       "Examples:\n"
       "  fathom run MODEL_DIR -p \"The capital of France is\" -n 32\n"
       "  fathom run MODEL_DIR --chat -p \"Write a haiku about the sea\" --temp 0.6 --seed 1\n"
-      "  echo \"Once upon a time\" | fathom run MODEL_DIR --temp 0 --stop \".\"");
+      "  echo \"Once upon a time\" | fathom run MODEL_DIR --temp 0 --stop \".\"\n"
+      "  fathom run MODEL_DIR --chat -p \"A user record\" --json-schema user.schema.json");
   return std::function<int()>([o] { return run(*o); });
 });
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "generation/json_schema_constraint.h"
 #include "generation/logits_check.h"
 #include "generation/speculative.h"
 #include "generation/stop_strings.h"
@@ -35,7 +36,9 @@ TokenLogprob token_logprob(const float* logits, int64_t V, int32_t t, int n) {
     std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), [&](int32_t a, int32_t b) {
       return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
     });
-    for (int64_t i = 0; i < k; ++i) lp.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
+    // Tokens a JSON schema masked (-inf) are no alternatives: the list stops before them.
+    for (int64_t i = 0; i < k && std::isfinite(logits[ids[size_t(i)]]); ++i)
+      lp.top.push_back({ids[size_t(i)], logits[ids[size_t(i)]] - lse});
   }
   return lp;
 }
@@ -81,6 +84,8 @@ void validate_request(const EngineRequest& r, const ModelConfig& c, int64_t cont
     fail("top_logprobs must be in [0, {}] (got {})", kMaxTopLogprobs, r.top_logprobs);
   r.sampling.validate();
   StopMatcher check_stops(r.stop);  // throws on an empty stop string
+  if (r.json_schema && r.ignore_eos)
+    fail("ignore_eos cannot be combined with a JSON schema: the output ends when the document is whole");
 }
 
 struct Engine::Slot {
@@ -106,6 +111,8 @@ struct Engine::Sequence {
   bool done = false;
   GenerationStats stats;
   std::unique_ptr<SpeculativeSampler> speculative;  // with MTP, over `sampler`
+  std::unique_ptr<gen::JsonSchemaConstraint> constraint;  // with a JSON schema
+  gen::JsonSchemaConstraint::State constraint_state;       // the output so far, as the schema reads it
   Clock::time_point decode_start;
 
   Sequence(std::shared_ptr<Ticket> t, EngineRequest&& r, EventSink&& k, const tok::Tokenizer& tok)
@@ -175,6 +182,13 @@ void Engine::add(std::shared_ptr<Ticket> ticket, EngineRequest request, EventSin
   if (!ticket) ticket = std::make_shared<Ticket>();
   auto s = std::make_unique<Sequence>(std::move(ticket), std::move(request), std::move(sink), tok_);
   s->stats.prompt_tokens = int64_t(s->req.prompt.size());
+  // Before a slot is taken, so a failure here leaves the engine as it was.
+  if (s->req.json_schema) {
+    if (tok_.eos_id() < 0) fail("a JSON schema needs an EOS token to end the output, and the tokenizer has none");
+    if (!vocabulary_) vocabulary_ = std::make_shared<const gen::TokenVocabulary>(gen::TokenVocabulary::from_tokenizer(tok_));
+    s->constraint = std::make_unique<gen::JsonSchemaConstraint>(*s->req.json_schema, vocabulary_);
+    s->constraint_state = s->constraint->start();
+  }
   if (s->ticket->cancelled()) {  // gave up while queued: never takes a slot
     finish(*s, FinishReason::Cancelled);
     return;
@@ -227,14 +241,16 @@ void Engine::step() {
       }
     const auto t1 = Clock::now();
 
-    // Sequences whose logits the engine must see (logit_bias, logprobs) sample every token
-    // themselves; the others speculate when MTP is on. A speculative round judges drafts on the
-    // raw target logits, so any per-token constraint added to prepare_logits (a structured-output
-    // mask) must keep its requests here too, or be applied inside the round to p and q alike.
+    // Sequences whose logits the engine must see (logit_bias, logprobs, a JSON schema's mask)
+    // sample every token themselves; the others speculate when MTP is on. A speculative round
+    // judges drafts on the raw target logits, so a per-token constraint in prepare_logits keeps its
+    // requests here (checking drafts against the mask would need it applied inside the round to
+    // the draft and target distributions alike).
     std::vector<Sequence*> plain, speculating;
     for (auto& s : running_) {
       if (s->done || s->prefilling() || s->feed < 0) continue;
-      const bool own_logits = !s->req.logit_bias.empty() || s->req.top_logprobs >= 0 || !s->req.speculate;
+      const bool own_logits =
+          !s->req.logit_bias.empty() || s->req.top_logprobs >= 0 || !s->req.speculate || s->constraint;
       (speculative_ && !own_logits ? speculating : plain).push_back(s.get());
     }
     if (!plain.empty()) decode_step(plain);
@@ -381,6 +397,23 @@ void Engine::prepare_logits(Sequence& s, float* logits, int64_t position) const 
   const int64_t V = model_.config().vocab_size;
   check_logits_finite(std::span<const float>(logits, size_t(V)), position);
   for (auto& [id, bias] : s.req.logit_bias) logits[id] += bias;
+  if (s.constraint) {
+    // Bit t of the mask: token t's bytes continue the document (EOS: the document is whole). Ids
+    // past the tokenizer's vocabulary (lm_head rows for padding) are never allowed.
+    const std::vector<uint64_t>& allowed = s.constraint->allowed(s.constraint_state);
+    const int64_t words = std::min<int64_t>(int64_t(allowed.size()), (V + 63) / 64);
+    bool any = false;
+    for (int64_t w = 0; w < words; ++w) {
+      const uint64_t bits = allowed[size_t(w)];
+      any |= bits != 0;
+      if (bits == ~uint64_t(0)) continue;
+      const int64_t end = std::min<int64_t>(V, (w + 1) * 64);
+      for (int64_t t = w * 64; t < end; ++t)
+        if (!(bits >> (t % 64) & 1)) logits[t] = -INFINITY;
+    }
+    for (int64_t t = words * 64; t < V; ++t) logits[t] = -INFINITY;
+    if (!any) fail("no token of the vocabulary can continue the JSON document at position {}", position);
+  }
 }
 
 bool Engine::sample_and_emit(Sequence& s, float* logits) {
@@ -405,6 +438,10 @@ bool Engine::emit(Sequence& s, int32_t t, const float* logits) {
   const bool is_eos = !s.req.ignore_eos && std::find(eos_ids_.begin(), eos_ids_.end(), t) != eos_ids_.end();
   if (is_stop_token || is_eos) {  // the end-of-text token is not part of the answer
     finish(s, FinishReason::Eos);
+    return false;
+  }
+  if (s.constraint && !s.constraint->advance(s.constraint_state, t)) {  // a masked token was emitted
+    finish(s, FinishReason::Cancelled, fmt::format("token {} does not continue the JSON document", t));
     return false;
   }
   s.sampler.accept(t);

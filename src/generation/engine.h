@@ -34,6 +34,10 @@ class Model;
 class SpeculativeDecoder;
 struct ModelConfig;
 namespace tok { class Tokenizer; }
+namespace gen {
+struct CompiledSchema;
+struct TokenVocabulary;
+}
 
 struct EngineRequest {
   std::vector<int32_t> prompt;  // token ids, template and BOS already applied
@@ -48,11 +52,16 @@ struct EngineRequest {
   // With MTP on (EngineOptions::mtp_draft > 0), false makes this request decode one token per step;
   // the output is the same either way, only the speed differs.
   bool speculate = true;
+  // Structured output: every token must continue a document valid under this schema
+  // (generation/json_schema.h), and EOS comes only once it is whole. Such a request decodes one
+  // token per step: MTP drafts are judged on unmasked logits, so it never speculates.
+  std::shared_ptr<const gen::CompiledSchema> json_schema;
 };
 
 // The one request validator (every frontend's requests pass through it before any work). Throws
 // fathom::Error naming the field: an empty prompt, one longer than `context`, token ids outside the
-// vocabulary, a bad max_tokens, sampling parameter or top_logprobs, an empty stop string.
+// vocabulary, a bad max_tokens, sampling parameter or top_logprobs, an empty stop string, a JSON
+// schema with ignore_eos (the document's end could not end the output).
 void validate_request(const EngineRequest& r, const ModelConfig& c, int64_t context);
 
 enum class FinishReason { Eos, StopString, MaxTokens, ContextFull, Cancelled };
@@ -164,8 +173,9 @@ class Engine {
   // A failed step: each sequence's caches go back to its committed tokens, and it ends with `error`.
   void fail_step(std::vector<Sequence*>& batch, const std::string& error);
   // The logits of one position as the sampler sees them: checked finite, then the request's
-  // logit_bias. Every token the engine emits, sampled or accepted from a draft, comes through here:
-  // the one place for per-token constraints (a structured-output mask goes here).
+  // logit_bias, then its JSON schema's mask (-inf for every token that cannot continue the
+  // document). Every token the engine samples comes through here: the one place for per-token
+  // constraints (requests with one never speculate, so no draft bypasses it).
   void prepare_logits(Sequence& s, float* logits, int64_t position) const;
   // Samples from prepared logits and emits the token. Returns whether the sequence goes on.
   bool sample_and_emit(Sequence& s, float* logits);
@@ -187,6 +197,8 @@ class Engine {
   std::vector<std::pair<EventSink, EngineEvent>> ended_;
   EngineCounters counters_;
   std::unique_ptr<SpeculativeDecoder> speculative_;  // with mtp_draft > 0
+  // The tokenizer's byte strings and their trie, built for the first request with a JSON schema.
+  std::shared_ptr<const gen::TokenVocabulary> vocabulary_;
   std::vector<float> logits_, hidden_;  // step scratch
 };
 

@@ -10,7 +10,7 @@ namespace fathom::gen {
 
 namespace {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;
 using Kind = SchemaNode::Kind;
 
 const std::set<std::string, std::less<>> kIgnored{"title", "description", "default", "examples", "$schema", "$id",
@@ -243,9 +243,31 @@ class Compiler {
 
 }  // namespace
 
-CompiledSchema compile_json_schema(const nlohmann::json& schema) {
+CompiledSchema compile_json_schema(const nlohmann::ordered_json& schema) {
   Compiler c;
   c.out.root = c.compile(schema, "");
+  return std::move(c.out);
+}
+
+CompiledSchema compile_json_schema(const nlohmann::json& schema) { return compile_json_schema(json(schema)); }
+
+CompiledSchema compile_wrapped_schemas(const std::vector<WrappedSchema>& options) {
+  if (options.empty()) fail("json schema: no value to wrap");
+  Compiler c;
+  SchemaNode any;
+  any.kind = Kind::AnyOf;
+  for (const WrappedSchema& o : options) {
+    if (o.after.empty()) fail("json schema: {}: a wrapped value needs bytes after it", o.where);
+    const int value = c.compile(o.schema, o.where);
+    SchemaNode n;
+    n.kind = Kind::Wrapped;
+    n.before.assign(o.before);
+    n.after.assign(o.after);
+    n.wrapped = value;
+    any.options.push_back(c.add(std::move(n)));
+  }
+  c.out.root = any.options.size() == 1 ? any.options[0] : c.add(std::move(any));
+  c.out.root_whitespace = false;
   return std::move(c.out);
 }
 

@@ -16,6 +16,8 @@
 //     for ever; any JSON value nests at most kMaxAnyDepth deep;
 //   - a number is at most kMaxNumberBytes long with an exponent of at most two digits, so it is
 //     always a finite double (1e999 would parse as Infinity, which no schema's number admits).
+// Besides JSON values, a node may be a value between fixed byte strings (Kind::Wrapped): a tool
+// call is its arguments inside the model's tool-call markers (server/tool_calls.h).
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,7 +37,7 @@ inline constexpr size_t kMaxSchemaNodes = 10000;
 inline constexpr size_t kMaxEnumValues = 1000;
 
 struct SchemaNode {
-  enum class Kind : uint8_t { Any, Integer, Number, String, Array, Object, Literals, AnyOf };
+  enum class Kind : uint8_t { Any, Integer, Number, String, Array, Object, Literals, AnyOf, Wrapped };
   Kind kind = Kind::Any;
   NumberRange range;                      // Integer, Number
   int pattern = -1;                       // String: index into CompiledSchema::patterns, -1 for none
@@ -50,19 +52,36 @@ struct SchemaNode {
   bool any_object = false;           // Object: any keys and values ({"type": "object"} alone)
   std::vector<std::string> literals;  // Literals: each allowed value as compact JSON text
   std::vector<int> options;           // AnyOf
+  std::string before, after;          // Wrapped: the bytes around the value; `after` is not empty
+  int wrapped = -1;                   // Wrapped: the value's node
 };
 
 struct CompiledSchema {
   std::vector<SchemaNode> nodes;
   std::vector<StringPattern> patterns;
   int root = -1;
+  // Whitespace before and after the root value (JSON allows it). Off for wrapped values: a tool
+  // call is the whole output, with no text around its markers.
+  bool root_whitespace = true;
   // Nodes the matcher needs whatever the schema: any value, any array, any object, and the
   // literals true/false and null.
   int any = -1, any_array = -1, any_object = -1, boolean = -1, null = -1;
 };
 
-// Fails (fathom::Error) on what is outside the subset, naming the keyword and its place.
+// Fails (fathom::Error) on what is outside the subset, naming the keyword and its place. Object
+// properties are generated in the order the schema's object keeps them (ordered_json: as written).
+CompiledSchema compile_json_schema(const nlohmann::ordered_json& schema);
 CompiledSchema compile_json_schema(const nlohmann::json& schema);
+
+// One of several values each between fixed byte strings: `before`, a value of `schema`, `after`.
+// `where` prefixes the place in errors ("tools[1].function.parameters").
+struct WrappedSchema {
+  std::string before;
+  nlohmann::ordered_json schema;
+  std::string after;
+  std::string where;
+};
+CompiledSchema compile_wrapped_schemas(const std::vector<WrappedSchema>& options);
 // Any JSON value at the top level is an object: response_format {"type": "json_object"}.
 CompiledSchema json_object_schema();
 

@@ -10,13 +10,14 @@ using Frame = JsonSchemaMatcher::Frame;
 using Type = Frame::Type;
 using Kind = SchemaNode::Kind;
 
-// Phases of Root, Array and Object frames.
+// Phases of Root, Array, Object and Wrapped frames.
 enum : uint8_t {
-  kBefore = 0,     // Root: before the value; Array, Object: just after the opening bracket
-  kAfterValue,     // after a value (Object: after a property's value)
+  kBefore = 0,     // Root: before the value; Array, Object: just after the opening bracket;
+                   // Wrapped: in its `before` bytes
+  kAfterValue,     // after a value (Object: after a property's value; Wrapped: in its `after` bytes)
   kAfterComma,     // Array, Object: after ','
   kAfterKey,       // Object: after a key, before ':'
-  kAfterColon,     // Object: after ':'
+  kAfterColon,     // Object: after ':'; Wrapped: inside the value
 };
 // Phases of a String frame.
 enum : uint8_t { kBody = 0, kEscape, kHex, kUtf8 };
@@ -190,6 +191,11 @@ void JsonSchemaMatcher::begin(Config c, int32_t node, uint8_t byte, std::vector<
       if (byte != '{') return;
       f.type = Type::Object;
       break;
+    case Kind::Wrapped:
+      f.type = Type::Wrapped;
+      c.push_back(f);
+      step(std::move(c), byte, out);
+      return;
   }
   c.push_back(f);
   out.push_back(std::move(c));
@@ -200,12 +206,36 @@ void JsonSchemaMatcher::step(Config c, uint8_t byte, std::vector<Config>& out) c
   switch (f.type) {
     case Type::Root:
       if (is_ws(byte)) {
-        if (take_ws(f)) out.push_back(std::move(c));
+        if (s_.root_whitespace && take_ws(f)) out.push_back(std::move(c));
       } else if (f.phase == kBefore) {
         f.ws = 0;
         begin(std::move(c), f.node, byte, out);
       }
       return;
+
+    case Type::Wrapped: {
+      const SchemaNode& n = s_.nodes[size_t(f.node)];
+      if (f.phase == kBefore) {
+        if (size_t(f.offset) == n.before.size()) {  // `before` is whole: this byte starts the value
+          f.phase = kAfterColon;
+          f.offset = 0;
+          begin(std::move(c), n.wrapped, byte, out);
+          return;
+        }
+        if (uint8_t(n.before[size_t(f.offset)]) != byte) return;
+        ++f.offset;
+        out.push_back(std::move(c));
+        return;
+      }
+      // After the value (finish_value set kAfterValue): the bytes of `after`, then the parent's.
+      if (size_t(f.offset) >= n.after.size() || uint8_t(n.after[size_t(f.offset)]) != byte) return;
+      if (size_t(++f.offset) == n.after.size()) {
+        c.pop_back();
+        finish_value(c);
+      }
+      out.push_back(std::move(c));
+      return;
+    }
 
     case Type::Literal:
     case Type::Key: {

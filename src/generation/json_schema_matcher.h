@@ -21,7 +21,7 @@ namespace fathom::gen {
 class JsonSchemaMatcher {
  public:
   struct Frame {
-    enum class Type : uint8_t { Root, Literal, Key, String, Number, Array, Object };
+    enum class Type : uint8_t { Root, Literal, Key, String, Number, Array, Object, Wrapped };
     Type type = Type::Root;
     uint8_t phase = 0;
     uint8_t ws = 0;                 // whitespace bytes in the current gap
@@ -31,7 +31,8 @@ class JsonSchemaMatcher {
     int32_t index = 0;              // Literal: which value; Key: which property; Array: items so far;
                                     // Object: the next property that may come; Number: exponent digits
     int32_t offset = 0;             // Literal, Key: bytes matched; String: bytes of the character to
-                                    // come; Number: bytes so far
+                                    // come; Number: bytes so far; Wrapped: bytes of
+                                    // `before` (phase 0) or `after` matched
     uint32_t code = 0;              // String: the character being decoded
     std::string text;               // Number under a range: its text so far
     StringPattern::States pattern;  // String with a pattern: the NFA's states

@@ -139,6 +139,7 @@ std::shared_ptr<Ticket> HttpServer::Impl::submit(const GenerationParams& p, std:
   er.logit_bias = p.logit_bias;
   er.top_logprobs = p.logprobs ? p.top_logprobs : -1;
   er.skip_special = skip_special;
+  er.json_schema = p.json_schema;
   std::shared_ptr<Ticket> ticket;
   try {
     ticket = sched.submit(std::move(er), [ch](EngineEvent&& e) { ch->push(std::move(e)); });
@@ -152,7 +153,7 @@ std::shared_ptr<Ticket> HttpServer::Impl::submit(const GenerationParams& p, std:
 }
 
 void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res) {
-  ChatRequest r = parse_chat_request(req.body);
+  ChatRequest r = parse_chat_request(req.body, tool_call_format(tok.chat_template()));
   if (tok.chat_template().empty())
     throw ApiError(400, "the model has no chat template; use /v1/completions", "invalid_request_error");
   chat::ChatOptions co;
@@ -168,7 +169,9 @@ void HttpServer::Impl::chat(const httplib::Request& req, httplib::Response& res)
   } catch (const Error& e) {
     invalid(std::string("the chat template rejected the messages: ") + e.what(), "messages");
   }
-  const bool in_reasoning = prompt_opens_reasoning(text);
+  // Structured output is decoded under its schema from the first token: it is the answer, never
+  // reasoning, even where the template's generation prompt opens a <think> block.
+  const bool in_reasoning = !r.json_schema && prompt_opens_reasoning(text);
   const bool parse_tools = !r.tools.is_null();
   auto ch = std::make_shared<Channel>();
   auto ticket = submit(r, tok.encode(text, false), ch, true);

@@ -5,7 +5,9 @@
 
 #include <fmt/format.h>
 
+#include "core/error.h"
 #include "core/json.h"
+#include "generation/json_schema.h"
 
 namespace fathom::server {
 
@@ -232,6 +234,53 @@ ojson parse_tools(const ojson& j) {
   return ts;
 }
 
+// response_format: text (nothing to do), json_object, or json_schema {name, schema, strict,
+// description}. A schema outside the supported subset is a 400 naming the keyword and its place.
+std::shared_ptr<const gen::CompiledSchema> parse_response_format(const ojson& rf) {
+  const char* param = "response_format";
+  if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string())
+    invalid("'response_format' must be an object with a string 'type'", param);
+  const std::string type = rf["type"].get<std::string>();
+  if (type == "text") return nullptr;
+  if (type == "json_object") return std::make_shared<const gen::CompiledSchema>(gen::json_object_schema());
+  if (type != "json_schema")
+    invalid(fmt::format("response_format type '{}' is not one of text, json_object, json_schema", type), param);
+  if (!has(rf, "json_schema") || !rf["json_schema"].is_object())
+    invalid("response_format of type json_schema needs a 'json_schema' object", param);
+  const ojson& js = rf["json_schema"];
+  for (auto& [k, v] : js.items())
+    if (k != "name" && k != "schema" && k != "strict" && k != "description")
+      invalid(fmt::format("unknown field 'response_format.json_schema.{}'", k), param);
+  if (!has(js, "name") || !js["name"].is_string()) invalid("'response_format.json_schema.name' must be a string", param);
+  if (has(js, "strict")) boolean(js, "strict");  // always strict: the output is decoded under the schema
+  try {
+    return std::make_shared<const gen::CompiledSchema>(gen::compile_json_schema(has(js, "schema") ? js["schema"] : ojson::object()));
+  } catch (const Error& e) {
+    invalid(fmt::format("response_format.json_schema.schema: {}", e.what()), param, "unsupported_schema");
+  }
+}
+
+// tool_choice "required" or {"type": "function", "function": {"name"}}: the output is one call of
+// an allowed tool, its arguments valid under the tool's `parameters` (any object when absent).
+std::shared_ptr<const gen::CompiledSchema> required_tool_call(const ojson& tools, const std::string& only,
+                                                              ToolCallFormat format) {
+  std::vector<gen::WrappedSchema> calls;
+  for (size_t i = 0; i < tools.size(); ++i) {
+    const ojson& fn = tools[i]["function"];
+    const std::string name = fn["name"].get<std::string>();
+    if (!only.empty() && name != only) continue;
+    auto [before, after] = tool_call_frame(format, name);
+    const ojson params = has(fn, "parameters") ? fn["parameters"] : ojson{{"type", "object"}};
+    calls.push_back({std::move(before), params, std::move(after), fmt::format("tools[{}].function.parameters", i)});
+  }
+  if (calls.empty()) invalid(fmt::format("tool_choice names the function '{}', which 'tools' does not offer", only), "tool_choice");
+  try {
+    return std::make_shared<const gen::CompiledSchema>(gen::compile_wrapped_schemas(calls));
+  } catch (const Error& e) {
+    invalid(e.what(), "tools", "unsupported_schema");
+  }
+}
+
 }  // namespace
 
 [[noreturn]] void invalid(std::string message, std::string param, std::string code) {
@@ -246,7 +295,7 @@ ojson error_body(const ApiError& e) {
             {"code", e.code.empty() ? ojson(nullptr) : ojson(e.code)}}}};
 }
 
-ChatRequest parse_chat_request(const std::string& body) {
+ChatRequest parse_chat_request(const std::string& body, ToolCallFormat tool_format) {
   const ojson j = parse_json(body);
   std::set<std::string> known = kCommon;
   known.insert({"messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice", "parallel_tool_calls",
@@ -261,26 +310,38 @@ ChatRequest parse_chat_request(const std::string& body) {
     r.top_logprobs = int(integer(j, "top_logprobs", 0, 20));
     if (!r.logprobs) invalid("'top_logprobs' needs 'logprobs': true", "top_logprobs");
   }
-  if (has(j, "response_format")) {
-    const ojson& rf = j["response_format"];
-    if (!rf.is_object() || rf.value("type", "") != "text")
-      invalid("only response_format {\"type\": \"text\"} is supported", "response_format", "unsupported_parameter");
-  }
+  if (has(j, "response_format")) r.json_schema = parse_response_format(j["response_format"]);
   if (has(j, "chat_template_kwargs")) {
     if (!j["chat_template_kwargs"].is_object()) invalid("'chat_template_kwargs' must be an object", "chat_template_kwargs");
     r.template_kwargs = j["chat_template_kwargs"];
   }
-  std::string choice = "auto";
+  std::string choice = "auto", named;
   if (has(j, "tool_choice")) {
     const ojson& tc = j["tool_choice"];
-    if (!tc.is_string()) invalid("only tool_choice \"auto\" and \"none\" are supported", "tool_choice", "unsupported_parameter");
-    choice = tc.get<std::string>();
-    if (choice == "required") invalid("tool_choice \"required\" is not supported (use \"auto\")", "tool_choice", "unsupported_parameter");
-    if (choice != "auto" && choice != "none") invalid("tool_choice must be \"auto\" or \"none\"", "tool_choice");
+    if (tc.is_object()) {
+      if (tc.value("type", "") != "function" || !has(tc, "function") || !tc["function"].is_object() ||
+          !has(tc["function"], "name") || !tc["function"]["name"].is_string())
+        invalid("tool_choice must be \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}",
+                "tool_choice");
+      choice = "function";
+      named = tc["function"]["name"].get<std::string>();
+    } else {
+      if (!tc.is_string()) invalid("tool_choice must be a string or an object", "tool_choice");
+      choice = tc.get<std::string>();
+      if (choice != "auto" && choice != "none" && choice != "required")
+        invalid("tool_choice must be \"auto\", \"none\", \"required\" or a named function", "tool_choice");
+    }
   }
   if (has(j, "tools")) {
     ojson tools = parse_tools(j);
     if (choice != "none" && !tools.empty()) r.tools = std::move(tools);
+  }
+  if (choice == "required" || choice == "function") {
+    if (r.tools.is_null()) invalid(fmt::format("tool_choice \"{}\" needs a non-empty 'tools'", choice), "tool_choice");
+    if (r.json_schema)
+      invalid("a required tool call cannot be combined with a JSON response_format", "response_format", "unsupported_parameter");
+    r.json_schema = required_tool_call(r.tools, named, tool_format);
+    r.tool_call_required = true;
   }
   if (has(j, "parallel_tool_calls")) boolean(j, "parallel_tool_calls");
   return r;

@@ -3,6 +3,7 @@
 // wrong; a parameter fathom does not implement is refused the same way rather than ignored.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -11,6 +12,11 @@
 #include <vector>
 
 #include "generation/sampler.h"
+#include "server/tool_calls.h"
+
+namespace fathom::gen {
+struct CompiledSchema;
+}
 
 namespace fathom::server {
 
@@ -43,11 +49,16 @@ struct GenerationParams {
   std::vector<std::pair<int32_t, float>> logit_bias;
   bool logprobs = false;
   int top_logprobs = 0;
+  // Structured output (chat's response_format json_object / json_schema, or a tool_choice that
+  // requires a call): the schema the output is decoded under. Null: free text.
+  std::shared_ptr<const gen::CompiledSchema> json_schema;
 };
 
 struct ChatRequest : GenerationParams {
   ojson messages;            // as the chat template expects them (content parts joined)
   ojson tools;               // null when none offered (or tool_choice "none")
+  bool tool_call_required = false;  // tool_choice "required" or a named function: json_schema is
+                                    // one call of the allowed tools, in `tool_format`
   ojson template_kwargs = ojson::object();  // chat_template_kwargs (e.g. {"thinking": true})
 };
 
@@ -56,8 +67,10 @@ struct CompletionRequest : GenerationParams {
   std::vector<int32_t> prompt_tokens;  // or token ids, used as given
 };
 
-// Throw ApiError (400) for invalid JSON, a wrong type or range, or an unsupported parameter.
-ChatRequest parse_chat_request(const std::string& body);
+// Throw ApiError (400) for invalid JSON, a wrong type or range, or an unsupported parameter (a
+// JSON-schema keyword outside the supported subset included, named with its place). A required
+// tool call is constrained to `tool_format`, the model's form of a call (tool_call_format()).
+ChatRequest parse_chat_request(const std::string& body, ToolCallFormat tool_format = ToolCallFormat::V3);
 CompletionRequest parse_completion_request(const std::string& body);
 
 // A JSON object body (for /tokenize and /detokenize); 400 when it is not one.

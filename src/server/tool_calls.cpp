@@ -52,6 +52,29 @@ size_t fence_tail(std::string_view s) {
 
 }  // namespace
 
+ToolCallFormat tool_call_format(std::string_view chat_template) {
+  const bool fenced = chat_template.find("```json") != std::string_view::npos;
+  return !fenced && chat_template.find(kToolSep) != std::string_view::npos ? ToolCallFormat::V31 : ToolCallFormat::V3;
+}
+
+std::pair<std::string, std::string> tool_call_frame(ToolCallFormat format, std::string_view name) {
+  std::string before(kToolCallsBegin), after;
+  before += kToolCallBegin;
+  if (format == ToolCallFormat::V3) {
+    before += "function";
+    before += kToolSep;
+    before += name;
+    before += "\n```json\n";
+    after = "\n```";
+  } else {
+    before += name;
+    before += kToolSep;
+  }
+  after += kToolCallEnd;
+  after += kToolCallsEnd;
+  return {before, after};
+}
+
 void ToolCallParser::emit(std::vector<ToolCallEvent>& out, ToolCallEvent::Kind kind, std::string text) {
   if (text.empty() && kind != ToolCallEvent::Kind::Begin) return;
   const int index = kind == ToolCallEvent::Kind::Content ? 0 : calls_ - 1;

@@ -11,6 +11,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fathom::server {
@@ -42,6 +43,15 @@ class ToolCallParser {
   bool v3_form_ = false;
   int calls_ = 0;
 };
+
+// Which form of a call a model writes, read from its chat template (how it renders past calls):
+// V3.1 when the template has the separator but no "```json" fence, V3 / R1 otherwise (also for a
+// template that renders no tool calls at all).
+enum class ToolCallFormat { V3, V31 };
+ToolCallFormat tool_call_format(std::string_view chat_template);
+// The text of a whole calls block around one call's arguments, in that form: what tool_choice
+// "required" or a named function constrains the output to (generation/json_schema.h's Wrapped).
+std::pair<std::string, std::string> tool_call_frame(ToolCallFormat format, std::string_view name);
 
 // The markers, for templates and tests.
 inline constexpr std::string_view kToolCallsBegin = "<｜tool▁calls▁begin｜>";
