@@ -113,8 +113,9 @@ struct Avx2 {
 
 }  // namespace
 
-void lowp_quantize(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows, int64_t cols,
+void lowp_quantize(const Ops& all, LowpFormat format, int64_t row_group, const float* src, int64_t rows, int64_t cols,
                    int64_t ld, LowpMatrix& dst, int64_t col_group) {
+  const Ops ops = serial_below(all, rows * cols, kLowpSerialElems);
   dst.format = format;
   dst.rows = rows;
   dst.cols = cols;
@@ -153,8 +154,9 @@ void lowp_quantize(const Ops& ops, LowpFormat format, int64_t row_group, const f
   });
 }
 
-void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows,
+void lowp_quantize_transposed(const Ops& all, LowpFormat format, int64_t row_group, const float* src, int64_t rows,
                               int64_t cols, LowpMatrix& dst) {
+  const Ops ops = serial_below(all, rows * cols, kLowpSerialElems);
   if (format == LowpFormat::E4M3 && row_group != 1 && row_group != kLowpBlock)
     fail("lowp_quantize_transposed: row groups of 1 or {} only, not {}", kLowpBlock, row_group);
   // dst is [cols, rows]; one task per 128 x 128 block of it, transposed through a local tile.
@@ -195,7 +197,8 @@ void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_gro
   });
 }
 
-void lowp_dequantize(const Ops& ops, const LowpMatrix& m, float* dst) {
+void lowp_dequantize(const Ops& all, const LowpMatrix& m, float* dst) {
+  const Ops ops = serial_below(all, m.rows * m.cols, kLowpSerialElems);
   parallel_for(ops, m.rows, [&](int64_t r) {
     float* out = dst + r * m.cols;
     for (int64_t c0 = 0; c0 < m.cols; c0 += kLowpBlock) {  // a 1x128 / 128x128 tile row shares one scale

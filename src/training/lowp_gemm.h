@@ -48,6 +48,18 @@ struct LowpMatrix {
   }
 };
 
+// ops, or the calling thread alone when the work (elements, or multiply-adds) is small: every
+// parallel region costs the pool a wake-up, which on a loaded machine outweighs microseconds of
+// work, and a bf16 / fp8 Linear opens several (quantization, panel decode, the GEMM) per pass.
+// Results do not depend on it: each element's arithmetic is the same on any thread.
+inline Ops serial_below(const Ops& ops, int64_t work, int64_t threshold) {
+  Ops o = ops;
+  if (work < threshold) o.pool = nullptr;
+  return o;
+}
+constexpr int64_t kLowpSerialElems = int64_t(1) << 16;  // quantization, decode: ~10-50 us of work
+constexpr int64_t kLowpSerialMacs = int64_t(1) << 21;   // a GEMM: ~50 us on one core
+
 // Round to nearest even, saturating at ±448 (f32_to_e4m3's result, by bit arithmetic; NaN not
 // expected: the trainer stops on a non-finite loss first).
 uint8_t e4m3_encode(float x);

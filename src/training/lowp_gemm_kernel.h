@@ -105,7 +105,7 @@ void gemm(const Ops& ops, const LowpMatrix& A, const LowpMatrix& B, float* C, in
     sbp.resize(size_t(np * nkb * NR));
     float* bpd = bp.data();
     float* sbd = sbp.data();
-    parallel_for(ops, np, [&](int64_t jp) {
+    parallel_for(serial_below(ops, kc * N, kLowpSerialElems), np, [&](int64_t jp) {
       const int64_t j0 = jp * NR, cols = std::min(NR, N - j0);
       float* panel = bpd + jp * kc * NR;
       for (int64_t k = 0; k < kc; ++k)
