@@ -31,7 +31,7 @@ LOCK=()
 
 mkdir -p "$WORK"
 echo "# $(lscpu | grep 'Model name' | sed 's/  */ /g'); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# $THREADS threads; $STEPS steps of batch $BATCH x seq $SEQ; $ROUNDS rounds interleaved"
+echo "# $THREADS threads; $STEPS steps (torch: $TORCH_STEPS) of batch $BATCH x seq $SEQ; $ROUNDS rounds interleaved"
 # The PyTorch trainer starts from a checkpoint: fathom's own initial weights (0 steps are not
 # allowed, so one step's; speed does not depend on the values).
 if [[ " $RUNS " == *" torch "* ]] && [ ! -f "$WORK/init/model.safetensors" ]; then
