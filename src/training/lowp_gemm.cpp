@@ -1,5 +1,6 @@
-// Quantization to E4M3 / BF16 tiles, the scalar reference GEMM, the AVX2 + F16C GEMM and the
-// run-time choice of path (lowp_gemm.h). The AVX512-BF16 path is lowp_gemm_avx512bf16.cpp.
+// Quantization to E4M3 / BF16 tiles, the scalar reference GEMM, the AVX2 + F16C instance of
+// lowp_gemm_kernel.h and the run-time choice of path (lowp_gemm.h). The AVX-512 instance is
+// lowp_gemm_avx512.cpp.
 #include "training/lowp_gemm.h"
 
 #include <immintrin.h>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "cpu/cpu_features.h"
 #include "cpu/kernel_isa.h"
+#include "training/lowp_gemm_kernel.h"
 
 namespace fathom::train {
 
@@ -43,13 +45,15 @@ float abs_max(const float* x, int64_t n) {
   return r;
 }
 
-// out[i] = e4m3_encode(x[i] / s), eight at a time with the same arithmetic (the division in f32,
-// then e4m3_encode's bit rounding; values past 448 are clamped to it, which encodes to 0x7e).
-void encode_row(const float* x, int64_t n, float s, uint8_t* out) {
-  const __m256 vs = _mm256_set1_ps(s), max = _mm256_set1_ps(kE4M3Max), min_normal = _mm256_set1_ps(0x1p-6f);
+// out[i] = e4m3_encode(x[i] / s[i]) (s[i] = s[0] for all i when !per_elem), eight at a time with the
+// same arithmetic (the division in f32, then e4m3_encode's bit rounding; values past 448 are
+// clamped to it, which encodes to 0x7e).
+void encode_row(const float* x, int64_t n, const float* s, bool per_elem, uint8_t* out) {
+  const __m256 max = _mm256_set1_ps(kE4M3Max), min_normal = _mm256_set1_ps(0x1p-6f);
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
+    const __m256 vs = per_elem ? _mm256_loadu_ps(s + i) : _mm256_set1_ps(s[0]);
     const __m256i u = _mm256_castps_si256(_mm256_div_ps(_mm256_loadu_ps(x + i), vs));
     const __m256i sign = _mm256_and_si256(_mm256_srli_epi32(u, 24), _mm256_set1_epi32(0x80));
     const __m256 a = _mm256_min_ps(_mm256_castsi256_ps(_mm256_and_si256(u, abs_mask)), max);
@@ -64,17 +68,59 @@ void encode_row(const float* x, int64_t n, float s, uint8_t* out) {
     const __m128i b = _mm_packus_epi16(w, w);
     std::memcpy(out + i, &b, 8);
   }
-  for (; i < n; ++i) out[i] = e4m3_encode(x[i] / s);
+  for (; i < n; ++i) out[i] = e4m3_encode(x[i] / s[per_elem ? i : 0]);
 }
+
+float tile_scale(float amax) { return amax > 0.0f ? amax / kE4M3Max : 1.0f; }
+
+// AVX2 + F16C lanes for lowp_gemm_kernel.h.
+struct Avx2 {
+  using vec = __m256;
+  static constexpr int64_t W = 8, MR = 3;
+  static vec zero() { return _mm256_setzero_ps(); }
+  static vec set1(float x) { return _mm256_set1_ps(x); }
+  static vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
+  static vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
+  static vec load_partial(const float* p, int64_t n) {
+    if (n == W) return load(p);
+    alignas(32) float t[W] = {};
+    std::copy(p, p + n, t);
+    return load(t);
+  }
+  static void store_partial(float* p, vec v, int64_t n) {
+    if (n == W) return store(p, v);
+    alignas(32) float t[W];
+    store(t, v);
+    std::copy(t, t + n, p);
+  }
+  // E4M3 S.EEEE.MMM placed as the FP16 S.0EEEE.MMM0000000 is the value times 2^-8, normals and
+  // subnormals alike; times 2^8 is exact.
+  static vec e4m3(const uint8_t* src) {
+    __m128i b;
+    std::memcpy(&b, src, 8);
+    const __m128i w = _mm_cvtepu8_epi16(b);
+    const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x80)), 8),
+                                   _mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x7f)), 7));
+    return _mm256_mul_ps(_mm256_cvtph_ps(h), _mm256_set1_ps(256.0f));
+  }
+  static vec bf16(const uint16_t* src) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16));
+  }
+};
 
 }  // namespace
 
-void lowp_quantize(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows, int64_t cols,
-                   int64_t ld, LowpMatrix& dst) {
+void lowp_quantize(const Ops& all, LowpFormat format, int64_t row_group, const float* src, int64_t rows, int64_t cols,
+                   int64_t ld, LowpMatrix& dst, int64_t col_group) {
+  const Ops ops = serial_below(all, rows * cols, kLowpSerialElems);
   dst.format = format;
   dst.rows = rows;
   dst.cols = cols;
   dst.row_group = format == LowpFormat::E4M3 ? std::max<int64_t>(row_group, 1) : 1;
+  dst.col_group = format == LowpFormat::E4M3 ? col_group : kLowpBlock;
   const size_t elem = format == LowpFormat::E4M3 ? 1 : 2;
   dst.bytes.resize(size_t(rows * cols) * elem);
   if (format == LowpFormat::BF16) {
@@ -85,21 +131,32 @@ void lowp_quantize(const Ops& ops, LowpFormat format, int64_t row_group, const f
     });
     return;
   }
-  const int64_t rg = dst.row_group, groups = (rows + rg - 1) / rg, nkb = dst.col_blocks();
-  dst.scale.resize(size_t(groups * nkb));
+  if (col_group != kLowpBlock && !(col_group == 1 && row_group == kLowpBlock))
+    fail("lowp_quantize: tiles of {}x{} are not supported (1x128, 128x128 or 128x1)", row_group, col_group);
+  const int64_t rg = dst.row_group, groups = (rows + rg - 1) / rg, nkb = (cols + kLowpBlock - 1) / kLowpBlock;
+  dst.scale.resize(size_t(groups * dst.col_tiles()));
   parallel_for(ops, groups * nkb, [&](int64_t task) {
     const int64_t g = task / nkb, kb = task % nkb;
     const int64_t r0 = g * rg, r1 = std::min(rows, r0 + rg), c0 = kb * kLowpBlock, c1 = std::min(cols, c0 + kLowpBlock);
-    float amax = 0.0f;
-    for (int64_t r = r0; r < r1; ++r) amax = std::max(amax, abs_max(src + r * ld + c0, c1 - c0));
-    const float s = amax > 0.0f ? amax / kE4M3Max : 1.0f;
-    dst.scale[size_t(task)] = s;
-    for (int64_t r = r0; r < r1; ++r) encode_row(src + r * ld + c0, c1 - c0, s, dst.bytes.data() + r * cols + c0);
+    float* sc = dst.scale.data() + g * dst.col_tiles() + c0 / col_group;
+    if (col_group == 1) {  // one scale per column of the row group: column-wise max, then per-lane division
+      std::fill(sc, sc + (c1 - c0), 0.0f);
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t c = c0; c < c1; ++c) sc[c - c0] = std::max(sc[c - c0], std::fabs(src[r * ld + c]));
+      for (int64_t c = c0; c < c1; ++c) sc[c - c0] = tile_scale(sc[c - c0]);
+    } else {
+      float amax = 0.0f;
+      for (int64_t r = r0; r < r1; ++r) amax = std::max(amax, abs_max(src + r * ld + c0, c1 - c0));
+      sc[0] = tile_scale(amax);
+    }
+    for (int64_t r = r0; r < r1; ++r)
+      encode_row(src + r * ld + c0, c1 - c0, sc, col_group == 1, dst.bytes.data() + r * cols + c0);
   });
 }
 
-void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows,
+void lowp_quantize_transposed(const Ops& all, LowpFormat format, int64_t row_group, const float* src, int64_t rows,
                               int64_t cols, LowpMatrix& dst) {
+  const Ops ops = serial_below(all, rows * cols, kLowpSerialElems);
   if (format == LowpFormat::E4M3 && row_group != 1 && row_group != kLowpBlock)
     fail("lowp_quantize_transposed: row groups of 1 or {} only, not {}", kLowpBlock, row_group);
   // dst is [cols, rows]; one task per 128 x 128 block of it, transposed through a local tile.
@@ -107,9 +164,10 @@ void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_gro
   dst.rows = cols;
   dst.cols = rows;
   dst.row_group = format == LowpFormat::E4M3 ? row_group : 1;
+  dst.col_group = kLowpBlock;
   const size_t elem = format == LowpFormat::E4M3 ? 1 : 2;
   dst.bytes.resize(size_t(rows * cols) * elem);
-  const int64_t rb = (dst.rows + kLowpBlock - 1) / kLowpBlock, nkb = dst.col_blocks();
+  const int64_t rb = (dst.rows + kLowpBlock - 1) / kLowpBlock, nkb = dst.col_tiles();
   if (format == LowpFormat::E4M3)
     dst.scale.resize(size_t(((dst.rows + dst.row_group - 1) / dst.row_group) * nkb));
   else
@@ -132,18 +190,30 @@ void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_gro
     const float block_max = dst.row_group == kLowpBlock ? abs_max(t, h * w) : 0.0f;
     for (int64_t r = 0; r < h; ++r) {
       const float amax = dst.row_group == kLowpBlock ? block_max : abs_max(t + r * w, w);
-      const float s = amax > 0.0f ? amax / kE4M3Max : 1.0f;
+      const float s = tile_scale(amax);
       dst.scale[size_t(((r0 + r) / dst.row_group) * nkb + kb)] = s;
-      encode_row(t + r * w, w, s, dst.bytes.data() + (r0 + r) * dst.cols + c0);
+      encode_row(t + r * w, w, &s, false, dst.bytes.data() + (r0 + r) * dst.cols + c0);
     }
   });
 }
 
-void lowp_dequantize(const Ops& ops, const LowpMatrix& m, float* dst) {
+void lowp_dequantize(const Ops& all, const LowpMatrix& m, float* dst) {
+  const Ops ops = serial_below(all, m.rows * m.cols, kLowpSerialElems);
   parallel_for(ops, m.rows, [&](int64_t r) {
-    for (int64_t c = 0; c < m.cols; ++c) {
-      const float v = m.format == LowpFormat::E4M3 ? e4m3_to_f32(m.e4m3_row(r)[c]) : bf16_to_f32(m.bf16_row(r)[c]);
-      dst[r * m.cols + c] = v * m.scale_at(r, c / kLowpBlock);
+    float* out = dst + r * m.cols;
+    for (int64_t c0 = 0; c0 < m.cols; c0 += kLowpBlock) {  // a 1x128 / 128x128 tile row shares one scale
+      const int64_t c1 = std::min(m.cols, c0 + kLowpBlock);
+      int64_t c = c0;
+      if (m.col_group == kLowpBlock) {
+        const __m256 s = _mm256_set1_ps(m.scale_of(r, c0));
+        for (; c + 8 <= c1; c += 8)
+          Avx2::store(out + c, _mm256_mul_ps(m.format == LowpFormat::E4M3 ? Avx2::e4m3(m.e4m3_row(r) + c)
+                                                                          : Avx2::bf16(m.bf16_row(r) + c), s));
+      }
+      for (; c < c1; ++c) {
+        const float v = m.format == LowpFormat::E4M3 ? e4m3_to_f32(m.e4m3_row(r)[c]) : bf16_to_f32(m.bf16_row(r)[c]);
+        out[c] = v * m.scale_of(r, c);
+      }
     }
   });
 }
@@ -152,7 +222,7 @@ std::string_view lowp_path_name(LowpPath p) {
   switch (p) {
     case LowpPath::Scalar: return "scalar";
     case LowpPath::Avx2: return "avx2+f16c";
-    case LowpPath::Avx512Bf16: return "avx512-bf16";
+    case LowpPath::Avx512: return "avx512";
   }
   return "?";
 }
@@ -161,7 +231,7 @@ bool lowp_path_supported(LowpPath p) {
   switch (p) {
     case LowpPath::Scalar: return true;
     case LowpPath::Avx2: return cpu::isa_supported(cpu::Isa::Avx2);
-    case LowpPath::Avx512Bf16: return cpu::kernel_isa_supported(cpu::KernelIsa::avx512bf16);
+    case LowpPath::Avx512: return cpu::kernel_isa_supported(cpu::KernelIsa::avx512);
   }
   return false;
 }
@@ -171,7 +241,7 @@ LowpPath lowp_best_path() {
     const cpu::Isa cap = cpu::active_isa();
     LowpPath p = LowpPath::Scalar;
     if (cap >= cpu::Isa::Avx2) p = LowpPath::Avx2;
-    if (cap >= cpu::Isa::Avx512 && lowp_path_supported(LowpPath::Avx512Bf16)) p = LowpPath::Avx512Bf16;
+    if (cap >= cpu::Isa::Avx512 && lowp_path_supported(LowpPath::Avx512)) p = LowpPath::Avx512;
     std::fprintf(stderr, "fathom: low-precision training GEMMs use the %s path\n", std::string(lowp_path_name(p)).c_str());
     return p;
   }();
@@ -184,148 +254,47 @@ float element(const LowpMatrix& m, int64_t r, int64_t c) {
   return m.format == LowpFormat::E4M3 ? e4m3_to_f32(m.e4m3_row(r)[c]) : bf16_to_f32(m.bf16_row(r)[c]);
 }
 
-// The reference: P in ascending k (exact products, f32 sums), promoted block by block with one fma.
+// The reference: P in ascending k (exact products, f32 sums), promoted block by block with one fma
+// into an accumulator that starts at C (accumulate) or 0.
 void gemm_scalar(const Ops& ops, const LowpMatrix& A, const LowpMatrix& B, float* C, int64_t ldc, bool accumulate) {
-  const int64_t K = A.cols, nkb = A.col_blocks();
+  const int64_t K = A.cols, nkb = (K + kLowpBlock - 1) / kLowpBlock;
   parallel_for(ops, A.rows, [&](int64_t m) {
-    for (int64_t n = 0; n < B.rows; ++n) {
-      float acc = 0.0f;
+    for (int64_t n = 0; n < B.cols; ++n) {
+      float acc = accumulate ? C[m * ldc + n] : 0.0f;
       for (int64_t kb = 0; kb < nkb; ++kb) {
         float p = 0.0f;
         for (int64_t k = kb * kLowpBlock; k < std::min(K, (kb + 1) * kLowpBlock); ++k)
-          p += element(A, m, k) * element(B, n, k);
-        acc = std::fma(A.scale_at(m, kb) * B.scale_at(n, kb), p, acc);
+          p = std::fma(element(A, m, k), element(B, k, n), p);  // the product is exact: fma or not, one rounding
+        acc = std::fma(A.scale_of(m, kb * kLowpBlock) * B.scale_of(kb * kLowpBlock, n), p, acc);
       }
-      float& c = C[m * ldc + n];
-      c = accumulate ? c + acc : acc;
+      C[m * ldc + n] = acc;
     }
   });
 }
 
-// ---- AVX2 + F16C: f32 panels, 8-wide FMA ----
-
-// Rows [r0, r1) of m as f32 [r1 - r0, nkb·128], zero-padded, and their scales [r1 - r0, nkb]. E4M3
-// is decoded exactly through FP16: the bits S.EEEE.MMM placed as the FP16 S.0EEEE.MMM0000000 are
-// the value times 2^-8 for normals and subnormals alike, so the panel holds value · 2^-8 and the
-// scales carry the 2^8.
-void pack_f32(const LowpMatrix& m, int64_t r0, int64_t r1, float* panel, float* scales) {
-  const int64_t K = m.cols, nkb = m.col_blocks(), Kp = nkb * kLowpBlock;
-  const bool e4m3 = m.format == LowpFormat::E4M3;
-  for (int64_t r = r0; r < r1; ++r) {
-    float* dst = panel + (r - r0) * Kp;
-    int64_t k = 0;
-    if (e4m3) {
-      const uint8_t* src = m.e4m3_row(r);
-      for (; k + 8 <= K; k += 8) {
-        __m128i b;
-        std::memcpy(&b, src + k, 8);  // unaligned 8-byte load
-        const __m128i w = _mm_cvtepu8_epi16(b);
-        const __m128i h = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x80)), 8),
-                                       _mm_slli_epi16(_mm_and_si128(w, _mm_set1_epi16(0x7f)), 7));
-        _mm256_storeu_ps(dst + k, _mm256_cvtph_ps(h));
-      }
-      for (; k < K; ++k) dst[k] = e4m3_to_f32(src[k]) * 0x1p-8f;
-    } else {
-      const uint16_t* src = m.bf16_row(r);
-      for (; k + 8 <= K; k += 8) {
-        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k));
-        _mm256_storeu_ps(dst + k, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16)));
-      }
-      for (; k < K; ++k) dst[k] = bf16_to_f32(src[k]);
-    }
-    std::fill(dst + K, dst + Kp, 0.0f);
-    for (int64_t kb = 0; kb < nkb; ++kb) scales[(r - r0) * nkb + kb] = m.scale_at(r, kb) * (e4m3 ? 256.0f : 1.0f);
-  }
-}
-
-float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_hadd_ps(s, s);
-  s = _mm_hadd_ps(s, s);
-  return _mm_cvtss_f32(s);
-}
-
-// An MI x NJ tile: per block, partial sums P lane-wise, then acc += (sA·sB) · P.
-template <int MI, int NJ>
-void tile_avx2(const float* A, const float* sa, const float* B, const float* sb, int64_t Kp, int64_t nkb, float* C,
-               int64_t ldc, bool accumulate) {
-  __m256 acc[MI][NJ];
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NJ; ++j) acc[i][j] = _mm256_setzero_ps();
-  for (int64_t kb = 0; kb < nkb; ++kb) {
-    __m256 p[MI][NJ];
-    for (int i = 0; i < MI; ++i)
-      for (int j = 0; j < NJ; ++j) p[i][j] = _mm256_setzero_ps();
-    for (int64_t k = kb * kLowpBlock; k < (kb + 1) * kLowpBlock; k += 8) {
-      __m256 b[NJ];
-      for (int j = 0; j < NJ; ++j) b[j] = _mm256_loadu_ps(B + j * Kp + k);
-      for (int i = 0; i < MI; ++i) {
-        const __m256 a = _mm256_loadu_ps(A + i * Kp + k);
-        for (int j = 0; j < NJ; ++j) p[i][j] = _mm256_fmadd_ps(a, b[j], p[i][j]);
-      }
-    }
-    for (int i = 0; i < MI; ++i)
-      for (int j = 0; j < NJ; ++j)
-        acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(sa[i * nkb + kb] * sb[j * nkb + kb]), p[i][j], acc[i][j]);
-  }
-  for (int i = 0; i < MI; ++i)
-    for (int j = 0; j < NJ; ++j) {
-      float& c = C[i * ldc + j];
-      const float r = hsum(acc[i][j]);
-      c = accumulate ? c + r : r;
-    }
-}
-
-using TileFn = void (*)(const float*, const float*, const float*, const float*, int64_t, int64_t, float*, int64_t, bool);
-constexpr int kMI = 3, kNJ = 2;
-constexpr TileFn kTiles[kMI][kNJ] = {
-    {tile_avx2<1, 1>, tile_avx2<1, 2>},
-    {tile_avx2<2, 1>, tile_avx2<2, 2>},
-    {tile_avx2<3, 1>, tile_avx2<3, 2>},
-};
-
-void gemm_block_avx2(const LowpMatrix& A, const LowpMatrix& B, float* C, int64_t ldc, bool accumulate, int64_t i0,
-                     int64_t i1, int64_t j0, int64_t j1) {
-  const int64_t nkb = A.col_blocks(), Kp = nkb * kLowpBlock;
-  thread_local std::vector<float> pa, pb, sa, sb;  // grow to the largest block once, then reused
-  pa.resize(size_t((i1 - i0) * Kp));
-  pb.resize(size_t((j1 - j0) * Kp));
-  sa.resize(size_t((i1 - i0) * nkb));
-  sb.resize(size_t((j1 - j0) * nkb));
-  pack_f32(A, i0, i1, pa.data(), sa.data());
-  pack_f32(B, j0, j1, pb.data(), sb.data());
-  for (int64_t i = i0; i < i1; i += kMI) {
-    const int mi = int(std::min<int64_t>(kMI, i1 - i));
-    for (int64_t j = j0; j < j1; j += kNJ) {
-      const int nj = int(std::min<int64_t>(kNJ, j1 - j));
-      kTiles[mi - 1][nj - 1](pa.data() + (i - i0) * Kp, sa.data() + (i - i0) * nkb, pb.data() + (j - j0) * Kp,
-                             sb.data() + (j - j0) * nkb, Kp, nkb, C + i * ldc + j, ldc, accumulate);
-    }
-  }
-}
 
 }  // namespace
 
 void lowp_gemm(const Ops& ops, LowpPath path, const LowpMatrix& A, const LowpMatrix& B, float* C, int64_t ldc,
                bool accumulate) {
-  if (A.cols != B.cols || A.format != B.format)
+  if (A.cols != B.rows || A.format != B.format)
     fail("lowp_gemm: operands differ ([{}x{}] {} vs [{}x{}] {})", A.rows, A.cols, int(A.format), B.rows, B.cols,
          int(B.format));
+  if (A.format == LowpFormat::E4M3 && (A.col_group != kLowpBlock || B.row_group != kLowpBlock))
+    fail("lowp_gemm: E4M3 operands need 128-element tiles along K (A tiles {}x{}, B tiles {}x{})", A.row_group,
+         A.col_group, B.row_group, B.col_group);
   if (!lowp_path_supported(path)) fail("lowp_gemm: the {} path is not supported by this CPU", lowp_path_name(path));
-  const int64_t M = A.rows, N = B.rows;
-  if (M <= 0 || N <= 0) return;
-  if (path == LowpPath::Scalar) return gemm_scalar(ops, A, B, C, ldc, accumulate);
-  // Blocks of 48 x 48 (multiples of both paths' tile shapes): one task packs its rows of A and B.
-  constexpr int64_t BM = 48, BN = 48;
-  const int64_t mb = (M + BM - 1) / BM, nb = (N + BN - 1) / BN;
-  parallel_for(ops, mb * nb, [&](int64_t task) {
-    const int64_t i0 = (task / nb) * BM, j0 = (task % nb) * BN;
-    const int64_t i1 = std::min(M, i0 + BM), j1 = std::min(N, j0 + BN);
-    if (path == LowpPath::Avx512Bf16)
-      detail::lowp_gemm_block_avx512bf16(A, B, C, ldc, accumulate, i0, i1, j0, j1);
-    else
-      gemm_block_avx2(A, B, C, ldc, accumulate, i0, i1, j0, j1);
-  });
+  if (A.rows <= 0 || B.cols <= 0) return;
+  if (A.cols <= 0) {  // an empty reduction: C (+)= 0
+    if (!accumulate)
+      for (int64_t m = 0; m < A.rows; ++m) std::fill(C + m * ldc, C + m * ldc + B.cols, 0.0f);
+    return;
+  }
+  switch (path) {
+    case LowpPath::Scalar: return gemm_scalar(ops, A, B, C, ldc, accumulate);
+    case LowpPath::Avx2: return lowp_kernel::gemm<Avx2>(ops, A, B, C, ldc, accumulate);
+    case LowpPath::Avx512: return detail::lowp_gemm_avx512(ops, A, B, C, ldc, accumulate);
+  }
 }
 
 }  // namespace fathom::train

@@ -38,8 +38,8 @@ void linear_forward(const LinearCtx& ctx, float* out, const float* inp, const fl
   if (ctx.precision == Precision::F32) return matmul_forward(ctx.ops, out, inp, weight, N, I, O);
   LowpWorkspace& ws = workspace(ctx);
   const LowpFormat f = format_of(ctx.precision);
-  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.a);                // x: 1x128 tiles
-  lowp_quantize(ctx.ops, f, kLowpBlock, weight, O, I, I, ws.b);    // W: 128x128 blocks
+  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.a);                           // x [N, I]: 1x128 tiles
+  lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);      // Wᵀ [I, O]: W's 128x128 blocks
   lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, out, O, false);
 }
 
@@ -49,17 +49,17 @@ void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const fl
   if (N <= 0) return;
   LowpWorkspace& ws = workspace(ctx);
   const LowpFormat f = format_of(ctx.precision);
-  if (dinp) {  // Dgrad: dx[N, I] += dy[N, O] · (Wᵀ)[I, O]ᵀ
-    lowp_quantize(ctx.ops, f, 1, dout, N, O, O, ws.a);
-    lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);  // W's blocks, transposed
+  if (dinp) {  // Dgrad: dx[N, I] += dy[N, O] · W[O, I]
+    lowp_quantize(ctx.ops, f, 1, dout, N, O, O, ws.a);                    // dy: 1x128 tiles
+    lowp_quantize(ctx.ops, f, kLowpBlock, weight, O, I, I, ws.b);        // W: 128x128 blocks
     lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dinp, I, true);
   }
-  // Wgrad: dW[O, I] += (dyᵀ)[O, N] · (xᵀ)[I, N]ᵀ, the reduction now over tokens.
-  lowp_quantize_transposed(ctx.ops, f, 1, dout, N, O, ws.a);  // 128x1 tiles of dy
-  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.x);  // the cached input as stored (1x128 tiles)
+  // Wgrad: dW[O, I] += (dyᵀ)[O, N] · x[N, I], the reduction now over tokens.
+  lowp_quantize_transposed(ctx.ops, f, 1, dout, N, O, ws.a);  // dyᵀ: 128x1 tiles of dy
+  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.x);            // the cached input as stored (1x128 tiles)
   ws.u.resize(size_t(N * I));
   lowp_dequantize(ctx.ops, ws.x, ws.u.data());
-  lowp_quantize_transposed(ctx.ops, f, 1, ws.u.data(), N, I, ws.b);  // re-tiled: 128x1 tiles of x
+  lowp_quantize(ctx.ops, f, kLowpBlock, ws.u.data(), N, I, I, ws.b, 1);  // re-tiled: 128x1 tiles of x
   lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dweight, I, true);
 }
 

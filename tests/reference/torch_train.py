@@ -33,8 +33,8 @@ definition.
     torch_train.py --init DIR --data DATA --steps N --batch B --seq T [--lr ...] --out LOG.jsonl
                    [--final-weights FINAL.safetensors]
 
-Each step's log line: loss, mtp_loss, balance_loss, grad_norm (before clipping), lr, load_max_mean and
-expert_load (tokens routed to each expert, per MoE layer: main layers, then MTP).
+Each step's log line: loss, mtp_loss, balance_loss, grad_norm (before clipping), lr, step_s (wall
+seconds of the step, for speed comparisons), load_max_mean and expert_load (tokens routed to each expert, per MoE layer: main layers, then MTP).
 """
 
 import argparse
@@ -349,6 +349,7 @@ def main():
     out = open(a.out, "w")
     t0 = time.time()
     for step in range(a.steps):
+        ts = time.time()
         win = torch.from_numpy(batch_windows(tokens, a.seed, step, a.batch, W))
         ce, mtp, bal = model.losses(win, a.balance_alpha)
         total = ce + a.mtp_weight * mtp + bal
@@ -373,7 +374,7 @@ def main():
                 load_ratio.append(float(load.max()) / mean)
                 expert_load.append([int(x) for x in load])
         rec = {"step": step + 1, "loss": float(ce), "mtp_loss": float(mtp), "balance_loss": float(bal),
-               "grad_norm": gnorm, "lr": lr}
+               "grad_norm": gnorm, "lr": lr, "step_s": time.time() - ts}
         if load_ratio:
             rec["load_max_mean"] = sum(load_ratio) / len(load_ratio)
             rec["expert_load"] = expert_load
