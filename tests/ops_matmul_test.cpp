@@ -223,11 +223,11 @@ TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
 // gemm_fp8_q8_avx512vbmi.cpp) gives exactly the bytes and scales of the f32 route it replaces:
 // q = round(127 * w / amax) + 128, d = amax / 127 * scale * 256 per 32-block (w as the f16 route
 // decodes it, 2^-8 of the e4m3 value). Every byte value (the NaN code too), partial blocks at the
-// row's end, a chunk past the first 32 blocks, scale blocks of 32 and 128 columns.
+// row's end, a chunk past the first 32 blocks, scale blocks of 32, 96 and 128 columns.
 TEST(MatmulFp8, VbmiPanelConversionMatchesF32Route) {
   if (!cpu::isa_supported(cpu::Isa::Avx512) || !cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi))
     GTEST_SKIP() << "no AVX512-VBMI";
-  for (int64_t block : {32, 128}) {
+  for (int64_t block : {32, 96, 128}) {  // 96: the second chunk starts inside a scale block
     const int64_t rows = 3, cols = 64 * 32 + 45 * 32 + 7;  // chunks of 64 and 46 blocks, the last partial
     OwnedWeight o = make_weight(WFormat::F8_E4M3, rows, cols, 41);
     std::mt19937 rng(42);

@@ -32,8 +32,9 @@ float decoded(int mag) { return f16_to_f32(uint16_t(mag << 7)); }
 struct Tables {
   alignas(64) uint8_t q[128][128];  // q[m][b]: 128 + round(127 * decoded(b) / decoded(m)), b <= m
   float d[128];                     // amax / 127 of a block whose largest magnitude byte is m
-  // pos[j]: where block j of a 32-block group lands in the byte maxima of reduce_max (below).
-  uint8_t pos[32];
+  // Byte j (< 32): where block j of a 32-block group lands in the byte maxima of reduce_max (below);
+  // one vpermb puts them in block order.
+  alignas(64) uint8_t pos[64];
   Tables();
 };
 
@@ -62,6 +63,7 @@ Tables::Tables() {
   for (int i = 0; i < 16; ++i) v[i] = _mm512_set1_epi8(char(i));
   alignas(64) uint8_t out[64];
   _mm512_store_si512(out, reduce_max(v));
+  std::memset(pos, 0, sizeof(pos));
   for (int p = 0; p < 16; ++p) {
     pos[2 * out[p]] = uint8_t(p);
     pos[2 * out[32 + p] + 1] = uint8_t(32 + p);
@@ -84,24 +86,36 @@ void fp8_rows_to_q8_vbmi(const WeightMatrix& W, int64_t row, int64_t b0, int64_t
   const float* scale = W.scale_inv + (row / W.block_rows) * nbc;
   const __m512i mag = _mm512_set1_epi8(0x7f), zero = _mm512_setzero_si512();
   const int64_t end = std::min(K, b1 * 32);  // past it (the row's end) bytes read as 0
+  const __m512i order = _mm512_load_si512(T.pos);
+  // The same columns of the row kPanelRows ahead, which the GEMM converts next: this pass is the
+  // first to touch the weights, and in a profile of a prefill its loads were its hottest instructions.
+  const uint8_t* ahead = row + kPanelRows < W.rows ? p + kPanelRows * K : nullptr;
+  // The scale block of block b is b / per_scale; tracked by counting (no division per block).
+  const int64_t per_scale = W.block_cols / 32;
+  int64_t sb = b0 / per_scale, in_sb = b0 - sb * per_scale;
   for (int64_t g = b0; g < b1; g += 32) {
     __m512i v[16];
     for (int i = 0; i < 16; ++i) {
       const int64_t k = g * 32 + 64 * i;
+      if (ahead && k < end) _mm_prefetch(reinterpret_cast<const char*>(ahead + k), _MM_HINT_T0);
       v[i] = _mm512_and_si512(_mm512_maskz_loadu_epi8(mask64(end - k), p + k), mag);
     }
-    alignas(64) uint8_t mx[64];
-    _mm512_store_si512(mx, reduce_max(v));
+    alignas(64) uint8_t mx[64];  // block j's largest magnitude byte in mx[j]
+    _mm512_store_si512(mx, _mm512_permutexvar_epi8(order, reduce_max(v)));
     const int64_t nblocks = std::min<int64_t>(32, b1 - g);
     for (int64_t j = 0; j < nblocks; ++j) {
       const int64_t b = g + j, k = b * 32;
-      const int m = mx[T.pos[j]];
+      const int m = mx[j];
       const __m512i bytes = _mm512_castsi256_si512(_mm256_maskz_loadu_epi8(__mmask32(mask64(end - k)), p + k));
       const __m512i u = _mm512_permutex2var_epi8(_mm512_load_si512(T.q[m]), bytes, _mm512_load_si512(T.q[m] + 64));
       const __m512i s = _mm512_mask_sub_epi8(u, _mm512_movepi8_mask(bytes), zero, u);
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(wdst + (b - b0) * 32), _mm512_castsi512_si256(s));
       // 256: the decoded values are 2^-8 of the e4m3 ones.
-      d[b - b0] = T.d[m] * (scale[k / W.block_cols] * 256.0f);
+      d[b - b0] = T.d[m] * (scale[sb] * 256.0f);
+      if (++in_sb == per_scale) {
+        in_sb = 0;
+        ++sb;
+      }
     }
   }
 }

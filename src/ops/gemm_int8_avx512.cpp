@@ -303,8 +303,8 @@ void gemm_i8_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, 
     const int64_t b1 = std::min(L.nb, b0 + kChunkBlocks);
     static const ChunkMap natural = ChunkMap::natural();
     const ChunkMap map = W.format == WFormat::F8_E4M3 ? natural : ChunkMap(L.nb, b0, b1);
-    for (int64_t r = r0; r < r1; r += 4) {
-      const int R = int(std::min<int64_t>(4, r1 - r));
+    for (int64_t r = r0; r < r1; r += kPanelRows) {
+      const int R = int(std::min<int64_t>(kPanelRows, r1 - r));
       RowPanel p;
       p.map = &map;
       unpack_rows(W, r, R, b0, b1, p);
