@@ -204,7 +204,7 @@ void gemv_args(benchmark::internal::Benchmark* b) {
 void gemm_args(benchmark::internal::Benchmark* b) {
   for (int64_t f = 0; f < int64_t(std::size(kFormats)); ++f)
     for (int64_t t : {1, 2}) b->Args({f, 10944, 2048, 512, t});
-  for (int64_t f : {2, 4, 5})
+  for (int64_t f : {2, 3, 4, 5})
     for (int64_t t : {1, 2}) b->Args({f, 1408, 2048, 48, t});  // a routed expert's share of pp512
 }
 

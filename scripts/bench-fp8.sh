@@ -6,7 +6,8 @@
 # 3), on 2 threads: `fathom bench -p 512 -n 64 --ceiling` of fp8, q8_0 and bf16 with this build
 # (FATHOM, default build/fathom) and, when OLD names another build's fathom (the baseline, e.g. main's),
 # with that one too; and the kernel bench's read ceiling and F8_E4M3 / BF16 / Q8_0 GEMVs at
-# V2-Lite shapes (KBENCH, default build/bench/fathom_kernel_bench; OLD_KBENCH for the baseline's).
+# V2-Lite shapes, and the F8_E4M3 / Q8_0 GEMMs at a routed expert's share of pp512 (48 tokens)
+# (KBENCH, default build/bench/fathom_kernel_bench; OLD_KBENCH for the baseline's).
 # Sizes: v3 with N layers keeps min(3, N - 1) dense ones, so it always holds at least one MoE layer
 # (256 experts, 11.3 GB in fp8), plus its MTP layer (another) and 3.7 GB of embedding and lm_head:
 # ~28 GB in fp8 at N = 1, as much in Q8_0, twice in bf16. PRESET=v2-lite with 4 layers is 2.7 GB in
@@ -38,7 +39,7 @@ for round in $(seq "$ROUNDS"); do
   done
   for kb in ${OLD_KBENCH:+"$OLD_KBENCH"} "$KBENCH"; do
     echo "== round $round: $kb"
-    $RT "$kb" --benchmark_filter='ReadCeiling|Gemv/fmt:(2|3|4)/rows:(10944|2048)/cols:(2048|10944)/threads:2' 2>&1 |
+    $RT "$kb" --benchmark_filter='ReadCeiling|Gemv/fmt:(2|3|4)/rows:(10944|2048)/cols:(2048|10944)/threads:2|Gemm/fmt:(3|4)/rows:1408/cols:2048/n:48/threads:2' 2>&1 |
       grep -E '^BM_' || true
   done
 done

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "cpu/kernel_isa.h"
+#include "ops/gemm_int8.h"
 #include "ops/quant/q4_0.h"
 #include "ops/quant/q8_0.h"
 #include "ops/reference.h"
@@ -214,6 +216,51 @@ TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
             << "n " << n << " token " << t << " isa " << cpu::isa_name(isa);
       }
     }
+  }
+}
+
+// The VBMI conversion of F8_E4M3 rows to Q8_0 blocks for the int8 prefill GEMM (table lookups,
+// gemm_fp8_q8_avx512vbmi.cpp) gives exactly the bytes and scales of the f32 route it replaces:
+// q = round(127 * w / amax) + 128, d = amax / 127 * scale * 256 per 32-block (w as the f16 route
+// decodes it, 2^-8 of the e4m3 value). Every byte value (the NaN code too), partial blocks at the
+// row's end, a chunk past the first 32 blocks, scale blocks of 32, 96 and 128 columns.
+TEST(MatmulFp8, VbmiPanelConversionMatchesF32Route) {
+  if (!cpu::isa_supported(cpu::Isa::Avx512) || !cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi))
+    GTEST_SKIP() << "no AVX512-VBMI";
+  for (int64_t block : {32, 96, 128}) {  // 96: the second chunk starts inside a scale block
+    const int64_t rows = 3, cols = 64 * 32 + 45 * 32 + 7;  // chunks of 64 and 46 blocks, the last partial
+    OwnedWeight o = make_weight(WFormat::F8_E4M3, rows, cols, 41);
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<int> code(0, 255);
+    for (auto& b : o.bytes) b = uint8_t(code(rng));
+    for (int64_t i = 0; i < 64; ++i) o.bytes[size_t(i)] = uint8_t(i % 4 == 0 ? 0x80 : 0);  // zero blocks
+    o.W.block_rows = o.W.block_cols = block;
+    o.scales.assign(size_t(((rows + block - 1) / block) * ((cols + block - 1) / block)), 0.0f);
+    std::uniform_real_distribution<float> s(1e-4f, 2e-3f);
+    for (auto& v : o.scales) v = s(rng);
+    o.W.scale_inv = o.scales.data();
+    const int64_t nb = (cols + 31) / 32, nbc = (cols + block - 1) / block;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t b0 = 0; b0 < nb; b0 += 64) {
+        const int64_t b1 = std::min(nb, b0 + 64);
+        std::vector<uint8_t> q(size_t(64 * 32), 0xAA);
+        std::vector<float> d(64, NAN);
+        detail::fp8_rows_to_q8_vbmi(o.W, r, b0, b1, q.data(), d.data());
+        for (int64_t b = b0; b < b1; ++b) {
+          float w[32] = {}, amax = 0.0f;
+          for (int64_t j = 0; j < 32 && b * 32 + j < cols; ++j) {
+            const uint8_t e = o.bytes[size_t(r * cols + b * 32 + j)];
+            w[j] = f16_to_f32(uint16_t((e & 0x80) << 8 | (e & 0x7f) << 7));
+            amax = std::max(amax, std::fabs(w[j]));
+          }
+          const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+          const float dw = amax / 127.0f * (o.scales[size_t(r / block * nbc + b * 32 / block)] * 256.0f);
+          ASSERT_EQ(d[size_t(b - b0)], dw) << "row " << r << " block " << b;
+          for (int64_t j = 0; j < 32; ++j)
+            ASSERT_EQ(q[size_t((b - b0) * 32 + j)], uint8_t(128 + int(std::nearbyint(w[j] * inv))))
+                << "row " << r << " block " << b << " column " << j << " block_cols " << block;
+        }
+      }
   }
 }
 

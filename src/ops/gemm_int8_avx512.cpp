@@ -29,6 +29,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/kernel_isa.h"
 #include "ops/gemm_int8.h"
 #include "ops/quant/block_groups.h"
 #include "ops/quant/q4_0.h"
@@ -62,6 +63,16 @@ inline __mmask64 bytes_mask(int64_t n) { return n >= 64 ? ~0ull : (1ull << n) - 
 // (Q8_0 in place, from the chunk's first byte; Q4_0 in the unpacked buffer, same addressing).
 struct ChunkMap {
   int32_t off[kChunkBlocks], stride[kChunkBlocks];
+  // Rows converted into the thread's buffer in natural order (F8_E4M3): block i's 32 bytes at i * 32.
+  static ChunkMap natural() {
+    ChunkMap m;
+    for (int64_t i = 0; i < kChunkBlocks; ++i) {
+      m.off[i] = int32_t(i * 32);
+      m.stride[i] = 4;
+    }
+    return m;
+  }
+  ChunkMap() = default;
   ChunkMap(int64_t nb, int64_t b0, int64_t b1) {
     quant::for_each_block_group(nb, [&](quant::BlockGroup g) {
       if (g.first + g.blocks <= b0 || g.first >= b1) return;
@@ -84,9 +95,10 @@ struct RowPanel {
 // route of gemv_float_avx512.cpp), quantized to q = round(127 * w / amax) with its scale
 // d = amax / 127 kept in f32, and stored in the chunk's block-interleaved addressing. A block of 32
 // lies inside one 128x128 scale block (block_cols is a multiple of 32), so w's block scale is a
-// factor of d. Done once per row panel and k chunk, then used by every token group.
-void fp8_rows_to_q8(const WeightMatrix& W, int64_t row, int64_t b0, int64_t b1, const ChunkMap& map, uint8_t* wdst,
-                    float* d) {
+// factor of d. Stored in natural order (ChunkMap::natural). Done once per row panel and k chunk, then
+// used by every token group. With VBMI, fp8_rows_to_q8_vbmi gives the same bytes by table lookups,
+// in about a third of the time (docs/PERFORMANCE.md, run 15).
+void fp8_rows_to_q8(const WeightMatrix& W, int64_t row, int64_t b0, int64_t b1, uint8_t* wdst, float* d) {
   const int64_t K = W.cols, nbc = (K + W.block_cols - 1) / W.block_cols;
   const uint8_t* p = static_cast<const uint8_t*>(W.data) + row * K;
   const float* scale = W.scale_inv + (row / W.block_rows) * nbc;
@@ -105,7 +117,7 @@ void fp8_rows_to_q8(const WeightMatrix& W, int64_t row, int64_t b0, int64_t b1, 
     _mm_store_si128(reinterpret_cast<__m128i*>(u), _mm512_cvtepi32_epi8(q0));
     _mm_store_si128(reinterpret_cast<__m128i*>(u + 16), _mm512_cvtepi32_epi8(q1));
     const int64_t i = b - b0;
-    for (int j = 0; j < 8; ++j) std::memcpy(wdst + map.off[i] + j * map.stride[i], u + 4 * j, 4);
+    std::memcpy(wdst + i * 32, u, 32);
     // 256: the decoded values are 2^-8 of the e4m3 ones.
     d[i] = amax / 127.0f * (scale[k / W.block_cols] * 256.0f);
   }
@@ -121,11 +133,13 @@ void unpack_rows(const WeightMatrix& W, int64_t r, int R, int64_t b0, int64_t b1
   const bool q4 = W.format == WFormat::Q4_0;
   const int64_t row_bytes = q4 ? quant::q4_0_row_bytes(W.cols) : quant::q8_0_row_bytes(W.cols);
   const __m512i low4 = _mm512_set1_epi8(0x0f);
+  static const bool vbmi = cpu::kernel_isa_supported(cpu::KernelIsa::avx512vbmi);
   for (int i = 0; i < R; ++i) {
     if (W.format == WFormat::F8_E4M3) {
       float* d = dbuf.data() + i * kChunkBlocks;
       uint8_t* wdst = wbuf.data() + i * kChunkBlocks * 32;
-      fp8_rows_to_q8(W, r + i, b0, b1, *p.map, wdst, d);
+      if (vbmi) fp8_rows_to_q8_vbmi(W, r + i, b0, b1, wdst, d);
+      else fp8_rows_to_q8(W, r + i, b0, b1, wdst, d);
       p.d[i] = d;
       p.w[i] = wdst;
       continue;
@@ -287,9 +301,10 @@ void gemm_i8_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, 
   const int64_t ldy = W.rows;
   for (int64_t b0 = 0; b0 < L.nb; b0 += kChunkBlocks) {
     const int64_t b1 = std::min(L.nb, b0 + kChunkBlocks);
-    const ChunkMap map(L.nb, b0, b1);
-    for (int64_t r = r0; r < r1; r += 4) {
-      const int R = int(std::min<int64_t>(4, r1 - r));
+    static const ChunkMap natural = ChunkMap::natural();
+    const ChunkMap map = W.format == WFormat::F8_E4M3 ? natural : ChunkMap(L.nb, b0, b1);
+    for (int64_t r = r0; r < r1; r += kPanelRows) {
+      const int R = int(std::min<int64_t>(kPanelRows, r1 - r));
       RowPanel p;
       p.map = &map;
       unpack_rows(W, r, R, b0, b1, p);
