@@ -21,6 +21,7 @@
 #include "training/data_parallel.h"
 #include "training/loss_weights.h"
 #include "training/run_settings.h"
+#include "training/sharded_state.h"
 #include "training/stop_signal.h"
 
 namespace fathom::train {
@@ -70,13 +71,17 @@ struct State {
   int64_t step = 0;
 };
 
+// What a checkpoint holds, in the full layout (every expert): params, AdamW m and v.
+struct FullState {
+  const float *params, *m, *v;
+};
+
 void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, const json& settings,
-                     Model& model, const State& st) {
+                     const ParamLayout& layout, const FullState& full, int64_t step_count) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  const ParamLayout& layout = model.layout();
-  const std::string step = std::to_string(st.step);
+  const std::string step = std::to_string(step_count);
 
   ModelConfig c = cfg;
   c.torch_dtype = o.save_dtype == "f32" ? "float32" : "bfloat16";
@@ -89,9 +94,9 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
   write_text(tmp / "generation_config.json", gen.dump(2) + "\n");
   if (o.save_dtype == "fp8")
-    save_params_fp8(layout, model.params(), (tmp / "model.safetensors").string(), {{"fathom_step", step}});
+    save_params_fp8(layout, full.params, (tmp / "model.safetensors").string(), {{"fathom_step", step}});
   else
-    save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
+    save_params(layout, full.params, (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
                 {{"fathom_step", step}});
 
   io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
@@ -103,9 +108,9 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   w.add("adam_m", DType::F32, {n});
   w.add("adam_v", DType::F32, {n});
   w.begin();
-  w.write("params", model.params(), size_t(n) * 4);
-  w.write("adam_m", st.m.data(), size_t(n) * 4);
-  w.write("adam_v", st.v.data(), size_t(n) * 4);
+  w.write("params", full.params, size_t(n) * 4);
+  w.write("adam_m", full.m, size_t(n) * 4);
+  w.write("adam_v", full.v, size_t(n) * 4);
   w.finish();
 
   // The tokenizer travels with the model so `fathom run OUT_DIR` works (copied once).
@@ -137,7 +142,9 @@ json read_saved_settings(const std::string& path) {
   return j;
 }
 
-void load_state(const TrainOptions& o, Model& model, State& st) {
+// Every rank reads its own part (sharded_state.h): the file is the full layout's whatever the
+// rank count or expert parallelism of the run that wrote it.
+void load_state(const TrainOptions& o, const ParamLayout& full, Model& model, State& st) {
   const std::string path = (fs::path(o.out_dir) / "training_state.safetensors").string();
   io::SafetensorsFile f(path);
   const auto& md = f.metadata();
@@ -146,13 +153,13 @@ void load_state(const TrainOptions& o, Model& model, State& st) {
     if (it == md.end()) fail("{}: metadata '{}' is missing", path, k);
     return it->second;
   };
-  if (meta("layout") != layout_fingerprint(model.layout()))
+  if (meta("layout") != layout_fingerprint(full))
     fail("{}: saved for a different model layout than config.json describes", path);
-  const int64_t n = model.layout().numel();
+  const int64_t n = full.numel();
   auto read = [&](const char* name, float* dst) {
     const io::TensorView* t = f.find(name);
     if (!t || t->dtype != DType::F32 || t->numel() != n) fail("{}: tensor '{}' missing or not F32 [{}]", path, name, n);
-    std::memcpy(dst, t->data, size_t(n) * 4);
+    take_local(model.layout(), full, reinterpret_cast<const float*>(t->data), dst);
   };
   read("params", model.params());
   read("adam_m", st.m.data());
@@ -249,13 +256,16 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
          o.data_dir);
   if (!dist::is_root()) o.quiet = true;
   cpu::ThreadPool pool(DataParallel::threads(o.threads));
-  Model model(cfg, dp.local_batch(), o.seq, &pool, o.model);
+  // Expert parallel: this rank's routed experts only (their weights, gradients and moments).
+  const ExpertShard shard = o.expert_parallel ? ExpertShard{dist::rank(), dist::size()} : ExpertShard{};
+  Model model(cfg, dp.local_batch(), o.seq, &pool, o.model, shard);
   const ParamLayout& layout = model.layout();
+  const ParamLayout full_layout(cfg);  // what checkpoints hold
   State st;
   st.m.assign(layout.numel(), 0.0f);
   st.v.assign(layout.numel(), 0.0f);
   if (o.resume)
-    load_state(o, model, st);
+    load_state(o, full_layout, model, st);
   else if (!o.init_dir.empty())
     load_params(layout, model.params(), o.init_dir);
   else
@@ -279,6 +289,9 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   };
   if (dp.ranks() > 1)
     say(fmt::format("fathom train: data parallel over {} ranks, {} sequences each", dp.ranks(), dp.local_batch()));
+  if (shard.active())
+    say(fmt::format("fathom train: expert parallel over {} ranks, this rank's parameters {:.1f} MB of {:.1f} MB",
+                    shard.ranks, double(layout.numel()) * 4 / 1e6, double(full_layout.numel()) * 4 / 1e6));
   say(fmt::format("fathom train: {} parameters ({:.1f} MB f32), activations {:.1f} MB, {} threads, batch {}x{}, "
                   "{} steps from step {}, {} Linears",
                   layout.numel(), double(layout.numel()) * 4 / 1e6, double(model.activation_bytes()) / 1e6,
@@ -317,7 +330,23 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   std::unique_ptr<StopSignal> stop;
   if (o.handle_signals) stop = std::make_unique<StopSignal>(!o.quiet);
   auto save = [&] {
-    if (dist::is_root()) save_checkpoint(o, cfg, data.meta(), settings, model, st);
+    if (!shard.active()) {
+      if (dist::is_root())
+        save_checkpoint(o, cfg, data.meta(), settings, layout, {model.params(), st.m.data(), st.v.data()}, st.step);
+      return;
+    }
+    // Every rank sends its experts; rank 0 alone holds (for the write) and writes the whole state.
+    std::vector<float> p, m, v;
+    if (dist::is_root()) {
+      p.resize(full_layout.numel());
+      m.resize(full_layout.numel());
+      v.resize(full_layout.numel());
+    }
+    gather_full(layout, full_layout, model.params(), p.data());
+    gather_full(layout, full_layout, st.m.data(), m.data());
+    gather_full(layout, full_layout, st.v.data(), v.data());
+    if (dist::is_root())
+      save_checkpoint(o, cfg, data.meta(), settings, full_layout, {p.data(), m.data(), v.data()}, st.step);
   };
   const auto t_start = std::chrono::steady_clock::now();
   auto t_saved = t_start;
@@ -328,7 +357,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     model.zero_grad();
     StepRecord rec;
     rec.losses = model.step(windows.data() + dp.first_row() * W, true);
-    dp.reduce_step(&rec.losses, model.grads(), layout.numel());
+    dp.reduce_step(&rec.losses, layout, model.grads());
     if (!std::isfinite(rec.losses.total)) fail("step {}: the loss is not finite ({})", step + 1, rec.losses.total);
     rec.grad_norm = clip_grad_norm(ops, layout, model.grads(), o.clip);
     rec.lr = sched.at(step);
@@ -390,8 +419,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
       return {st.step, 0};
     }
     const auto now = std::chrono::steady_clock::now();
-    const bool by_time =
+    bool by_time =
         o.save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= o.save_minutes * 60.0;
+    // An expert-parallel checkpoint is a collective (gather_full): every rank must agree to take it.
+    if (shard.active()) by_time = dist::allreduce_max(by_time ? 1 : 0) != 0;
     const int sig = DataParallel::agree_stop(stop ? stop->requested() : 0);
     if (last || by_steps || by_time || sig) {
       save();
