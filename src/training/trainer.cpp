@@ -71,13 +71,13 @@ struct State {
   int64_t step = 0;
 };
 
-// What a checkpoint holds, in the full layout (every expert): params, AdamW m and v.
-struct FullState {
-  const float *params, *m, *v;
-};
+// What a checkpoint holds, in the full layout (every expert): part(0) the parameters, part(1) and
+// part(2) AdamW's m and v, each asked for once and in that order (under expert parallelism each is
+// a gather that every rank joins, into one buffer reused for the next).
+using StatePart = std::function<const float*(int)>;
 
 void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, const json& settings,
-                     const ParamLayout& layout, const FullState& full, int64_t step_count) {
+                     const ParamLayout& layout, const StatePart& part, int64_t step_count) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
@@ -93,10 +93,11 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   if (c.bos_token_id >= 0) gen["bos_token_id"] = c.bos_token_id;
   if (c.eos_token_id >= 0) gen["eos_token_id"] = c.eos_token_id;
   write_text(tmp / "generation_config.json", gen.dump(2) + "\n");
+  const float* params = part(0);
   if (o.save_dtype == "fp8")
-    save_params_fp8(layout, full.params, (tmp / "model.safetensors").string(), {{"fathom_step", step}});
+    save_params_fp8(layout, params, (tmp / "model.safetensors").string(), {{"fathom_step", step}});
   else
-    save_params(layout, full.params, (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
+    save_params(layout, params, (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
                 {{"fathom_step", step}});
 
   io::SafetensorsWriter w((tmp / "training_state.safetensors").string());
@@ -108,9 +109,9 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   w.add("adam_m", DType::F32, {n});
   w.add("adam_v", DType::F32, {n});
   w.begin();
-  w.write("params", full.params, size_t(n) * 4);
-  w.write("adam_m", full.m, size_t(n) * 4);
-  w.write("adam_v", full.v, size_t(n) * 4);
+  w.write("params", params, size_t(n) * 4);
+  w.write("adam_m", part(1), size_t(n) * 4);
+  w.write("adam_v", part(2), size_t(n) * 4);
   w.finish();
 
   // The tokenizer travels with the model so `fathom run OUT_DIR` works (copied once).
@@ -330,23 +331,22 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   std::unique_ptr<StopSignal> stop;
   if (o.handle_signals) stop = std::make_unique<StopSignal>(!o.quiet);
   auto save = [&] {
+    const float* local[3] = {model.params(), st.m.data(), st.v.data()};
     if (!shard.active()) {
       if (dist::is_root())
-        save_checkpoint(o, cfg, data.meta(), settings, layout, {model.params(), st.m.data(), st.v.data()}, st.step);
+        save_checkpoint(o, cfg, data.meta(), settings, layout, [&](int i) { return local[i]; }, st.step);
       return;
     }
-    // Every rank sends its experts; rank 0 alone holds (for the write) and writes the whole state.
-    std::vector<float> p, m, v;
-    if (dist::is_root()) {
-      p.resize(full_layout.numel());
-      m.resize(full_layout.numel());
-      v.resize(full_layout.numel());
-    }
-    gather_full(layout, full_layout, model.params(), p.data());
-    gather_full(layout, full_layout, st.m.data(), m.data());
-    gather_full(layout, full_layout, st.v.data(), v.data());
+    // Every rank sends its experts; rank 0 alone holds (one buffer at a time) and writes the whole.
+    std::vector<float> whole(dist::is_root() ? full_layout.numel() : 0);
+    const StatePart gather = [&](int i) {
+      gather_full(layout, full_layout, local[i], whole.data());
+      return static_cast<const float*>(whole.data());
+    };
     if (dist::is_root())
-      save_checkpoint(o, cfg, data.meta(), settings, full_layout, {p.data(), m.data(), v.data()}, st.step);
+      save_checkpoint(o, cfg, data.meta(), settings, full_layout, gather, st.step);
+    else
+      for (int i = 0; i < 3; ++i) gather(i);
   };
   const auto t_start = std::chrono::steady_clock::now();
   auto t_saved = t_start;
