@@ -4,6 +4,7 @@
 
 #include "cli/command.h"
 #include "cli/option_checks.h"
+#include "model/expert_parallel.h"
 #include "training/trainer.h"
 
 namespace {
@@ -53,6 +54,7 @@ fathom::cli::Command reg("train", "Train a DeepSeek-architecture model (MLA, MoE
     for (const CLI::Option* opt : sub.get_options())
       if (opt->count() > 0)
         for (const std::string& name : opt->get_lnames()) o->given.insert("--" + name);
+    o->expert_parallel = fathom::expert_parallel::active();  // the global --expert-parallel (main.cpp)
     const fathom::train::TrainResult r = fathom::train::run_training(*o);
     return r.stop_signal ? 128 + r.stop_signal : 0;  // stopped early (with a checkpoint): the shell's convention
   });

@@ -22,21 +22,21 @@ Command::Command(std::string name, std::string description, Setup setup) {
 
 namespace {
 
-// How a command runs under `mpirun -np N` (docs/DISTRIBUTED.md): train is data parallel, the
-// inference commands expert parallel (also asked for with --expert-parallel, which on one rank runs
-// the same dispatch path), everything else on one process only. Ranks other than 0 stay silent on
+// How a command runs under `mpirun -np N` (docs/DISTRIBUTED.md): train is data parallel (and with
+// --expert-parallel also expert parallel), the inference commands expert parallel (also asked for
+// with --expert-parallel, which on one rank runs the same dispatch path), everything else on one
+// process only. Ranks other than 0 stay silent on
 // stdout: rank 0 owns the command's output.
 void start_distributed(const std::string& command, bool expert_parallel) {
   static const std::set<std::string> inference = {"run", "chat", "serve", "bench", "logits", "perplexity"};
   const bool several = fathom::dist::size() > 1;
-  if (command == "train" && expert_parallel)
-    fathom::fail("--expert-parallel: expert-parallel training is not built yet; `mpirun -np N fathom train` is "
-                 "data parallel");
   if (!inference.count(command) && command != "train") {
-    if (expert_parallel) fathom::fail("--expert-parallel applies to run, chat, serve, bench, logits and perplexity");
+    if (expert_parallel)
+      fathom::fail("--expert-parallel applies to train, run, chat, serve, bench, logits and perplexity");
     if (several) fathom::fail("fathom {} runs as one process: start it without mpirun", command);
   }
-  if (inference.count(command) && (several || expert_parallel)) fathom::expert_parallel::enable();
+  // train: data parallel, plus expert parallel when asked (TrainOptions::expert_parallel reads it).
+  if ((inference.count(command) && several) || expert_parallel) fathom::expert_parallel::enable();
   if (!fathom::dist::is_root() && !std::freopen("/dev/null", "w", stdout))
     fathom::fail("rank {}: could not silence stdout", fathom::dist::rank());
 }
@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   bool expert_parallel = false;
   app.add_flag("--expert-parallel", expert_parallel,
                "spread each MoE layer's routed experts over the ranks of `mpirun -np N` (the default for "
-               "inference under mpirun; docs/DISTRIBUTED.md)");
+               "inference under mpirun; for train, data plus expert parallel; docs/DISTRIBUTED.md)");
   app.fallthrough();  // --expert-parallel may follow the subcommand
   auto entries = command_registry();
   std::sort(entries.begin(), entries.end(), [](auto& a, auto& b) { return a.name < b.name; });

@@ -70,6 +70,7 @@ class Schema {
   void add_matrix(WeightMatrix& field, const std::string& name, int64_t rows, int64_t cols, TensorRole role,
                   bool fp8, const WeightMatrix* fallback = nullptr, const std::string& fallback_name = "") {
     TensorSpec t;
+    t.expert = expert_;
     t.name = name;
     t.shape = {rows, cols};
     t.role = role;
@@ -129,14 +130,18 @@ class Schema {
       add_vector(m.gate.e_score_correction_bias, p + "mlp.gate.e_score_correction_bias", {c_.n_routed_experts},
                  TensorRole::RouterBias);
     m.experts.resize(c_.n_routed_experts);
-    for (int64_t e = 0; e < c_.n_routed_experts; ++e)
+    for (int64_t e = 0; e < c_.n_routed_experts; ++e) {
+      expert_ = int32_t(e);
       mlp(m.experts[e], p + "mlp.experts." + std::to_string(e) + ".", c_.moe_intermediate_size);
+      expert_ = -1;
+    }
     m.has_shared = c_.n_shared_experts > 0;
     if (m.has_shared) mlp(m.shared_experts, p + "mlp.shared_experts.", c_.moe_intermediate_size * c_.n_shared_experts);
   }
 
   const ModelConfig& c_;
   TensorVisitor& v_;
+  int32_t expert_ = -1;  // the routed expert whose tensors are being visited
 };
 
 class Lister : public TensorVisitor {

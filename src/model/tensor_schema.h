@@ -39,6 +39,8 @@ struct TensorSpec {
   // Non-empty: a checkpoint may omit this tensor, and then the model uses the named one (an MTP
   // module's embed_tokens and shared_head.head; lm_head under tie_word_embeddings).
   std::string fallback;
+  // The routed expert it belongs to (mlp.experts.E.*), or -1: expert parallelism places tensors by it.
+  int32_t expert = -1;
 
   int64_t numel() const;
   int64_t rows() const { return shape[0]; }

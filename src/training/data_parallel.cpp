@@ -31,12 +31,19 @@ void DataParallel::reduce_losses(StepLosses* l) const {
   l->total = v[3] * inv;
 }
 
-void DataParallel::reduce_step(StepLosses* losses, float* grads, int64_t n) const {
+void DataParallel::reduce_step(StepLosses* losses, const ParamLayout& layout, float* grads) const {
   if (ranks_ == 1) return;
   reduce_losses(losses);
-  dist::allreduce_sum(grads, n);
+  // One allreduce per run of consecutive replicated tensors (all of them without expert parallelism).
+  const auto& ts = layout.tensors();
+  for (size_t i = 0; i < ts.size();) {
+    size_t j = i;
+    while (j < ts.size() && ts[j].sharded == ts[i].sharded) ++j;
+    if (!ts[i].sharded) dist::allreduce_sum(grads + ts[i].offset, ts[j - 1].offset + ts[j - 1].numel - ts[i].offset);
+    i = j;
+  }
   const float inv = 1.0f / float(ranks_);
-  for (int64_t i = 0; i < n; ++i) grads[i] *= inv;
+  for (int64_t i = 0; i < layout.numel(); ++i) grads[i] *= inv;
 }
 
 void DataParallel::sum_load(std::vector<std::vector<int32_t>>* load) const {

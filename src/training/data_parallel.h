@@ -2,7 +2,9 @@
 // rank, where every call here is an identity). The global batch of B sequences is split into equal
 // slices of B/N consecutive rows, one per rank; each rank runs forward and backward on its slice
 // alone, then
-//   gradients  g = (1/N) Σ_r g_r    (each g_r is of its slice's mean loss, so g is of the global one)
+//   gradients  g = (1/N) Σ_r g_r    (each g_r is of its slice's mean loss, so g is of the global one;
+//                                    under expert parallelism a routed expert's gradient is already
+//                                    the sum over every rank's rows on its one owner: only scaled)
 //   losses     the same mean over ranks (what is logged is the global batch's loss)
 //   loads      Σ_r load_r           (the router-bias update sees the global expert load)
 // with MPI_Allreduce. Every rank then takes the same clip and AdamW step on the same numbers, so
@@ -29,8 +31,9 @@ class DataParallel {
   // the ranks on it.
   static int threads(int requested);
 
-  // After a backward pass: grads (n floats) and losses become the global batch's, on every rank.
-  void reduce_step(StepLosses* losses, float* grads, int64_t n) const;
+  // After a backward pass: grads (laid out by `layout`) and losses become the global batch's, on
+  // every rank.
+  void reduce_step(StepLosses* losses, const ParamLayout& layout, float* grads) const;
   void reduce_losses(StepLosses* losses) const;
   void sum_load(std::vector<std::vector<int32_t>>* load) const;
   // Whether any rank was asked to stop (the signal's number, or 0), so all stop after the same step.

@@ -77,7 +77,9 @@ void save(const GrpoOptions& o, const ModelConfig& cfg, Model& model, const Opti
               {{"fathom_grpo_step", std::to_string(st.step)}});
   for (const char* f : {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"})
     if (fs::exists(fs::path(o.init_dir) / f)) fs::copy_file(fs::path(o.init_dir) / f, tmp / f);
-  write_optimizer_state(tmp / "grpo_state.safetensors", model.layout(), model.params(), st, options_json(o));
+  const float* parts[3] = {model.params(), st.m.data(), st.v.data()};
+  write_optimizer_state(tmp / "grpo_state.safetensors", model.layout(), [&](int i) { return parts[i]; }, st.step,
+                        options_json(o));
   commit_checkpoint(tmp, out, "grpo_state.safetensors");
 }
 
@@ -129,10 +131,14 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
   OptimizerState st;
   st.m.assign(layout.numel(), 0.0f);
   st.v.assign(layout.numel(), 0.0f);
-  if (o.resume)
-    read_optimizer_state(state_path, layout, model.params(), st);
-  else
+  if (o.resume) {
+    float* parts[3] = {model.params(), st.m.data(), st.v.data()};
+    st.step = read_optimizer_state(state_path, layout, [&](int i, const float* src) {
+      std::memcpy(parts[i], src, size_t(layout.numel()) * 4);
+    });
+  } else {
     std::memcpy(model.params(), reference.params(), size_t(layout.numel()) * 4);
+  }
 
   fs::create_directories(out);
   const fs::path log_path = out / "train_log.jsonl";

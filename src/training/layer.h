@@ -7,6 +7,7 @@
 #include "training/arena.h"
 #include "training/kernels.h"
 #include "training/lowp_linear.h"
+#include "training/params.h"
 
 namespace fathom::train {
 
@@ -18,7 +19,8 @@ struct Scratch {
   // MLP / experts
   float *da = nullptr, *dg = nullptr, *du = nullptr;
   // MoE
-  float *dy = nullptr, *dxs = nullptr, *dscores = nullptr, *dwk = nullptr;
+  float *dy = nullptr, *dxs = nullptr, *dscores = nullptr, *dwk = nullptr;  // dy, dxs in slot order
+  float *dye = nullptr, *dxe = nullptr, *stage = nullptr;  // expert-major rows, exchange staging (MoeActs)
   float *choice = nullptr, *group = nullptr, *seq_f = nullptr;
   uint8_t* taken = nullptr;
 };
@@ -32,6 +34,7 @@ struct LayerCtx {
   float balance_alpha = 0.0f;  // sequence-wise balance loss weight α
   Precision precision = Precision::F32;  // of the decoder layers' Linears (lowp_linear.h)
   LowpWorkspace* lowp = nullptr;
+  ExpertShard shard;  // expert parallel: which routed experts this rank runs (params.h)
   int64_t N() const { return B * T; }
   LinearCtx linear() const { return {ops, precision, lowp}; }
 };

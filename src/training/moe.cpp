@@ -6,6 +6,7 @@
 
 #include "model/experts.h"
 #include "model/router.h"
+#include "training/expert_exchange.h"
 
 namespace fathom::train {
 
@@ -34,8 +35,17 @@ void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dw, const float*
   linear_backward(ctx.linear(), dinp, writable(dw.up_proj), s.du, inp, f32(w.up_proj), N, H, I);
 }
 
-void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N) {
+int64_t expert_rows(const ModelConfig& c, int64_t N, const ExpertShard& shard) {
+  const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok;
+  if (!shard.active()) return N * K;
+  // A token picks K distinct experts, of which at most all of one rank's; every rank sends its N.
+  const int64_t per_rank = (E + shard.ranks - 1) / shard.ranks;
+  return int64_t(shard.ranks) * N * std::min(K, per_rank);
+}
+
+void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N, const ExpertShard& shard) {
   const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, H = c.hidden_size;
+  const int64_t rows = expert_rows(c, N, shard);
   a.take(&scores, N * E);
   a.take(&chosen, N * K);
   a.take(&weight, N * K);
@@ -46,20 +56,32 @@ void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N) {
   a.take(&slot_token, N * K);
   a.take(&xs, N * K * H);
   a.take(&y, N * K * H);
-  experts.declare(a, N * K, c.moe_intermediate_size);
+  a.take(&e_offset, E + 1);
+  if (shard.active()) {
+    a.take(&recv_count, int64_t(shard.ranks) * E);
+    a.take(&xe, rows * H);
+    a.take(&ye, rows * H);
+  }
+  experts.declare(a, rows, c.moe_intermediate_size);
   if (c.n_shared_experts > 0) shared.declare(a, N, c.moe_intermediate_size * c.n_shared_experts);
 }
 
-void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N) {
+void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N, const ExpertShard& shard) {
   const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, H = c.hidden_size;
+  const int64_t rows = E > 0 ? expert_rows(c, N, shard) : 0;
   int64_t inter = N * c.intermediate_size;
-  if (E > 0) inter = std::max({inter, N * K * c.moe_intermediate_size, N * c.moe_intermediate_size * c.n_shared_experts});
+  if (E > 0) inter = std::max({inter, rows * c.moe_intermediate_size, N * c.moe_intermediate_size * c.n_shared_experts});
   a.take(&s.da, inter);
   a.take(&s.dg, inter);
   a.take(&s.du, inter);
   if (E == 0) return;
   a.take(&s.dy, N * K * H);
   a.take(&s.dxs, N * K * H);
+  if (shard.active()) {
+    a.take(&s.dye, rows * H);
+    a.take(&s.dxe, rows * H);
+    a.take(&s.stage, rows * H);
+  }
   a.take(&s.dscores, N * E);
   a.take(&s.dwk, N * K);
   a.take(&s.choice, E);
@@ -84,11 +106,19 @@ void moe_forward(const LayerCtx& ctx, float* out, MoeActs& a, const float* inp, 
   // Group (token, k) pairs by expert: expert e owns slots [offset[e], offset[e+1]) (model/experts.h).
   assign_expert_slots(a.chosen, N, K, E, a.count, a.offset, a.slot, a.slot_token);
   gather_expert_inputs(inp, a.slot_token, N * K, H, a.xs);
+  // Each expert over its rows: this rank's slots, or under expert parallelism the rows every rank
+  // routed to the experts held here (expert_exchange.h).
+  expert_dispatch(ctx, a);
+  const bool ep = ctx.shard.active();
+  const float* xe = ep ? a.xe : a.xs;
+  float* ye = ep ? a.ye : a.y;
   for (int64_t e = 0; e < E; ++e) {
-    if (a.count[e] == 0) continue;
-    MlpActs ea = a.experts.rows_from(a.offset[e], I);
-    mlp_forward(ctx, a.y + int64_t(a.offset[e]) * H, ea, a.xs + int64_t(a.offset[e]) * H, w.experts[e], a.count[e]);
+    const int64_t off = a.e_offset[e], rows = a.e_offset[e + 1] - off;
+    if (rows == 0) continue;
+    MlpActs ea = a.experts.rows_from(off, I);
+    mlp_forward(ctx, ye + off * H, ea, xe + off * H, w.experts[e], rows);
   }
+  from_experts(ctx, a, ye, a.y);
   // Combine: shared experts plus the weighted routed outputs.
   if (w.has_shared)
     mlp_forward(ctx, out, a.shared, inp, w.shared_experts, N);
@@ -144,13 +174,20 @@ void moe_backward(const LayerCtx& ctx, float* dinp, MoeWeights& dw, const float*
       }
       s.dwk[n * K + k] = dot;
     }
-  std::fill(s.dxs, s.dxs + N * K * H, 0.0f);
+  // The reverse exchange: ∂L/∂y to the experts' ranks, ∂L/∂x of their rows back.
+  const bool ep = ctx.shard.active();
+  const float* xe = ep ? a.xe : a.xs;
+  float* dye = ep ? s.dye : s.dy;
+  float* dxe = ep ? s.dxe : s.dxs;
+  to_experts(ctx, a, s.dy, dye);
+  std::fill(dxe, dxe + int64_t(a.e_offset[E]) * H, 0.0f);
   for (int64_t e = 0; e < E; ++e) {
-    if (a.count[e] == 0) continue;
-    const int64_t off = a.offset[e];
-    mlp_backward(ctx, s.dxs + off * H, dw.experts[e], s.dy + off * H, a.experts.rows_from(off, I), a.xs + off * H,
-                 w.experts[e], a.count[e]);
+    const int64_t off = a.e_offset[e], rows = a.e_offset[e + 1] - off;
+    if (rows == 0) continue;
+    mlp_backward(ctx, dxe + off * H, dw.experts[e], dye + off * H, a.experts.rows_from(off, I), xe + off * H,
+                 w.experts[e], rows);
   }
+  from_experts(ctx, a, dxe, s.dxs);
   for (int64_t sl = 0; sl < N * K; ++sl) {
     float* dx = dinp + int64_t(a.slot_token[sl]) * H;
     const float* d = s.dxs + sl * H;

@@ -29,19 +29,30 @@ struct MoeActs {
   int32_t* chosen = nullptr;    // [N, K] in selection order
   float* weight = nullptr;      // [N, K] gate weights g
   float* sel_sum = nullptr;     // [N] Σ chosen scores + 1e-20 (the norm_topk_prob denominator)
-  int32_t* count = nullptr;     // [E] tokens routed to each expert (this step's load)
+  int32_t* count = nullptr;     // [E] this rank's tokens routed to each expert (this step's load)
   int32_t* offset = nullptr;    // [E + 1] each expert's slot range
   int32_t* slot = nullptr;      // [N, K] the slot of (token, k)
   int32_t* slot_token = nullptr;  // [N*K]
-  float *xs = nullptr, *y = nullptr;  // [N*K, H] gathered inputs, expert outputs
-  MlpActs experts;              // [N*K, moe_inter]
+  float *xs = nullptr, *y = nullptr;  // [N*K, H] gathered inputs, expert outputs, in slot order
+  // The rows this rank's experts run, expert-major: expert e's are [e_offset[e], e_offset[e+1]).
+  // One process: the slots themselves (xe = xs, ye = y). Expert parallel (expert_exchange.h): the
+  // rows every rank sent to this rank's experts, ordered by expert, then sending rank, then the
+  // sender's slot order, which is one process's order over the global batch.
+  int32_t* e_offset = nullptr;    // [E + 1]
+  int32_t* recv_count = nullptr;  // [ranks, E] expert parallel: rows of each expert from each rank
+  float *xe = nullptr, *ye = nullptr;  // [rows, H]
+  MlpActs experts;              // [rows, moe_inter]
   MlpActs shared;               // [N, moe_inter * n_shared]
   double balance_loss = 0;      // L_bal of this layer (α included)
-  void declare(Arena& a, const ModelConfig& c, int64_t N);
+  void declare(Arena& a, const ModelConfig& c, int64_t N, const ExpertShard& shard = {});
 };
 
+// The most expert rows one rank may run in a layer for N local tokens: N·K in one process; under
+// expert parallelism every rank's tokens may choose this rank's experts.
+int64_t expert_rows(const ModelConfig& c, int64_t N, const ExpertShard& shard);
+
 // Declares the MLP and MoE backward scratch for N token rows.
-void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N);
+void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N, const ExpertShard& shard = {});
 
 void moe_forward(const LayerCtx& ctx, float* out, MoeActs& acts, const float* inp, const MoeWeights& weight);
 // Includes the balance loss's gradient (ctx.balance_alpha) into the router.

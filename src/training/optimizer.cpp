@@ -2,8 +2,10 @@
 
 #include <cmath>
 
-#include "core/dtype.h"
 #include <vector>
+
+#include "core/dtype.h"
+#include "dist/comm.h"
 
 namespace fathom::train {
 
@@ -28,9 +30,12 @@ double clip_grad_norm(const Ops& ops, const ParamLayout& layout, float* grads, d
     for (int64_t j = 0; j < ts[i].numel; ++j) s += double(g[j]) * g[j];
     sq[i] = s;
   });
-  double total = 0;
-  for (double s : sq) total += s;  // fixed order: the same norm for any thread count
-  const double norm = std::sqrt(total);
+  // Fixed order: the same norm for any thread count. Expert-parallel ranks hold different routed
+  // experts (sharded): their part is summed over the ranks, identically on each.
+  double total = 0, sharded = 0;
+  for (size_t i = 0; i < ts.size(); ++i) (ts[i].sharded ? sharded : total) += sq[i];
+  if (layout.shard().active()) dist::allreduce_sum(&sharded, 1);
+  const double norm = std::sqrt(total + sharded);
   if (max_norm > 0) {
     const double coef = max_norm / (norm + 1e-6);
     if (coef < 1.0) {

@@ -26,7 +26,8 @@ struct LrSchedule {
 };
 
 // Returns the global L2 norm of the trainable gradients and scales them by
-// min(1, max_norm / (norm + 1e-6)) (torch.nn.utils.clip_grad_norm_); max_norm <= 0 disables.
+// min(1, max_norm / (norm + 1e-6)) (torch.nn.utils.clip_grad_norm_); max_norm <= 0 disables. Under
+// expert parallelism (a sharded layout) the norm is of every rank's experts: a collective.
 double clip_grad_norm(const Ops& ops, const ParamLayout& layout, float* grads, double max_norm);
 
 // One AdamW step; t is the 1-based step count (bias correction).

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "model/expert_parallel.h"
 #include "model/tensor_schema.h"
 #include "training/lowp_gemm.h"
 
@@ -29,12 +30,14 @@ ParamKind kind_of(TensorRole r) {
 }
 
 // Binds the layout's tensors, in schema order, to views into base; tensors with a fallback stay
-// empty so visit_tensors points them at the tensor they share.
+// empty so visit_tensors points them at the tensor they share, and so do other ranks' experts.
 class LayoutBinder : public TensorVisitor {
  public:
-  LayoutBinder(const std::vector<ParamTensor>& tensors, const float* base) : tensors_(tensors), base_(base) {}
+  LayoutBinder(const std::vector<ParamTensor>& tensors, const float* base, const ExpertShard& shard, int64_t E)
+      : tensors_(tensors), base_(base), shard_(shard), E_(E) {}
   void matrix(const TensorSpec& t, WeightMatrix& field) override {
     if (!t.fallback.empty()) return;
+    if (t.expert >= 0 && !shard_.holds(t.expert, E_)) return;
     const ParamTensor& p = next(t);
     field = WeightMatrix{};
     field.format = ops::WFormat::F32;
@@ -55,6 +58,8 @@ class LayoutBinder : public TensorVisitor {
   }
   const std::vector<ParamTensor>& tensors_;
   const float* base_;
+  const ExpertShard& shard_;
+  int64_t E_;
   size_t i_ = 0;
 };
 
@@ -87,18 +92,24 @@ const float* f32(const WeightMatrix& w) {
 
 float* writable(const WeightMatrix& w) { return const_cast<float*>(f32(w)); }
 
-ParamLayout::ParamLayout(const ModelConfig& cfg) : cfg_(cfg) {
+bool ExpertShard::holds(int64_t expert, int64_t n_experts) const {
+  return !active() || expert_parallel::owner(expert, n_experts, ranks) == rank;
+}
+
+ParamLayout::ParamLayout(const ModelConfig& cfg, ExpertShard shard) : cfg_(cfg), shard_(shard) {
   if (cfg.quantization_config) fail("fathom train: quantized configs (quantization_config) cannot be trained");
   for (const TensorSpec& t : tensor_specs(cfg_)) {
     if (!t.fallback.empty()) continue;  // shared with the tensor it falls back to
-    tensors_.push_back({t.name, t.shape, numel_, t.numel(), kind_of(t.role)});
+    if (t.expert >= 0 && !shard_.holds(t.expert, cfg_.n_routed_experts)) continue;  // another rank's
+    tensors_.push_back({t.name, t.shape, numel_, t.numel(), kind_of(t.role), t.expert,
+                        t.expert >= 0 && shard_.active()});
     numel_ += t.numel();
   }
 }
 
 ModelWeights ParamLayout::bind(const float* base) const {
   ModelWeights w;
-  LayoutBinder b(tensors_, base);
+  LayoutBinder b(tensors_, base, shard_, cfg_.n_routed_experts);
   visit_tensors(cfg_, w, b);
   w.bytes = uint64_t(numel_) * sizeof(float);
   return w;

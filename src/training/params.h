@@ -28,6 +28,18 @@ struct ParamTensor {
   std::vector<int64_t> shape;
   int64_t offset = 0, numel = 0;  // in floats, within the buffer
   ParamKind kind = ParamKind::Matrix;
+  int32_t expert = -1;   // the routed expert it belongs to, or -1
+  bool sharded = false;  // a routed expert's tensor under expert parallelism: on its owner rank only
+};
+
+// Which routed experts a process holds under expert-parallel training (docs/DISTRIBUTED.md):
+// expert e of E lives on rank expert_parallel::owner(e, E, ranks), the partition of expert-parallel
+// inference. ranks = 0: not expert parallel, every expert here (and replicated over data-parallel
+// ranks). ranks = 1 runs the expert-parallel path over a single rank.
+struct ExpertShard {
+  int rank = 0, ranks = 0;
+  bool active() const { return ranks > 0; }
+  bool holds(int64_t expert, int64_t n_experts) const;
 };
 
 // The f32 data of a view the trainer bound (fails on any other format).
@@ -40,8 +52,11 @@ inline float* writable(const VectorView& v) { return const_cast<float*>(v.data()
 
 class ParamLayout {
  public:
-  explicit ParamLayout(const ModelConfig& cfg);
+  // Every tensor of cfg; with an active shard, the routed experts of other ranks are left out (their
+  // views stay empty in bind()) and this rank's are marked sharded. The order is the checkpoint's.
+  explicit ParamLayout(const ModelConfig& cfg, ExpertShard shard = {});
   const ModelConfig& config() const { return cfg_; }
+  const ExpertShard& shard() const { return shard_; }
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   int64_t numel() const { return numel_; }
   ModelWeights bind(const float* base) const;
@@ -49,6 +64,7 @@ class ParamLayout {
 
  private:
   ModelConfig cfg_;
+  ExpertShard shard_;
   std::vector<ParamTensor> tensors_;
   int64_t numel_ = 0;
 };

@@ -62,22 +62,22 @@ void write_model_config(const fs::path& dir, const ModelConfig& c) {
   write_text(dir / "generation_config.json", gen.dump(2) + "\n");
 }
 
-void write_optimizer_state(const fs::path& path, const ParamLayout& layout, const float* params,
-                           const OptimizerState& st, const json& options) {
+void write_optimizer_state(const fs::path& path, const ParamLayout& full, const StatePart& part, int64_t step,
+                           const json& options) {
   io::SafetensorsWriter w(path.string());
-  w.set_metadata("step", std::to_string(st.step));
-  w.set_metadata("layout", layout_fingerprint(layout));
+  w.set_metadata("step", std::to_string(step));
+  w.set_metadata("layout", layout_fingerprint(full));
   w.set_metadata("options", options.dump());
-  const int64_t n = layout.numel();
-  for (const char* name : {"params", "adam_m", "adam_v"}) w.add(name, DType::F32, {n});
+  const int64_t n = full.numel();
+  const char* names[3] = {"params", "adam_m", "adam_v"};
+  for (const char* name : names) w.add(name, DType::F32, {n});
   w.begin();
-  w.write("params", params, size_t(n) * 4);
-  w.write("adam_m", st.m.data(), size_t(n) * 4);
-  w.write("adam_v", st.v.data(), size_t(n) * 4);
+  for (int i = 0; i < 3; ++i) w.write(names[i], part(i), size_t(n) * 4);
   w.finish();
 }
 
-void read_optimizer_state(const std::string& path, const ParamLayout& layout, float* params, OptimizerState& st) {
+int64_t read_optimizer_state(const std::string& path, const ParamLayout& full,
+                             const std::function<void(int, const float*)>& take) {
   io::SafetensorsFile f(path);
   const auto& md = f.metadata();
   auto meta = [&](const std::string& k) {
@@ -85,26 +85,25 @@ void read_optimizer_state(const std::string& path, const ParamLayout& layout, fl
     if (it == md.end()) fail("{}: metadata '{}' is missing", path, k);
     return it->second;
   };
-  if (meta("layout") != layout_fingerprint(layout))
+  if (meta("layout") != layout_fingerprint(full))
     fail("{}: saved for a different model layout than config.json describes", path);
-  const int64_t n = layout.numel();
-  st.m.resize(size_t(n));
-  st.v.resize(size_t(n));
-  auto read = [&](const char* name, float* dst) {
-    const io::TensorView* t = f.find(name);
-    if (!t || t->dtype != DType::F32 || t->numel() != n) fail("{}: tensor '{}' missing or not F32 [{}]", path, name, n);
-    std::memcpy(dst, t->data, size_t(n) * 4);
-  };
-  read("params", params);
-  read("adam_m", st.m.data());
-  read("adam_v", st.v.data());
+  const int64_t n = full.numel();
+  const char* names[3] = {"params", "adam_m", "adam_v"};
+  for (int i = 0; i < 3; ++i) {
+    const io::TensorView* t = f.find(names[i]);
+    if (!t || t->dtype != DType::F32 || t->numel() != n)
+      fail("{}: tensor '{}' missing or not F32 [{}]", path, names[i], n);
+    take(i, reinterpret_cast<const float*>(t->data));
+  }
   const std::string step = meta("step");
+  int64_t v = -1;
   try {
-    st.step = std::stoll(step);
+    v = std::stoll(step);
   } catch (const std::exception&) {
     fail("{}: metadata 'step' is not an integer: '{}'", path, step);
   }
-  if (st.step < 0) fail("{}: metadata 'step' is negative: {}", path, st.step);
+  if (v < 0) fail("{}: metadata 'step' is negative: {}", path, v);
+  return v;
 }
 
 json read_saved_options(const std::string& path) {

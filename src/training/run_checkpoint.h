@@ -6,6 +6,7 @@
 // either the previous checkpoint or the new one.
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,11 +33,18 @@ void replace_text(const std::filesystem::path& p, const std::string& s);
 // config.json and generation_config.json of cfg into dir.
 void write_model_config(const std::filesystem::path& dir, const ModelConfig& cfg);
 
+// The state file's three buffers, in the full layout (every routed expert): 0 the parameters, 1 and
+// 2 AdamW's m and v. A StatePart is asked for each once and in that order, so a caller may gather
+// each (under expert parallelism) into one buffer reused for the next.
+using StatePart = std::function<const float*(int)>;
+
 // The state file: tensors params, adam_m, adam_v (F32) and metadata step, layout, options.
-void write_optimizer_state(const std::filesystem::path& path, const ParamLayout& layout, const float* params,
-                           const OptimizerState& st, const nlohmann::json& options);
-// Reads it into params and st (sized to the layout); refuses a different layout.
-void read_optimizer_state(const std::string& path, const ParamLayout& layout, float* params, OptimizerState& st);
+void write_optimizer_state(const std::filesystem::path& path, const ParamLayout& full, const StatePart& part,
+                           int64_t step, const nlohmann::json& options);
+// Reads a state file saved for `full` (refusing another layout) and returns its step. take(i, src)
+// receives buffer i in the full layout, to copy whole or, under expert parallelism, this rank's part.
+int64_t read_optimizer_state(const std::string& path, const ParamLayout& full,
+                             const std::function<void(int, const float*)>& take);
 // The run's settings saved in the state file's metadata "options".
 nlohmann::json read_saved_options(const std::string& path);
 

@@ -22,6 +22,7 @@
 #include "training/loss_weights.h"
 #include "training/run_checkpoint.h"
 #include "training/run_settings.h"
+#include "training/sharded_state.h"
 #include "training/stop_signal.h"
 
 namespace fathom::train {
@@ -32,12 +33,11 @@ using nlohmann::json;
 namespace {
 
 void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMeta& meta, const json& settings,
-                     Model& model, const OptimizerState& st) {
+                     const ParamLayout& layout, const StatePart& part, int64_t step_count) {
   const fs::path out(o.out_dir), tmp = out / ".checkpoint.tmp";
   fs::remove_all(tmp);
   fs::create_directories(tmp);
-  const ParamLayout& layout = model.layout();
-  const std::string step = std::to_string(st.step);
+  const std::string step = std::to_string(step_count);
 
   ModelConfig c = cfg;
   c.torch_dtype = o.save_dtype == "f32" ? "float32" : "bfloat16";
@@ -45,13 +45,15 @@ void save_checkpoint(const TrainOptions& o, const ModelConfig& cfg, const DataMe
   if (c.bos_token_id < 0 && meta.bos_id >= 0) c.bos_token_id = meta.bos_id;
   if (c.eos_token_id < 0 && meta.eos_id >= 0) c.eos_token_id = meta.eos_id;
   write_model_config(tmp, c);
+  const float* params = part(0);
   if (o.save_dtype == "fp8")
-    save_params_fp8(layout, model.params(), (tmp / "model.safetensors").string(), {{"fathom_step", step}});
+    save_params_fp8(layout, params, (tmp / "model.safetensors").string(), {{"fathom_step", step}});
   else
-    save_params(layout, model.params(), (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
+    save_params(layout, params, (tmp / "model.safetensors").string(), o.save_dtype == "bf16",
                 {{"fathom_step", step}});
 
-  write_optimizer_state(tmp / "training_state.safetensors", layout, model.params(), st, settings);
+  write_optimizer_state(tmp / "training_state.safetensors", layout,
+                        [&](int i) { return i == 0 ? params : part(i); }, step_count, settings);
 
   // The tokenizer travels with the model so `fathom run OUT_DIR` works (copied once).
   if (!meta.tokenizer.empty())
@@ -137,17 +139,26 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
          o.data_dir);
   if (!dist::is_root()) o.quiet = true;
   cpu::ThreadPool pool(DataParallel::threads(o.threads));
-  Model model(cfg, dp.local_batch(), o.seq, &pool, o.model);
+  // Expert parallel: this rank's routed experts only (their weights, gradients and moments).
+  const ExpertShard shard = o.expert_parallel ? ExpertShard{dist::rank(), dist::size()} : ExpertShard{};
+  Model model(cfg, dp.local_batch(), o.seq, &pool, o.model, shard);
   const ParamLayout& layout = model.layout();
+  const ParamLayout full_layout(cfg);  // what checkpoints hold
   OptimizerState st;
   st.m.assign(layout.numel(), 0.0f);
   st.v.assign(layout.numel(), 0.0f);
-  if (o.resume)
-    read_optimizer_state(state_path, model.layout(), model.params(), st);
-  else if (!o.init_dir.empty())
+  if (o.resume) {
+    // Every rank takes its own part (sharded_state.h): the file is the full layout's whatever the
+    // rank count or expert parallelism of the run that wrote it.
+    float* local[3] = {model.params(), st.m.data(), st.v.data()};
+    st.step = read_optimizer_state(state_path, full_layout, [&](int i, const float* src) {
+      take_local(layout, full_layout, src, local[i]);
+    });
+  } else if (!o.init_dir.empty()) {
     load_params(layout, model.params(), o.init_dir);
-  else
+  } else {
     init_params(layout, model.params(), o.seed);
+  }
 
   const fs::path log_path = out / "train_log.jsonl";
   std::ofstream log;  // left closed on ranks other than 0 (writes to it do nothing)
@@ -167,6 +178,9 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   };
   if (dp.ranks() > 1)
     say(fmt::format("fathom train: data parallel over {} ranks, {} sequences each", dp.ranks(), dp.local_batch()));
+  if (shard.active())
+    say(fmt::format("fathom train: expert parallel over {} ranks, this rank's parameters {:.1f} MB of {:.1f} MB",
+                    shard.ranks, double(layout.numel()) * 4 / 1e6, double(full_layout.numel()) * 4 / 1e6));
   say(fmt::format("fathom train: {} parameters ({:.1f} MB f32), activations {:.1f} MB, {} threads, batch {}x{}, "
                   "{} steps from step {}, {} Linears",
                   layout.numel(), double(layout.numel()) * 4 / 1e6, double(model.activation_bytes()) / 1e6,
@@ -205,7 +219,22 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
   std::unique_ptr<StopSignal> stop;
   if (o.handle_signals) stop = std::make_unique<StopSignal>(!o.quiet);
   auto save = [&] {
-    if (dist::is_root()) save_checkpoint(o, cfg, data.meta(), settings, model, st);
+    const float* local[3] = {model.params(), st.m.data(), st.v.data()};
+    if (!shard.active()) {
+      if (dist::is_root())
+        save_checkpoint(o, cfg, data.meta(), settings, layout, [&](int i) { return local[i]; }, st.step);
+      return;
+    }
+    // Every rank sends its experts; rank 0 alone holds (one buffer at a time) and writes the whole.
+    std::vector<float> whole(dist::is_root() ? full_layout.numel() : 0);
+    const StatePart gather = [&](int i) {
+      gather_full(layout, full_layout, local[i], whole.data());
+      return static_cast<const float*>(whole.data());
+    };
+    if (dist::is_root())
+      save_checkpoint(o, cfg, data.meta(), settings, full_layout, gather, st.step);
+    else
+      for (int i = 0; i < 3; ++i) gather(i);
   };
   const auto t_start = std::chrono::steady_clock::now();
   auto t_saved = t_start;
@@ -216,7 +245,7 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
     model.zero_grad();
     StepRecord rec;
     rec.losses = model.step(windows.data() + dp.first_row() * W, true);
-    dp.reduce_step(&rec.losses, model.grads(), layout.numel());
+    dp.reduce_step(&rec.losses, layout, model.grads());
     if (!std::isfinite(rec.losses.total)) fail("step {}: the loss is not finite ({})", step + 1, rec.losses.total);
     rec.grad_norm = clip_grad_norm(ops, layout, model.grads(), o.clip);
     rec.lr = sched.at(step);
@@ -278,8 +307,10 @@ TrainResult run_training(const TrainOptions& opt, const std::function<void(const
       return {st.step, 0};
     }
     const auto now = std::chrono::steady_clock::now();
-    const bool by_time =
+    bool by_time =
         o.save_minutes > 0 && std::chrono::duration<double>(now - t_saved).count() >= o.save_minutes * 60.0;
+    // An expert-parallel checkpoint is a collective (gather_full): every rank must agree to take it.
+    if (shard.active()) by_time = dist::allreduce_max(by_time ? 1 : 0) != 0;
     const int sig = DataParallel::agree_stop(stop ? stop->requested() : 0);
     if (last || by_steps || by_time || sig) {
       save();

@@ -43,6 +43,9 @@ struct TrainOptions {
   bool quiet = false;           // no stderr output (tests)
   int64_t stop_after = -1;      // stop (as if interrupted) after this step, without a final save
   bool handle_signals = true;   // SIGINT / SIGTERM stop the run after a checkpoint (stop_signal.h)
+  // --expert-parallel: each MoE layer's routed experts spread over the ranks, each rank with its own
+  // slice of the batch (docs/DISTRIBUTED.md); on one rank, the same exchange path over one rank.
+  bool expert_parallel = false;
 };
 
 struct StepRecord {

@@ -9,7 +9,8 @@
 
 namespace fathom::train {
 
-void LayerActs::declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T) {
+void LayerActs::declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T,
+                        const ExpertShard& shard) {
   const int64_t N = B * T, H = c.hidden_size;
   a.take(&ln1, N * H);
   a.take(&ln1_rstd, N);
@@ -18,7 +19,7 @@ void LayerActs::declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, 
   a.take(&ln2, N * H);
   a.take(&ln2_rstd, N);
   if (is_moe)
-    moe.declare(a, c, N);
+    moe.declare(a, c, N, shard);
   else
     mlp.declare(a, N, c.intermediate_size);
 }
@@ -54,9 +55,10 @@ void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerWeights& dw
 }
 
 namespace {
-// The largest matmul_backward scratch any linear layer of the model needs.
-int64_t max_matmul_scratch(const ModelConfig& c, int64_t N) {
-  const int64_t H = c.hidden_size, nh = c.num_attention_heads, K = std::max<int64_t>(c.num_experts_per_tok, 1);
+// The largest matmul_backward scratch any linear layer of the model needs (rows: the routed experts'
+// rows, expert_rows()).
+int64_t max_matmul_scratch(const ModelConfig& c, int64_t N, int64_t rows) {
+  const int64_t H = c.hidden_size, nh = c.num_attention_heads;
   const int64_t dims[][3] = {
       {N, H, c.vocab_size},
       {N, 2 * H, H},
@@ -69,8 +71,8 @@ int64_t max_matmul_scratch(const ModelConfig& c, int64_t N) {
       {N, H, c.intermediate_size},
       {N, c.intermediate_size, H},
       {N, H, std::max<int64_t>(c.n_routed_experts, 1)},
-      {N * K, H, c.moe_intermediate_size},
-      {N * K, c.moe_intermediate_size, H},
+      {rows, H, c.moe_intermediate_size},
+      {rows, c.moe_intermediate_size, H},
       {N, H, c.moe_intermediate_size * c.n_shared_experts},
       {N, c.moe_intermediate_size * c.n_shared_experts, H},
   };
@@ -80,9 +82,9 @@ int64_t max_matmul_scratch(const ModelConfig& c, int64_t N) {
 }
 }  // namespace
 
-Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool,
-                         TrainSettings settings)
-    : cfg_(cfg), layout_(cfg), B_(batch), T_(seq), settings_(settings) {
+Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings,
+             ExpertShard shard)
+    : cfg_(cfg), layout_(cfg, shard), B_(batch), T_(seq), settings_(settings) {
   if (batch < 1 || seq < 1) fail("batch and sequence length must be positive (got {} x {})", batch, seq);
   const ModelConfig& c = cfg_;
   const int64_t N = B_ * T_, H = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers,
@@ -108,7 +110,7 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
   resid_.assign(L + 1, nullptr);
   for (auto& r : resid_) arena_.take(&r, N * H);
   layers_.resize(L);
-  for (int64_t l = 0; l < L; ++l) layers_[l].declare(arena_, c, c.is_moe_layer(l), B_, T_);
+  for (int64_t l = 0; l < L; ++l) layers_[l].declare(arena_, c, c.is_moe_layer(l), B_, T_, shard);
   arena_.take(&hfinal_, N * H);
   arena_.take(&hfinal_rstd_, N);
   mtp_.resize(D);
@@ -119,7 +121,7 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
     for (float** p : {&m.emb, &m.en, &m.hn, &m.x0, &m.x1, &m.out, &m.dout}) arena_.take(p, N * H);
     for (float** p : {&m.en_rstd, &m.hn_rstd, &m.out_rstd}) arena_.take(p, N);
     arena_.take(&m.cat, N * 2 * H);
-    m.layer.declare(arena_, c, c.is_moe_layer(L + k), B_, T_);
+    m.layer.declare(arena_, c, c.is_moe_layer(L + k), B_, T_, shard);
   }
   arena_.take(&logits_, N * V);
   arena_.take(&losses_, N);
@@ -127,10 +129,10 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
   arena_.take(&token_w_, N);
   for (float** p : {&tmp_, &dresid_, &dln_, &dh_, &dhalf_}) arena_.take(p, N * H);
   arena_.take(&dcat_, N * 2 * H);
-  const int64_t ms = max_matmul_scratch(c, N);
+  const int64_t ms = max_matmul_scratch(c, N, c.n_routed_experts > 0 ? expert_rows(c, N, shard) : 0);
   arena_.take(&matmul_scratch_, ms);
   mla_declare_scratch(arena_, scratch_, c, B_, T_);
-  ffn_declare_scratch(arena_, scratch_, c, N);
+  ffn_declare_scratch(arena_, scratch_, c, N, shard);
   arena_.allocate();
 
   ctx_.cfg = &cfg_;
@@ -142,6 +144,7 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
   ctx_.s = &scratch_;
   ctx_.balance_alpha = settings_.balance_alpha;
   ctx_.lowp = &lowp_;
+  ctx_.shard = shard;
 }
 
 void Model::zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }

@@ -28,7 +28,7 @@ struct LayerActs {
   float *ln2 = nullptr, *ln2_rstd = nullptr;
   MlpActs mlp;  // dense layers
   MoeActs moe;  // MoE layers
-  void declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T);
+  void declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T, const ExpertShard& shard = {});
 };
 
 // out = layer(inp): x + MLA(RMSNorm(x)), then + FFN(RMSNorm(·)).
@@ -72,7 +72,11 @@ struct StepLosses {
 // is the inference one; both read the same ModelWeights types).
 class Model {
  public:
-  Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings);
+  // With an active shard (expert parallelism), this rank holds the parameters of its own routed
+  // experts only (layout() is that rank's) and every step takes part in the exchanges of
+  // expert_exchange.h, so every rank must step together.
+  Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings,
+        ExpertShard shard = {});
 
   const ModelConfig& config() const { return cfg_; }
   const ParamLayout& layout() const { return layout_; }
