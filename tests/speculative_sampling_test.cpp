@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <span>
 
 #include "generation/speculative.h"
 
@@ -62,13 +63,28 @@ struct Tally {
   }
 };
 
+// A constraint whose allowed set depends on the round's state (the last token): after token a,
+// tokens (a + 1) % kV and (2a + 3) % kV are forbidden. A JSON schema's mask behaves so.
+struct TestMask final : RoundMask {
+  int32_t request_state = 0, state = 0;
+  static bool forbidden(int32_t a, int32_t v) { return v == (a + 1) % kV || v == (2 * a + 3) % kV; }
+  void restart() override { state = request_state; }
+  bool apply(std::span<float> logits) override {
+    for (int32_t v = 0; v < kV; ++v)
+      if (forbidden(state, v)) logits[size_t(v)] = -std::numeric_limits<float>::infinity();
+    return true;
+  }
+  void advance(int32_t t) override { state = t; }
+};
+
 // Runs speculative rounds of K drafts until n tokens are out; `draws_from_draft` instead emits
 // plain draws from the draft chain (the output "accept every draft" would tend to), the negative
 // control that shows the statistic detects a wrong distribution.
 // draft_vocab: the draft proposes only these tokens (its logits -inf elsewhere), as an MTP drafter
 // over a sub-vocabulary does (DraftWeights, model/mtp_draft_weights.h); empty: every token.
+// masked: under TestMask, whose constrained target is then the distribution to follow.
 Tally run(const SamplerParams& params, int64_t K, int64_t n, bool draws_from_draft = false,
-          const std::vector<int32_t>& draft_vocab = {}) {
+          const std::vector<int32_t>& draft_vocab = {}, bool masked = false) {
   const Table target = random_table(11, 1.5f);
   Table draft = random_table(12, 1.5f);
   if (!draft_vocab.empty())
@@ -83,9 +99,11 @@ Tally run(const SamplerParams& params, int64_t K, int64_t n, bool draws_from_dra
   std::vector<float> rows;
   std::vector<int32_t> out;
   int32_t prev = 0;
+  TestMask mask;
   for (int64_t emitted = 0; emitted < n;) {
     out.clear();
-    spec.begin_round();
+    mask.request_state = prev;
+    spec.begin_round(masked ? &mask : nullptr);
     if (draws_from_draft) {
       Sampler& s = sampler;
       out.push_back(s.sample(draft[size_t(prev)]));
@@ -94,12 +112,18 @@ Tally run(const SamplerParams& params, int64_t K, int64_t n, bool draws_from_dra
       int32_t d = prev;
       for (int64_t k = 0; k < K; ++k) {
         d = spec.draft(draft[size_t(d)]);
+        if (d < 0) break;
         rows.insert(rows.end(), target[size_t(d)].begin(), target[size_t(d)].end());
       }
       spec.verify(rows, 0, out);
     }
     for (int32_t t : out) {
-      for (const Candidate& c : mirror.distribution(target[size_t(prev)])) tally.expected[size_t(prev * kV + c.id)] += c.p;
+      std::vector<float> want(target[size_t(prev)]);
+      if (masked) {
+        mask.state = prev;
+        mask.apply(want);
+      }
+      for (const Candidate& c : mirror.distribution(want)) tally.expected[size_t(prev * kV + c.id)] += c.p;
       tally.observed[size_t(prev * kV + t)] += 1;
       mirror.accept(t);
       sampler.accept(t);
@@ -158,6 +182,26 @@ TEST(SpeculativeSampling, SubVocabularyDraftsKeepTheTargetsDistribution) {
     SCOPED_TRACE(std::string(s.name) + ", K=" + std::to_string(K));
     int df = 0;
     const double x2 = run(s.p, K, 100000, false, {0, 2, 3}).statistic(&df);
+    ASSERT_GT(df, 0);
+    EXPECT_LT(x2, chi2_critical(df)) << "df " << df;
+    K = K % 3 + 1;
+  }
+}
+
+// Under a constraint applied to drafts and targets alike (a JSON schema's mask inside the round):
+// exactly the constrained target's distribution, and no forbidden token ever comes out.
+TEST(SpeculativeSampling, MaskedRoundsKeepTheMaskedTargetsDistribution) {
+  int64_t K = 1;
+  for (const Setting& s : settings()) {
+    SCOPED_TRACE(std::string(s.name) + ", K=" + std::to_string(K));
+    int df = 0;
+    const Tally t = run(s.p, K, 100000, false, {}, true);
+    for (int32_t a = 0; a < kV; ++a)
+      for (int32_t v = 0; v < kV; ++v)
+        if (TestMask::forbidden(a, v)) {
+          EXPECT_EQ(t.observed[size_t(a * kV + v)], 0) << a << " -> " << v;
+        }
+    const double x2 = t.statistic(&df);
     ASSERT_GT(df, 0);
     EXPECT_LT(x2, chi2_critical(df)) << "df " << df;
     K = K % 3 + 1;

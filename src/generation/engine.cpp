@@ -88,6 +88,54 @@ void validate_request(const EngineRequest& r, const ModelConfig& c, int64_t cont
     fail("ignore_eos cannot be combined with a JSON schema: the output ends when the document is whole");
 }
 
+namespace {
+
+// Sets the logits [V] of the tokens a JSON schema's state forbids to -inf. Bit t of the mask: token
+// t's bytes continue the document (EOS: the document is whole). Ids past the tokenizer's vocabulary
+// (lm_head rows for padding) are never allowed. False when no token is.
+bool apply_schema_mask(gen::JsonSchemaConstraint& c, const gen::JsonSchemaConstraint::State& st, float* logits,
+                       int64_t V) {
+  const std::vector<uint64_t>& allowed = c.allowed(st);
+  const int64_t words = std::min<int64_t>(int64_t(allowed.size()), (V + 63) / 64);
+  bool any = false;
+  for (int64_t w = 0; w < words; ++w) {
+    const uint64_t bits = allowed[size_t(w)];
+    any |= bits != 0;
+    if (bits == ~uint64_t(0)) continue;
+    const int64_t end = std::min<int64_t>(V, (w + 1) * 64);
+    for (int64_t t = w * 64; t < end; ++t)
+      if (!(bits >> (t % 64) & 1)) logits[t] = -INFINITY;
+  }
+  for (int64_t t = words * 64; t < V; ++t) logits[t] = -INFINITY;
+  return any;
+}
+
+// A request's schema inside a speculative round: a copy of its state walks the round's drafts, so
+// the draft and target distributions are masked as ordinary decoding would mask them.
+class SchemaRoundMask final : public RoundMask {
+ public:
+  SchemaRoundMask(gen::JsonSchemaConstraint& c, const gen::JsonSchemaConstraint::State& request_state)
+      : c_(c), request_state_(request_state) {}
+  void restart() override {
+    state_ = request_state_;
+    ended_ = false;
+  }
+  // After EOS (the one token the matcher does not advance over) nothing of the round is emitted:
+  // the rows that follow are left as they are.
+  bool apply(std::span<float> logits) override {
+    return ended_ || apply_schema_mask(c_, state_, logits.data(), int64_t(logits.size()));
+  }
+  void advance(int32_t token) override { ended_ = ended_ || !c_.advance(state_, token); }
+
+ private:
+  gen::JsonSchemaConstraint& c_;
+  const gen::JsonSchemaConstraint::State& request_state_;
+  gen::JsonSchemaConstraint::State state_;
+  bool ended_ = false;
+};
+
+}  // namespace
+
 struct Engine::Slot {
   LatentCache cache;
   std::unique_ptr<MtpDrafter> drafter;  // with MTP: the modules' caches, as long as `cache`
@@ -113,6 +161,7 @@ struct Engine::Sequence {
   std::unique_ptr<SpeculativeSampler> speculative;  // with MTP, over `sampler`
   std::unique_ptr<gen::JsonSchemaConstraint> constraint;  // with a JSON schema
   gen::JsonSchemaConstraint::State constraint_state;       // the output so far, as the schema reads it
+  std::unique_ptr<SchemaRoundMask> round_mask;             // with a schema and MTP: over the two above
   Clock::time_point decode_start;
 
   Sequence(std::shared_ptr<Ticket> t, EngineRequest&& r, EventSink&& k, const tok::Tokenizer& tok)
@@ -241,16 +290,13 @@ void Engine::step() {
       }
     const auto t1 = Clock::now();
 
-    // Sequences whose logits the engine must see (logit_bias, logprobs, a JSON schema's mask)
-    // sample every token themselves; the others speculate when MTP is on. A speculative round
-    // judges drafts on the raw target logits, so a per-token constraint in prepare_logits keeps its
-    // requests here (checking drafts against the mask would need it applied inside the round to
-    // the draft and target distributions alike).
+    // Sequences whose logits the engine must see (logit_bias, logprobs) sample every token
+    // themselves; the others speculate when MTP is on. A JSON schema's mask goes into the round
+    // (SchemaRoundMask): drafts and targets are masked alike, drafts only where the schema allows.
     std::vector<Sequence*> plain, speculating;
     for (auto& s : running_) {
       if (s->done || s->prefilling() || s->feed < 0) continue;
-      const bool own_logits =
-          !s->req.logit_bias.empty() || s->req.top_logprobs >= 0 || !s->req.speculate || s->constraint;
+      const bool own_logits = !s->req.logit_bias.empty() || s->req.top_logprobs >= 0 || !s->req.speculate;
       (speculative_ && !own_logits ? speculating : plain).push_back(s.get());
     }
     if (!plain.empty()) decode_step(plain);
@@ -353,6 +399,10 @@ void Engine::speculative_step(std::vector<Sequence*>& batch) {
     r.cache = &s.slot->cache;
     r.drafter = s.slot->drafter.get();
     r.sampler = s.speculative.get();
+    if (s.constraint) {
+      if (!s.round_mask) s.round_mask = std::make_unique<SchemaRoundMask>(*s.constraint, s.constraint_state);
+      r.mask = s.round_mask.get();
+    }
     r.next = s.feed;
     // Drafts past max_tokens would be thrown away: draft at most the tokens still wanted after t_L.
     r.max_drafts = opt_.mtp_draft;
@@ -397,23 +447,8 @@ void Engine::prepare_logits(Sequence& s, float* logits, int64_t position) const 
   const int64_t V = model_.config().vocab_size;
   check_logits_finite(std::span<const float>(logits, size_t(V)), position);
   for (auto& [id, bias] : s.req.logit_bias) logits[id] += bias;
-  if (s.constraint) {
-    // Bit t of the mask: token t's bytes continue the document (EOS: the document is whole). Ids
-    // past the tokenizer's vocabulary (lm_head rows for padding) are never allowed.
-    const std::vector<uint64_t>& allowed = s.constraint->allowed(s.constraint_state);
-    const int64_t words = std::min<int64_t>(int64_t(allowed.size()), (V + 63) / 64);
-    bool any = false;
-    for (int64_t w = 0; w < words; ++w) {
-      const uint64_t bits = allowed[size_t(w)];
-      any |= bits != 0;
-      if (bits == ~uint64_t(0)) continue;
-      const int64_t end = std::min<int64_t>(V, (w + 1) * 64);
-      for (int64_t t = w * 64; t < end; ++t)
-        if (!(bits >> (t % 64) & 1)) logits[t] = -INFINITY;
-    }
-    for (int64_t t = words * 64; t < V; ++t) logits[t] = -INFINITY;
-    if (!any) fail("no token of the vocabulary can continue the JSON document at position {}", position);
-  }
+  if (s.constraint && !apply_schema_mask(*s.constraint, s.constraint_state, logits, V))
+    fail("no token of the vocabulary can continue the JSON document at position {}", position);
 }
 
 bool Engine::sample_and_emit(Sequence& s, float* logits) {

@@ -53,8 +53,8 @@ struct EngineRequest {
   // the output is the same either way, only the speed differs.
   bool speculate = true;
   // Structured output: every token must continue a document valid under this schema
-  // (generation/json_schema.h), and EOS comes only once it is whole. Such a request decodes one
-  // token per step: MTP drafts are judged on unmasked logits, so it never speculates.
+  // (generation/json_schema.h), and EOS comes only once it is whole. Under MTP the mask applies
+  // inside the speculative round to drafts and targets alike (RoundMask, generation/speculative.h).
   std::shared_ptr<const gen::CompiledSchema> json_schema;
 };
 
@@ -174,8 +174,9 @@ class Engine {
   void fail_step(std::vector<Sequence*>& batch, const std::string& error);
   // The logits of one position as the sampler sees them: checked finite, then the request's
   // logit_bias, then its JSON schema's mask (-inf for every token that cannot continue the
-  // document). Every token the engine samples comes through here: the one place for per-token
-  // constraints (requests with one never speculate, so no draft bypasses it).
+  // document). Every token the engine samples one at a time comes through here; a speculative
+  // round applies the same schema mask through SchemaRoundMask (engine.cpp), and logit_bias
+  // requests never speculate.
   void prepare_logits(Sequence& s, float* logits, int64_t position) const;
   // Samples from prepared logits and emits the token. Returns whether the sequence goes on.
   bool sample_and_emit(Sequence& s, float* logits);

@@ -1,6 +1,7 @@
 #include "generation/speculative.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 
 #include "core/assert.h"
@@ -35,9 +36,23 @@ int64_t default_draft_vocabulary_size(int64_t vocab) {
   return std::min(vocab, std::max<int64_t>(1024, vocab / 4));
 }
 
-void SpeculativeSampler::begin_round() {
+void SpeculativeSampler::begin_round(RoundMask* mask) {
   history_ = sampler_;
   drafts_.clear();
+  mask_ = mask;
+  if (mask_) mask_->restart();
+}
+
+std::span<const float> SpeculativeSampler::masked(std::span<const float> row, bool* any_allowed) {
+  *any_allowed = true;
+  if (!mask_) return row;
+  masked_.assign(row.begin(), row.end());
+  *any_allowed = mask_->apply(masked_);
+  // A draft row scores only its sub-vocabulary (-inf elsewhere): the mask may leave nothing of it.
+  if (*any_allowed)
+    *any_allowed = std::any_of(masked_.begin(), masked_.end(),
+                               [](float x) { return x > -std::numeric_limits<float>::infinity(); });
+  return masked_;
 }
 
 int32_t SpeculativeSampler::draw(const std::vector<Candidate>& d) {
@@ -54,10 +69,14 @@ int32_t SpeculativeSampler::draw(const std::vector<Candidate>& d) {
 
 int32_t SpeculativeSampler::draft(std::span<const float> draft_logits) {
   const size_t k = drafts_.size();
+  bool any = true;
+  const std::span<const float> row = masked(draft_logits, &any);
+  if (!any) return -1;
   if (q_.size() <= k) q_.resize(k + 1);
-  q_[k] = history_.distribution(draft_logits);
+  q_[k] = history_.distribution(row);
   const int32_t x = draw(q_[k]);
   history_.accept(x);
+  if (mask_) mask_->advance(x);
   drafts_.push_back(x);
   return x;
 }
@@ -70,9 +89,12 @@ int64_t SpeculativeSampler::verify(std::span<const float> target_logits, int64_t
   const size_t V = target_logits.size() / size_t(rows);
   if (q_dense_.size() < V) q_dense_.assign(V, 0.0);
   history_ = sampler_;
+  if (mask_) mask_->restart();
   for (int64_t j = 0; j <= K; ++j) {
-    const std::span<const float> row = target_logits.subspan(size_t(j) * V, V);
-    check_logits_finite(row, first_position + j);
+    check_logits_finite(target_logits.subspan(size_t(j) * V, V), first_position + j);
+    bool any = true;
+    const std::span<const float> row = masked(target_logits.subspan(size_t(j) * V, V), &any);
+    if (!any) fail("no token of the vocabulary can continue the JSON document at position {}", first_position + j);
     const std::vector<Candidate> p = history_.distribution(row);
     if (j == K) {  // every draft accepted: the bonus token comes from the last row
       out.push_back(draw(p));
@@ -91,6 +113,7 @@ int64_t SpeculativeSampler::verify(std::span<const float> target_logits, int64_t
       for (const Candidate& c : q) q_dense_[size_t(c.id)] = 0.0;
       out.push_back(x);
       history_.accept(x);
+      if (mask_) mask_->advance(x);
       continue;
     }
     // Rejected: draw from normalize(max(0, p - q)). Its support lies within p's.
@@ -131,17 +154,18 @@ void SpeculativeDecoder::step(const Exec& ex, std::span<SpeculativeSequence* con
     // The verification writes 1 + K rows: never more than the cache has room for.
     const int64_t K = s->drafter ? std::clamp<int64_t>(s->max_drafts, 0, s->cache->capacity() - L - 1) : 0;
     s->tokens.clear();
-    s->sampler->begin_round();
+    s->sampler->begin_round(s->mask);
     tokens_.push_back(s->next);
+    int64_t drafted = 0;
     if (K > 0) {
       int32_t d = s->sampler->draft(s->drafter->first_draft(ex, s->next));
-      tokens_.push_back(d);
-      for (int64_t k = 1; k < K; ++k) {
-        d = s->sampler->draft(s->drafter->next_draft(ex, d));
+      while (d >= 0) {  // -1: the mask left the draft nothing to propose
         tokens_.push_back(d);
+        if (++drafted == K) break;
+        d = s->sampler->draft(s->drafter->next_draft(ex, d));
       }
     }
-    counts_.push_back(1 + K);
+    counts_.push_back(1 + drafted);
     caches_.push_back(s->cache);
     length.push_back(L);
   }

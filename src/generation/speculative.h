@@ -46,6 +46,20 @@ std::vector<int32_t> draft_vocabulary(const tok::Tokenizer& tok, int64_t vocab, 
 // smaller one). Measured on models/default in docs/PERFORMANCE.md.
 int64_t default_draft_vocabulary_size(int64_t vocab);
 
+// A per-token constraint on what may come next (a JSON schema's mask), applied inside a round to the
+// draft and the target logits alike: p and q are then both the constrained distributions, so the
+// round still yields exactly the constrained sampler's tokens (greedy: the constrained argmax). Its
+// state moves through the round's tokens; restart() puts it back where the request stands (t_L
+// accepted), as each pass over the round begins.
+class RoundMask {
+ public:
+  virtual ~RoundMask() = default;
+  virtual void restart() = 0;
+  // Sets the logits of tokens the current state forbids to -inf; false when none is allowed.
+  virtual bool apply(std::span<float> logits) = 0;
+  virtual void advance(int32_t token) = 0;
+};
+
 // The acceptance rule for one sequence, over the request's Sampler (its filters, its penalty history
 // and its random stream: a run is reproducible for a given seed, though not the same stream as
 // decoding without MTP, except greedy, which draws nothing).
@@ -53,10 +67,12 @@ class SpeculativeSampler {
  public:
   explicit SpeculativeSampler(Sampler& sampler) : sampler_(sampler), history_(sampler.params()) {}
 
-  // Starts a round: the drafts that follow see the sampler's history as it is now (t_L accepted).
-  void begin_round();
+  // Starts a round: the drafts that follow see the sampler's history as it is now (t_L accepted),
+  // and the mask (may be null) where the request stands.
+  void begin_round(RoundMask* mask = nullptr);
   // Picks the next draft from the draft model's logits [vocab]: q = the sampler's distribution with
-  // the round's earlier drafts appended to its history; greedy: q's argmax, else a draw from q.
+  // the round's earlier drafts appended to its history (and masked); greedy: q's argmax, else a
+  // draw from q. -1 when the mask leaves no draft token: the round drafts no further.
   int32_t draft(std::span<const float> draft_logits);
   int64_t drafts() const { return int64_t(drafts_.size()); }
 
@@ -70,7 +86,12 @@ class SpeculativeSampler {
  private:
   int32_t draw(const std::vector<Candidate>& d);  // one token from d with the sampler's stream
 
+  // The row with the mask applied (the row itself without a mask).
+  std::span<const float> masked(std::span<const float> row, bool* any_allowed);
+
   Sampler& sampler_;
+  RoundMask* mask_ = nullptr;
+  std::vector<float> masked_;  // scratch, [vocab]
   Sampler history_;  // the sampler's history plus this round's drafts (its random stream unused)
   std::vector<int32_t> drafts_;
   std::vector<std::vector<Candidate>> q_;  // per draft: the distribution it was picked from
@@ -83,6 +104,7 @@ struct SpeculativeSequence {
   LatentCache* cache = nullptr;             // main cache, length L
   MtpDrafter* drafter = nullptr;            // length() == cache->length(); null: no drafts (plain decode)
   SpeculativeSampler* sampler = nullptr;    // over the request's Sampler
+  RoundMask* mask = nullptr;                // a constraint on the tokens (null: none)
   int32_t next = -1;                        // t_L: chosen, accepted into the sampler, not yet fed
   int64_t max_drafts = 1;                   // K this round; clamped to the cache's room; 0: plain decode
   // Results of the round.
