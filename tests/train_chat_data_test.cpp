@@ -18,8 +18,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// One folder per test: ctest runs the tests of this file as parallel processes.
 fs::path tokenizer_dir() {
-  const fs::path dir = fs::path(FATHOM_TEST_TMP) / "chat_data" / "tok";
+  const fs::path dir =
+      fs::path(FATHOM_TEST_TMP) / "chat_data" / ::testing::UnitTest::GetInstance()->current_test_info()->name() / "tok";
   fs::remove_all(dir);
   fs::create_directories(dir);
   EXPECT_TRUE(fathom::synth_write_tokenizer(synth_preset_config("tiny-v3"), dir.string(), ""));
