@@ -95,6 +95,23 @@ def main():
                      {"role": "tool", "tool_call_id": "c", "content": "sun"}],
         "tools": [{"type": "function", "function": {"name": "w", "parameters": {"type": "object"}}}],
         "tool_choice": "auto", "chat_template_kwargs": {"thinking": True}}))
+    # Structured outputs: the schema is compiled while the request is parsed.
+    put("fuzz_openai_request", "json_schema", json.dumps({
+        "messages": [{"role": "user", "content": "A person?"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "p", "strict": True, "schema": {
+            "type": "object", "required": ["name", "tags"], "additionalProperties": False,
+            "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": "^[A-Z][a-z]+$"},
+                           "age": {"type": "integer", "minimum": 0, "maximum": 150},
+                           "kind": {"enum": ["a", "b", None, 3]}, "ok": {"anyOf": [{"type": "boolean"},
+                                                                              {"const": "x"}]},
+                           "tags": {"type": "array", "items": {"$ref": "#/$defs/t"}, "minItems": 1,
+                                    "maxItems": 3}},
+            "$defs": {"t": {"type": "string", "format": "date"}}}}}}))
+    put("fuzz_openai_request", "tool_choice", json.dumps({
+        "messages": [{"role": "user", "content": "Weather?"}],
+        "tools": [{"type": "function", "function": {"name": "w", "parameters": {
+            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}],
+        "tool_choice": {"type": "function", "function": {"name": "w"}}, "response_format": {"type": "json_object"}}))
     put("fuzz_openai_request", "completion", json.dumps(
         {"prompt": "Once", "max_tokens": 4, "logit_bias": {"5": -100}, "temperature": 0}))
     put("fuzz_openai_request", "completion_ids", json.dumps({"prompt": [1, 2, 3], "n": 1, "echo": False}))
