@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/error.h"
 #include "io/checkpoint.h"
 #include "model/experts.h"
 #include "model/synth.h"
@@ -96,6 +97,27 @@ TEST(TensorSchema, SynthWritesExactlyTheSchema) {
         for (const auto& [name, t] : shard->tensors()) got.insert(name);
       EXPECT_EQ(got, want) << preset;
     }
+}
+
+// synth --nextn 0 leaves the MTP module out (config and tensors), as a cut of V3 that fits in memory
+// needs; a second MTP module is refused.
+TEST(TensorSchema, SynthNextnZeroWritesNoMtpModule) {
+  const std::string dir = test::scratch_dir("synth_nextn0");
+  SynthOptions o;
+  o.preset = "tiny-v3";
+  o.out_dir = dir;
+  o.dtype = SynthDType::BF16;
+  o.nextn = 0;
+  synth_write(o);
+  io::Checkpoint ck(dir);
+  const ModelConfig c = ModelConfig::from_json(ck.config_json(), dir);
+  EXPECT_EQ(c.num_nextn_predict_layers, 0);
+  const std::string mtp_prefix = "model.layers." + std::to_string(c.num_hidden_layers) + ".";
+  for (const auto& shard : ck.shards())
+    for (const auto& [name, t] : shard->tensors()) EXPECT_NE(name.rfind(mtp_prefix, 0), 0u) << name;
+  EXPECT_TRUE(ck.find("model.layers.0.self_attn.kv_a_proj_with_mqa.weight") != nullptr);
+  o.nextn = 2;
+  EXPECT_THROW(synth_write(o), Error);
 }
 
 // FNV-1a's published test vectors: the seed of a tensor is the same with every standard library.

@@ -11,7 +11,7 @@ namespace {
 
 struct Opts {
   std::string preset, out, dtype = "bf16", tokenizer;
-  int64_t layers = -1;
+  int64_t layers = -1, nextn = -1;
   uint64_t seed = 0;
 };
 
@@ -23,6 +23,7 @@ fathom::cli::Command reg("synth", "Write a random-weight checkpoint (Hugging Fac
   sub.add_option("--dtype", o->dtype, "f32 | bf16 | fp8 (e4m3 with 128x128 block scales)")
       ->check(CLI::IsMember({"f32", "bf16", "fp8"}));
   sub.add_option("--layers", o->layers, "override num_hidden_layers (same per-layer shape)");
+  sub.add_option("--nextn", o->nextn, "override num_nextn_predict_layers: 0 leaves the MTP module out, 1 keeps it");
   sub.add_option("--seed", o->seed, "random seed");
   sub.add_option("--tokenizer", o->tokenizer,
                  "copy tokenizer.json / tokenizer_config.json from this directory (tiny presets get a "
@@ -34,6 +35,7 @@ fathom::cli::Command reg("synth", "Write a random-weight checkpoint (Hugging Fac
     s.dtype = o->dtype == "f32" ? fathom::SynthDType::F32 : o->dtype == "fp8" ? fathom::SynthDType::FP8
                                                                               : fathom::SynthDType::BF16;
     s.layers = o->layers;
+    s.nextn = o->nextn;
     s.seed = o->seed;
     s.progress = true;
     s.tokenizer_dir = o->tokenizer;

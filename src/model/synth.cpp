@@ -203,6 +203,12 @@ uint64_t synth_write(const SynthOptions& opt) {
     c.num_hidden_layers = opt.layers;
     c.first_k_dense_replace = std::min(c.first_k_dense_replace, std::max<int64_t>(opt.layers - 1, 0));
   }
+  // The MTP module is one more MoE layer: at V3's shape 11 GB in fp8, which decides whether a cut
+  // of the model fits this machine's memory. Measurements of the main model do without it.
+  if (opt.nextn >= 0) {
+    if (opt.nextn > 1) fail("--nextn must be 0 or 1 (DeepSeek-V3 has one MTP module)");
+    c.num_nextn_predict_layers = opt.nextn;
+  }
   const bool fp8 = opt.dtype == SynthDType::FP8;
   const DType plain = opt.dtype == SynthDType::F32 ? DType::F32 : DType::BF16;
   c.torch_dtype = opt.dtype == SynthDType::F32 ? "float32" : "bfloat16";

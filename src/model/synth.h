@@ -17,6 +17,7 @@ struct SynthOptions {
   std::string out_dir;
   SynthDType dtype = SynthDType::BF16;
   int64_t layers = -1;  // override num_hidden_layers (keeps first_k_dense_replace <= layers)
+  int64_t nextn = -1;   // override num_nextn_predict_layers (0 drops the MTP module)
   uint64_t seed = 0;
   bool progress = false;  // progress bar on stderr
   // A directory whose tokenizer.json / tokenizer_config.json are copied beside the weights; when
