@@ -67,6 +67,34 @@ TEST(BpeTrainer, LayoutSpecialsBytesAndChatTokens) {
   EXPECT_EQ(t.decode(oids), odd);
 }
 
+// --digits-per-token 1: numbers never merge, however frequent, so every digit is a token of its
+// own (written into tokenizer.json's pre_tokenizer too); the default 3 merges frequent groups.
+TEST(BpeTrainer, DigitsPerTokenOneKeepsEveryDigitItsOwnToken) {
+  const std::string corpus = "What is 1234 + 5678? 1234 5678 12 34 56 78 1234 5678 123 456\n";
+  for (int digits : {1, 3}) {
+    BpeTrainOptions o;
+    o.vocab_size = 400;
+    o.digits_per_token = digits;
+    PreTokenCounter c(digits);
+    for (int i = 0; i < 20; ++i) c.add_text(corpus);
+    const BpeModel m = train_bpe(c.sorted_counts(), o);
+    const auto tj = tokenizer_json(m, digits);
+    EXPECT_EQ(tj["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"],
+              digits == 1 ? "\\p{N}" : "\\p{N}{1,3}");
+    Tokenizer t = Tokenizer::from_json(tj.dump(), tokenizer_config_json().dump());
+    const auto ids = t.encode("1234+5678");
+    if (digits == 1) {
+      ASSERT_EQ(ids.size(), 9u);
+      for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(t.decode(std::span(&ids[i], 1)).size(), 1u);
+    } else {
+      EXPECT_LT(ids.size(), 9u);  // "123" and "567" groups merge
+    }
+    EXPECT_EQ(t.decode(ids), "1234+5678");
+  }
+  EXPECT_THROW(deepseek_pre_tokenizer_json(0), std::exception);
+  EXPECT_THROW(deepseek_pre_tokenizer_json(4), std::exception);
+}
+
 TEST(BpeTrainer, RejectsTooSmallVocab) {
   BpeTrainOptions o;
   o.vocab_size = 200;

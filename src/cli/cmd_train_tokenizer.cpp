@@ -15,12 +15,14 @@ struct Options {
   std::string out;
   int64_t vocab_size = 8192;
   int64_t min_frequency = 2;
+  int digits_per_token = 3;
 };
 
 int run(const Options& o) {
   fathom::tok::BpeTrainOptions opts;
   opts.vocab_size = o.vocab_size;
   opts.min_frequency = o.min_frequency;
+  opts.digits_per_token = o.digits_per_token;
   opts.progress = isatty(STDERR_FILENO);
   std::vector<std::filesystem::path> files(o.files.begin(), o.files.end());
   auto r = fathom::tok::train_tokenizer(files, o.out, opts);
@@ -48,6 +50,11 @@ fathom::cli::Command reg(
                      "total vocabulary, 3 special + 2 chat tokens included")
           ->capture_default_str();
       sub.add_option("--min-frequency", o->min_frequency, "never merge a pair seen fewer times")
+          ->capture_default_str();
+      sub.add_option("--digits-per-token", o->digits_per_token,
+                     "longest run of digits in one token: 3 as DeepSeek-V3; 1 keeps every digit its own "
+                     "token (what digit-by-digit arithmetic needs)")
+          ->check(CLI::Range(1, 3))
           ->capture_default_str();
       return std::function<int()>([o] { return run(*o); });
     });

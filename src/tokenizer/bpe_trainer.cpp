@@ -81,12 +81,13 @@ ordered_json config_token(const char* content) {
 // ---- pre-token counting -----------------------------------------------------------------------
 
 struct PreTokenCounter::Impl {
-  tok::PreTokenizerInfo pre =
-      tok::make_pre_tokenizer(nlohmann::json::parse(deepseek_pre_tokenizer_json().dump()));
+  explicit Impl(int digits)
+      : pre(tok::make_pre_tokenizer(nlohmann::json::parse(deepseek_pre_tokenizer_json(digits).dump()))) {}
+  tok::PreTokenizerInfo pre;
   std::unordered_map<std::string, int64_t> counts;
 };
 
-PreTokenCounter::PreTokenCounter() : impl_(new Impl) {}
+PreTokenCounter::PreTokenCounter(int digits_per_token) : impl_(new Impl(digits_per_token)) {}
 PreTokenCounter::~PreTokenCounter() { delete impl_; }
 
 void PreTokenCounter::add_text(std::string_view text) {
@@ -237,8 +238,11 @@ BpeModel train_bpe(const std::vector<std::pair<std::string, int64_t>>& words,
 
 // ---- tokenizer.json / tokenizer_config.json ---------------------------------------------------
 
-nlohmann::ordered_json deepseek_pre_tokenizer_json() {
-  auto split = [](const char* regex) {
+nlohmann::ordered_json deepseek_pre_tokenizer_json(int digits_per_token) {
+  if (digits_per_token < 1 || digits_per_token > 3)
+    fail("digits per token must be 1, 2 or 3 (got {})", digits_per_token);
+  const std::string digits = digits_per_token == 1 ? R"(\p{N})" : fmt::format(R"(\p{{N}}{{1,{}}})", digits_per_token);
+  auto split = [](const std::string& regex) {
     return ordered_json{{"type", "Split"},
                         {"pattern", {{"Regex", regex}}},
                         {"behavior", "Isolated"},
@@ -247,7 +251,7 @@ nlohmann::ordered_json deepseek_pre_tokenizer_json() {
   return ordered_json{
       {"type", "Sequence"},
       {"pretokenizers",
-       {split(R"(\p{N}{1,3})"),
+       {split(digits),
         // CJK ideographs, hiragana, katakana (U+4E00-U+9FA5, U+3040-U+309F, U+30A0-U+30FF).
         split("[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+"),
         split("[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+"
@@ -259,7 +263,7 @@ nlohmann::ordered_json deepseek_pre_tokenizer_json() {
                      {"use_regex", false}}}}};
 }
 
-nlohmann::ordered_json tokenizer_json(const BpeModel& m) {
+nlohmann::ordered_json tokenizer_json(const BpeModel& m, int digits_per_token) {
   ordered_json vocab = ordered_json::object();
   for (size_t i = 0; i < m.tokens.size(); ++i) vocab[m.tokens[i]] = static_cast<int64_t>(i);
   ordered_json merges = ordered_json::array();
@@ -273,7 +277,7 @@ nlohmann::ordered_json tokenizer_json(const BpeModel& m) {
                        added_token(2, kPad, true),        added_token(n, kUser, false),
                        added_token(n + 1, kAssistant, false)};
   j["normalizer"] = {{"type", "Sequence"}, {"normalizers", ordered_json::array()}};
-  j["pre_tokenizer"] = deepseek_pre_tokenizer_json();
+  j["pre_tokenizer"] = deepseek_pre_tokenizer_json(digits_per_token);
   j["post_processor"] = {{"type", "ByteLevel"}, {"add_prefix_space", true},
                          {"trim_offsets", false}, {"use_regex", true}};
   j["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true},
@@ -313,7 +317,7 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
   if (files.empty()) fail("train-tokenizer: no input files");
   auto t0 = std::chrono::steady_clock::now();
   TrainTokenizerReport r;
-  PreTokenCounter counter;
+  PreTokenCounter counter(opts.digits_per_token);
   for (size_t i = 0; i < files.size(); ++i) {
     std::string text = read_text_file(files[i].string());
     r.bytes += static_cast<int64_t>(text.size());
@@ -333,7 +337,7 @@ TrainTokenizerReport train_tokenizer(const std::vector<std::filesystem::path>& f
   r.vocab_size = static_cast<int64_t>(m.tokens.size()) + kTrailingAdded;
 
   std::filesystem::create_directories(out_dir);
-  write_file_atomic(out_dir / "tokenizer.json", tokenizer_json(m).dump(2) + "\n");
+  write_file_atomic(out_dir / "tokenizer.json", tokenizer_json(m, opts.digits_per_token).dump(2) + "\n");
   write_file_atomic(out_dir / "tokenizer_config.json", tokenizer_config_json().dump(2) + "\n");
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;

@@ -25,12 +25,15 @@ struct BpeTrainOptions {
   int64_t vocab_size = 8192;  // total, special and added tokens included
   int64_t min_frequency = 2;  // a pair seen fewer times is never merged
   bool progress = false;      // progress lines on stderr
+  // Longest run of digits in one pre-token: DeepSeek-V3 splits numbers into groups of up to 3;
+  // 1 keeps every digit its own token, which digit-by-digit arithmetic needs (models/reasoner).
+  int digits_per_token = 3;
 };
 
 // Counts pre-tokens (raw byte strings) of texts; feed it every training document.
 class PreTokenCounter {
  public:
-  PreTokenCounter();
+  explicit PreTokenCounter(int digits_per_token = 3);
   ~PreTokenCounter();
   void add_text(std::string_view text);
   // Pre-tokens and their counts, sorted by text (a deterministic order for training).
@@ -53,9 +56,9 @@ struct BpeModel {
 BpeModel train_bpe(const std::vector<std::pair<std::string, int64_t>>& words,
                    const BpeTrainOptions& opts);
 
-// The DeepSeek-V3 pre_tokenizer object of tokenizer.json.
-nlohmann::ordered_json deepseek_pre_tokenizer_json();
-nlohmann::ordered_json tokenizer_json(const BpeModel& model);
+// The DeepSeek-V3 pre_tokenizer object of tokenizer.json (digits_per_token: see BpeTrainOptions).
+nlohmann::ordered_json deepseek_pre_tokenizer_json(int digits_per_token = 3);
+nlohmann::ordered_json tokenizer_json(const BpeModel& model, int digits_per_token = 3);
 nlohmann::ordered_json tokenizer_config_json();
 
 // The whole command: reads files, trains, writes DIR/tokenizer.json and DIR/tokenizer_config.json.

@@ -89,6 +89,19 @@ const sample = fs.readFileSync(sources[0], "utf8");
   process.stdout.write(conf.stdout.split("\n").map((l) => "  conformance: " + l).join("\n") + "\n");
   check(conf.status === 0, `conformance.js on the trained tokenizer exited ${conf.status}: ${conf.stderr}`);
 
+  // ---- 2b. --digits-per-token 1 (the reasoner's tokenizer): HF reads the changed regex alike ----
+  const tokD = path.join(tmp, "tok_digits");
+  run(["train-tokenizer", "--vocab-size", "600", "--digits-per-token", "1", "--out", tokD, ...files]);
+  const hfD = Tokenizer.fromFile(path.join(tokD, "tokenizer.json"));
+  const digitIds = (await hfD.encode("What is 9325 + 1033? 10358", null, { addSpecialTokens: false })).getIds();
+  const digitToks = digitIds.map((id) => hfD.idToToken(id)).filter((t) => /[0-9]/.test(t));
+  check(digitToks.length === 13 && digitToks.every((t) => /^Ġ?[0-9]$/.test(t)),
+        `--digits-per-token 1: digit tokens ${JSON.stringify(digitToks)}`);
+  const confD = spawnSync(process.execPath, [path.join(repo, "tests/tokenizer/conformance.js"), fathom, tokD,
+                                             "--seed", "778", "--random", "300"], { encoding: "utf8" });
+  process.stdout.write(confD.stdout.split("\n").map((l) => "  conformance (1 digit): " + l).join("\n") + "\n");
+  check(confD.status === 0, `conformance.js on the 1-digit tokenizer exited ${confD.status}: ${confD.stderr}`);
+
   // ---- 3. prepare ----
   const prepFiles = [...sources.filter((f) => f.endsWith(".md")), randomFile, crlfFile];
   const F = 0.2;
