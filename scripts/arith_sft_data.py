@@ -8,7 +8,8 @@ B in 0..99), drawn with Python's generator from --seed (a stream apart from fath
 is written the way it is computed by hand, digit by digit:
   addition        column by column from the units, "d1 + d2 + carry = s, write s%10 carry s//10"
   subtraction     the larger minus the smaller with borrows, then the sign
-  multiplication  A times each digit of B (with carries), shifted, then their column sum
+  multiplication  A times each digit of B, itself digit by digit with carries (so every step is a
+                  one-digit product), shifted, then their column sum
 followed by </think> and the integer alone on the last line.
 """
 
@@ -52,11 +53,27 @@ def sub_steps(a, b):
     return lines, -r if neg else r
 
 
+def times_digit_steps(a, d):
+    """A times one digit, digit by digit from the units: "x*d+carry=s write s%10 carry s//10"."""
+    lines, carry, out = [f"{a}*{d}"], 0, []
+    for ch in reversed(str(a)):
+        x = int(ch)
+        s = x * d + carry
+        lines.append(f"{x}*{d}+{carry}={s} write {s % 10} carry {s // 10}")
+        out.append(str(s % 10))
+        carry = s // 10
+    if carry:
+        out.append(str(carry))
+        lines.append(f"carry {carry} written")
+    return lines, int("".join(reversed(out)))
+
+
 def mul_steps(a, b):
     lines, parts = [], []
     for i, d in enumerate(reversed(str(b))):
-        p = a * int(d)
-        lines.append(f"{a}*{d}={p} shift {i} gives {p * 10 ** i}")
+        step_lines, p = times_digit_steps(a, int(d))
+        lines += step_lines
+        lines.append(f"gives {p} shift {i} is {p * 10 ** i}")
         parts.append(p * 10 ** i)
     total = parts[0]
     for p in parts[1:]:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The planned recipe for models/reasoner/ (issue 24): NOT YET RUN (multi-hour on 2 cores); the
-# numbers it records are what docs/TRAINING.md "GRPO" will report. From a fresh checkout:
+# The recipe for models/reasoner/ (docs/TRAINING.md, "The reasoning model recipe"): hours on 2
+# cores, resumable stage by stage. From a fresh checkout:
 #
 #   worked solutions (scripts/arith_sft_data.py: digit by digit with carries / borrows)
-#   -> fathom train-tokenizer on their text (its chat template keeps assistant turns whole)
+#   -> fathom train-tokenizer on their text, every digit its own token (--digits-per-token 1; its
+#      chat template keeps assistant turns whole)
 #   -> fathom prepare --chat (loss on the assistant turns only)
 #   -> fathom train --config configs/reasoner-model.json    (SFT)
 #   -> fathom eval-arith RUN/sft --n 1000 --seed 1000003     (held-out accuracy after SFT)
@@ -18,8 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${1:-build/reasoner}
 FATHOM=${FATHOM:-build/fathom}
-CONFIG=${CONFIG:-configs/default-model.json}  # to be replaced by a reasoner config (<= 20 MB, seq >= 384)
-SFT_N=${SFT_N:-200000}
+CONFIG=${CONFIG:-configs/reasoner-model.json}  # 3.0 M parameters, vocabulary 512, context 512
+SFT_N=${SFT_N:-100000}
 SFT_STEPS=${SFT_STEPS:-3000}
 GRPO_STEPS=${GRPO_STEPS:-300}
 THREADS=${THREADS:-0}
@@ -28,16 +29,17 @@ S="$WORK/summary.txt"
 
 [ -f "$WORK/sft.jsonl" ] || python3 scripts/arith_sft_data.py --n "$SFT_N" --seed 1 > "$WORK/sft.jsonl"
 [ -f "$WORK/sft.txt" ] || python3 scripts/arith_sft_data.py --n 20000 --seed 2 --text > "$WORK/sft.txt"
-[ -f "$WORK/tok/tokenizer.json" ] || "$FATHOM" train-tokenizer --vocab-size 1024 --out "$WORK/tok" "$WORK/sft.txt"
+[ -f "$WORK/tok/tokenizer.json" ] || "$FATHOM" train-tokenizer --vocab-size 512 --digits-per-token 1 \
+  --out "$WORK/tok" "$WORK/sft.txt"
 [ -f "$WORK/data/meta.json" ] || "$FATHOM" prepare --chat --tokenizer "$WORK/tok" --out "$WORK/data" \
   --val-fraction 0.01 "$WORK/sft.jsonl"
 
 resume=(); [ -f "$WORK/sft/training_state.safetensors" ] && resume=(--resume)
 /usr/bin/time -f "sft: %e s" -a -o "$S" "$FATHOM" train --config "$CONFIG" --data "$WORK/data" --out "$WORK/sft" \
-  --steps "$SFT_STEPS" --batch 16 --seq 384 --lr 2e-3 --warmup 100 --threads "$THREADS" "${resume[@]}"
-"$FATHOM" eval-arith "$WORK/sft" --n 1000 --seed 1000003 -t "$THREADS" | tee -a "$S"
+  --steps "$SFT_STEPS" --batch 8 --seq 384 --lr 2e-3 --warmup 100 --threads "$THREADS" "${resume[@]}"
+"$FATHOM" eval-arith "$WORK/sft" --n 1000 --seed 1000003 --max-tokens 320 -t "$THREADS" | tee -a "$S"
 
 resume=(); [ -f "$WORK/grpo/grpo_state.safetensors" ] && resume=(--resume)
 /usr/bin/time -f "grpo: %e s" -a -o "$S" "$FATHOM" train-grpo --init "$WORK/sft" --out "$WORK/grpo" \
   --steps "$GRPO_STEPS" --prompts 8 --group 8 --max-answer 320 --lr 1e-5 --beta 0.04 --threads "$THREADS" "${resume[@]}"
-"$FATHOM" eval-arith "$WORK/grpo" --n 1000 --seed 1000003 -t "$THREADS" | tee -a "$S"
+"$FATHOM" eval-arith "$WORK/grpo" --n 1000 --seed 1000003 --max-tokens 320 -t "$THREADS" | tee -a "$S"
