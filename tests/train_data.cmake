@@ -8,3 +8,9 @@ if(TARGET fathom)
   set_tests_properties(train_tokenizer_prepare PROPERTIES LABELS "training;tokenizer" TIMEOUT 600
                        SKIP_RETURN_CODE 77)
 endif()
+
+# The reasoner's SFT data (scripts/arith_sft_data.py): every worked-solution line recomputed.
+add_test(NAME arith_sft_data_check
+         COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/train_data/arith_sft_data_check.py
+                 ${CMAKE_SOURCE_DIR}/scripts/arith_sft_data.py)
+set_tests_properties(arith_sft_data_check PROPERTIES LABELS training TIMEOUT 120)
