@@ -70,9 +70,12 @@ void bench_verify(const Model& m, const Exec& ex, const VerifyBenchOptions& o) {
   const int64_t moe = b.moe_layers, k = b.experts_per_token;
   std::vector<float> logits(size_t((kmax + 1) * c.vocab_size));
   std::mt19937 rng(1234);
+  std::vector<float> hidden(size_t((kmax + 1) * c.hidden_size));  // rows for timing the head alone
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (float& v : hidden) v = nd(rng);
 
-  std::printf("\n| model | format | weights | threads | test | 1-token ms | verify ms | x 1-token | experts/layer "
-              "| routed MB | step MB | bytes x |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("\n| model | format | weights | threads | test | 1-token ms | verify ms | x 1-token | head ms "
+              "| experts/layer | routed MB | step MB | bytes x |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<std::string> shares;
   for (int64_t depth : o.depths) {
     LatentCache cache = m.make_cache(depth + n, o.cache_type);
@@ -90,31 +93,41 @@ void bench_verify(const Model& m, const Exec& ex, const VerifyBenchOptions& o) {
     }
     verify_step(m, ex, tokens.data(), 1, cache, logits.data());
     // Interleaved: a one-token step, then each K, per repetition, so that the machine's load drifts
-    // into both alike; the ratio is the median of each repetition's own ratio.
-    std::vector<double> one;
-    std::vector<std::vector<double>> ver(o.drafts.size()), ratio(o.drafts.size());
+    // into both alike; the ratio is the median of each repetition's own ratio. The output head alone
+    // over as many rows is timed beside each: a cut model is mostly head, the whole one mostly layers,
+    // so extrapolating needs the two apart.
+    std::vector<double> one, head_one;
+    std::vector<std::vector<double>> ver(o.drafts.size()), ratio(o.drafts.size()), head(o.drafts.size());
+    auto time_head = [&](int64_t rows) {
+      const auto t0 = Clock::now();
+      linear(ex, m.weights().lm_head, hidden.data(), rows, logits.data());
+      return ms_since(t0);
+    };
     for (int r = 0; r < o.reps; ++r) {
       auto t0 = Clock::now();
       verify_step(m, ex, tokens.data(), 1, cache, logits.data());
       one.push_back(ms_since(t0));
+      head_one.push_back(time_head(1));
       for (size_t i = 0; i < o.drafts.size(); ++i) {
         t0 = Clock::now();
         verify_step(m, ex, tokens.data(), o.drafts[i] + 1, cache, logits.data());
         ver[i].push_back(ms_since(t0));
         ratio[i].push_back(ver[i].back() / one.back());
+        head[i].push_back(time_head(o.drafts[i] + 1));
       }
     }
     for (size_t i = 0; i < o.drafts.size(); ++i) {
       const uint64_t routed1 = uint64_t(moe * k) * b.expert, routed = uint64_t(distinct[i]) * b.expert;
-      std::printf("| %s | verify K=%lld @ d%lld | %.3f | %.3f | %.2f | %.1f / %lld | %.1f / %.1f | %.1f / %.1f | %.2f |\n",
+      std::printf("| %s | verify K=%lld @ d%lld | %.3f | %.3f | %.2f | %.3f / %.3f | %.1f / %lld | %.1f / %.1f | %.1f / %.1f | %.2f |\n",
                   o.head.c_str(), (long long)o.drafts[i], (long long)depth, median(one), median(ver[i]),
-                  median(ratio[i]), moe ? double(distinct[i]) / double(moe) : 0.0, (long long)(moe ? k : 0),
+                  median(ratio[i]), median(head[i]), median(head_one), moe ? double(distinct[i]) / double(moe) : 0.0, (long long)(moe ? k : 0),
                   mb(routed), mb(routed1), mb(b.step(distinct[i])), mb(b.one_token()),
                   double(b.step(distinct[i])) / double(b.one_token()));
       std::fflush(stdout);
     }
   }
-  std::printf("\nverify: columns are verify / one-token step; experts/layer: distinct routed experts per MoE layer.\n");
+  std::printf("\nverify: the a / b columns are verify / one-token step; head ms: lm_head alone over 1+K / 1 rows; "
+              "experts/layer: distinct routed experts per MoE layer.\n");
   std::printf("verify tokens: %s.\n", source.c_str());
   if (moe > 0) {
     std::printf("routed experts: %lld per MoE layer, %lld per token, %.2f MB each (gate, up, down as stored);",
