@@ -75,7 +75,8 @@ void bench_verify(const Model& m, const Exec& ex, const VerifyBenchOptions& o) {
   for (float& v : hidden) v = nd(rng);
 
   std::printf("\n| model | format | weights | threads | test | 1-token ms | verify ms | x 1-token | head ms "
-              "| experts/layer | routed MB | step MB | bytes x |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+              "| experts/layer | routed MB | step MB | bytes x |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   std::vector<std::string> shares;
   for (int64_t depth : o.depths) {
     LatentCache cache = m.make_cache(depth + n, o.cache_type);
@@ -118,10 +119,11 @@ void bench_verify(const Model& m, const Exec& ex, const VerifyBenchOptions& o) {
     }
     for (size_t i = 0; i < o.drafts.size(); ++i) {
       const uint64_t routed1 = uint64_t(moe * k) * b.expert, routed = uint64_t(distinct[i]) * b.expert;
-      std::printf("| %s | verify K=%lld @ d%lld | %.3f | %.3f | %.2f | %.3f / %.3f | %.1f / %lld | %.1f / %.1f | %.1f / %.1f | %.2f |\n",
+      std::printf("| %s | verify K=%lld @ d%lld | %.3f | %.3f | %.2f | %.3f / %.3f | %.1f / %lld | %.1f / %.1f "
+                  "| %.1f / %.1f | %.2f |\n",
                   o.head.c_str(), (long long)o.drafts[i], (long long)depth, median(one), median(ver[i]),
-                  median(ratio[i]), median(head[i]), median(head_one), moe ? double(distinct[i]) / double(moe) : 0.0, (long long)(moe ? k : 0),
-                  mb(routed), mb(routed1), mb(b.step(distinct[i])), mb(b.one_token()),
+                  median(ratio[i]), median(head[i]), median(head_one), moe ? double(distinct[i]) / double(moe) : 0.0,
+                  (long long)(moe ? k : 0), mb(routed), mb(routed1), mb(b.step(distinct[i])), mb(b.one_token()),
                   double(b.step(distinct[i])) / double(b.one_token()));
       std::fflush(stdout);
     }

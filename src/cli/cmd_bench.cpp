@@ -223,7 +223,8 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     if (o->prompt > 0 || o->gen > 0)  // else no pp or tg rows (a --verify run prints its own table)
       std::printf(probe ? "| model | format | weights | threads | test | t/s | GB/s | read GB/s | %% of read |\n"
                           "|---|---|---|---|---|---|---|---|---|\n"
-                        : "| model | format | weights | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|---|\n");
+                        : "| model | format | weights | threads | test | t/s | GB/s |\n"
+                          "|---|---|---|---|---|---|---|\n");
     const char* no_ceiling = probe ? " | |" : "";
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(c.vocab_size - 1));

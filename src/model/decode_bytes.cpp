@@ -55,8 +55,9 @@ DecodeBytes decode_bytes(const Model& m) {
   }
   if (!w.mtp.empty()) {  // the draft: eh_proj, one decoder layer, the shared head (embedding shared)
     const MtpWeights& p = w.mtp[0];
+    const MoeWeights& moe = p.layer.moe;
     d.mtp = matrix_bytes(p.eh_proj) + attention_bytes(p.layer.attn) + matrix_bytes(p.shared_head_head) +
-            (p.layer.is_moe ? moe_fixed_bytes(p.layer.moe) + uint64_t(c.num_experts_per_tok) * mlp_bytes(p.layer.moe.experts[0])
+            (p.layer.is_moe ? moe_fixed_bytes(moe) + uint64_t(c.num_experts_per_tok) * mlp_bytes(moe.experts[0])
                             : mlp_bytes(p.layer.mlp));
   }
   return d;
