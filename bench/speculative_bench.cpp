@@ -16,7 +16,6 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +23,8 @@
 
 #include "core/error.h"
 #include "generation/speculative.h"
+#include "generation/verify_cost.h"
+#include "model/decode_bytes.h"
 #include "model/model.h"
 #include "model/mtp.h"
 #include "ops/argmax.h"
@@ -32,31 +33,6 @@
 using namespace fathom;
 
 namespace {
-
-int64_t matrix_bytes(const ops::WeightMatrix& w) {
-  if (w.empty()) return 0;
-  int64_t b = w.rows * ops::weight_row_bytes(w.format, w.cols);
-  if (w.scale_inv) b += ((w.rows + w.block_rows - 1) / w.block_rows) * ((w.cols + w.block_cols - 1) / w.block_cols) * 4;
-  return b;
-}
-int64_t mlp_bytes(const MlpWeights& m) { return matrix_bytes(m.gate_proj) + matrix_bytes(m.up_proj) + matrix_bytes(m.down_proj); }
-
-// Bytes one step reads whatever its tokens: attention, dense MLPs, shared experts, router, lm_head.
-int64_t fixed_bytes(const Model& m) {
-  int64_t b = matrix_bytes(m.weights().lm_head);
-  for (const LayerWeights& L : m.weights().layers) {
-    const AttentionWeights& a = L.attn;
-    for (const ops::WeightMatrix* w : {&a.q_proj, &a.q_a_proj, &a.q_b_proj, &a.kv_a_proj_with_mqa, &a.kv_b_proj, &a.o_proj})
-      b += matrix_bytes(*w);
-    if (L.is_moe) {
-      b += int64_t(L.moe.gate.weight.size()) * 4;
-      if (L.moe.has_shared) b += mlp_bytes(L.moe.shared_experts);
-    } else {
-      b += mlp_bytes(L.mlp);
-    }
-  }
-  return b;
-}
 
 double seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -132,16 +108,10 @@ int main(int argc, char** argv) try {
   const Exec ex = rt.exec();
   const int64_t V = c.vocab_size, k = c.num_experts_per_tok;
 
-  // Routed-expert bytes per expert (all experts of a layer have the same shape).
-  int64_t expert_bytes = 0, moe_layers = 0;
-  for (const LayerWeights& L : model->weights().layers)
-    if (L.is_moe) {
-      expert_bytes = mlp_bytes(L.moe.experts[0]);
-      ++moe_layers;
-    }
+  const DecodeBytes bytes = decode_bytes(*model);
   std::printf("model %s: %lld layers (%lld MoE), %lld routed experts of %.1f MB, %lld per token; fixed weights %.1f MB/step\n",
-              argv[1], (long long)c.num_hidden_layers, (long long)moe_layers, (long long)c.n_routed_experts,
-              expert_bytes / 1e6, (long long)k, fixed_bytes(*model) / 1e6);
+              argv[1], (long long)c.num_hidden_layers, (long long)bytes.moe_layers, (long long)c.n_routed_experts,
+              double(bytes.expert) / 1e6, (long long)k, double(bytes.fixed()) / 1e6);
 
   std::mt19937_64 rng(7);
   std::vector<int32_t> prompt(static_cast<size_t>(ctx));
@@ -150,30 +120,21 @@ int main(int argc, char** argv) try {
   for (int64_t at = 0; at < ctx; at += 512)
     model->forward(ex, prompt.data() + at, std::min<int64_t>(512, ctx - at), cache, AttentionPath::Expanded, nullptr, nullptr);
 
-  // Routing of a greedy decode: consecutive tokens' shared experts, per MoE layer.
-  std::vector<std::vector<std::vector<int32_t>>> picks;  // [layer][token] experts
-  picks.resize(size_t(c.num_hidden_layers));
-  model->observe_routing([&](int64_t layer, const int32_t* e, int64_t T) {
-    for (int64_t t = 0; t < T; ++t) picks[size_t(layer)].emplace_back(e + t * k, e + (t + 1) * k);
-  });
+  // A greedy decode, then its routing (the same tokens at the same positions): consecutive tokens'
+  // shared experts, per MoE layer.
   std::vector<float> logits(size_t((kmax + 1) * V));
+  std::vector<int32_t> greedy;
   int32_t tok = prompt.back();
   for (int64_t s = 0; s < steps; ++s) {
+    greedy.push_back(tok);
     model->decode_batch(ex, &tok, 1, std::vector<LatentCache*>{&cache}.data(), logits.data());
     tok = int32_t(ops::argmax(logits.data(), V));
   }
-  double shared = 0;
+  cache.truncate(ctx);
   int64_t pairs = 0;
-  for (const auto& layer : picks)
-    for (size_t t = 1; t < layer.size(); ++t) {
-      std::set<int32_t> a(layer[t - 1].begin(), layer[t - 1].end());
-      int64_t common = 0;
-      for (int32_t e : layer[t]) common += a.count(e);
-      shared += double(common) / double(k);
-      ++pairs;
-    }
+  const double shared = route_one_by_one(*model, ex, greedy.data(), steps, cache).consecutive_share(&pairs);
   std::printf("experts two consecutive tokens share: %.1f%% (%lld pairs; independent picks would share %.1f%%)\n",
-              pairs ? 100.0 * shared / double(pairs) : 0.0, (long long)pairs, 100.0 * double(k) / double(c.n_routed_experts));
+              100.0 * shared, (long long)pairs, 100.0 * double(k) / double(c.n_routed_experts));
 
   // Verify steps of 1+K tokens at the same context: routed bytes (one traced pass per K, greedy
   // continuation tokens), then interleaved timed passes.
@@ -188,29 +149,16 @@ int main(int argc, char** argv) try {
   cache.truncate(L0);
   std::vector<double> routed(size_t(kmax + 1));
   for (int64_t K = 0; K <= kmax; ++K) {
-    for (auto& l : picks) l.clear();
-    const int64_t n = K + 1;
-    std::vector<LatentCache*> p{&cache};
-    model->decode_batch(ex, run.data(), &n, 1, p.data(), logits.data());
-    cache.truncate(L0);
-    int64_t distinct = 0;
-    for (const auto& layer : picks) {
-      std::set<int32_t> u;
-      for (const auto& t : layer) u.insert(t.begin(), t.end());
-      distinct += int64_t(u.size());
-    }
-    routed[size_t(K)] = double(distinct * expert_bytes);
+    TokenRoutes r;
+    verify_step(*model, ex, run.data(), K + 1, cache, logits.data(), &r);
+    routed[size_t(K)] = double(r.distinct_total(K + 1)) * double(bytes.expert);
   }
-  model->observe_routing({});
   std::vector<std::vector<double>> times(size_t(kmax + 1));
   for (int64_t r = 0; r < reps; ++r)
     for (int64_t K = 0; K <= kmax; ++K) {
-      const int64_t n = K + 1;
-      std::vector<LatentCache*> p{&cache};
       const auto t0 = std::chrono::steady_clock::now();
-      model->decode_batch(ex, run.data(), &n, 1, p.data(), logits.data());
+      verify_step(*model, ex, run.data(), K + 1, cache, logits.data());
       times[size_t(K)].push_back(seconds(t0));
-      cache.truncate(L0);
     }
   std::printf("context %lld, %d threads, median of %lld\n", (long long)L0, rt.threads(), (long long)reps);
   std::printf("%-4s %-7s %10s %8s %16s %8s\n", "K", "tokens", "step ms", "x 1-tok", "routed MB read", "x 1-tok");

@@ -230,6 +230,28 @@ TEST(CliBench, RowsNameTheWeightFormatAndSizeInMB) {
   }
 }
 
+// `fathom bench --verify K,...`: one row per K (one-token and verify milliseconds, their ratio, the
+// distinct experts and bytes), the tokens it used, and one clear error for a K that is not a draft count.
+TEST(CliBench, VerifyPrintsARowPerDraftCountAndRefusesBadCounts) {
+  const std::string dir = model("tiny-v3", SynthDType::FP8);
+  Proc r = run_fathom("bench " + dir + " -p 0 -n 0 -r 2 -t 1 --verify 1,3");
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* row : {"| verify K=1 @ d0 | ", "| verify K=3 @ d0 | "})
+    EXPECT_NE(r.out.find(row), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 1-token ms | verify ms | x 1-token |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("verify tokens: greedy continuation"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("two consecutive tokens share"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("| t/s |"), std::string::npos) << "no pp/tg table with -p 0 -n 0: " << r.out;
+  const std::pair<std::string, std::string> bad[] = {{"0", "0 is out of range"},
+                                                     {"-1", "-1 is out of range"},
+                                                     {"two", "'two' is not a whole number"},
+                                                     {"1.5", "'1.5' is not a whole number"},
+                                                     {"1,,2", "'' is not a whole number"},
+                                                     {"1,", "'1,' is not a comma-separated list"},
+                                                     {"65", "65 is out of range"}};
+  for (const auto& [value, what] : bad) expect_error(run_fathom("bench " + dir + " --verify=" + value), "--verify: " + what);
+}
+
 // `fathom perplexity`'s default window is 512 tokens, or the model's max_position_embeddings when
 // that is less (a longer window scores the model's extrapolation, issue 24); a --ctx past it is refused.
 TEST(CliPerplexity, DefaultWindowNeverExceedsTheModelsContext) {

@@ -3,13 +3,16 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <random>
 #include <sstream>
 
+#include "cli/bench.h"
 #include "cli/command.h"
 #include "cli/option_checks.h"
 #include "cli/load_model.h"
@@ -18,15 +21,56 @@
 #include "cpu/cpu_features.h"
 #include "cpu/read_bandwidth.h"
 #include "generation/generator.h"
-#include "model/mla_fast.h"
+#include "model/decode_bytes.h"
 #include "model/model.h"
 #include "ops/argmax.h"
 #include "tokenizer/tokenizer.h"
+
+namespace fathom::cli {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void fill_cache(LatentCache& cache, int64_t layers, int64_t depth, std::mt19937& rng) {
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> r(static_cast<size_t>(cache.row_size()));
+  for (int64_t l = 0; l < layers; ++l)
+    for (int64_t p = 0; p < depth; ++p) {
+      for (auto& v : r) v = nd(rng);
+      cache.store_row(l, p, r.data());
+    }
+  cache.advance(depth);
+}
+
+std::vector<int64_t> parse_int_list(const std::string& s, const std::string& option, int64_t lo, int64_t hi) {
+  std::vector<int64_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    int64_t x = 0;
+    const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), x);
+    if (item.empty() || ec != std::errc() || end != item.data() + item.size())
+      fail("{}: '{}' is not a whole number", option, item);
+    if (x < lo || x > hi) fail("{}: {} is out of range ({}..{})", option, x, lo, hi);
+    v.push_back(x);
+  }
+  if (v.empty() || s.back() == ',') fail("{}: '{}' is not a comma-separated list of whole numbers", option, s);
+  return v;
+}
+
+}  // namespace fathom::cli
 
 namespace {
 
 using namespace fathom;
 using Clock = std::chrono::steady_clock;
+using cli::fill_cache;
+using cli::median;
+
+// More drafts than any speculative round makes (V3 has one MTP module; vLLM runs it up to a few times).
+constexpr int64_t kMaxVerifyDrafts = 64;
 
 struct Opts {
   std::string model;
@@ -38,36 +82,6 @@ struct Opts {
   std::string file;  // -f: a prompt text for tg on real text (with and without --mtp)
   cli::MtpFlags mtp;
 };
-
-uint64_t matrix_bytes(const WeightMatrix& w) {
-  return w.empty() ? 0 : uint64_t(w.rows * ops::weight_row_bytes(w.format, w.cols));
-}
-uint64_t mlp_bytes(const MlpWeights& m) {
-  return matrix_bytes(m.gate_proj) + matrix_bytes(m.up_proj) + matrix_bytes(m.down_proj);
-}
-
-// Weight bytes one decoded token reads: every dense matrix once, num_experts_per_tok routed experts
-// per MoE layer (all experts have one size), the absorbed kv_b split instead of kv_b itself.
-uint64_t decode_weight_bytes(const Model& m) {
-  const ModelConfig& c = m.config();
-  const ModelWeights& w = m.weights();
-  uint64_t b = uint64_t(ops::weight_row_bytes(w.embed_tokens.format, c.hidden_size)) + matrix_bytes(w.lm_head);
-  for (const LayerWeights& L : w.layers) {
-    const AttentionWeights& a = L.attn;
-    b += matrix_bytes(a.q_proj) + matrix_bytes(a.q_a_proj) + matrix_bytes(a.q_b_proj) +
-         matrix_bytes(a.kv_a_proj_with_mqa) + matrix_bytes(a.o_proj);
-    if (a.absorbed)
-      for (size_t h = 0; h < a.absorbed->uk_t.size(); ++h)
-        b += matrix_bytes(a.absorbed->uk_t[h]) + matrix_bytes(a.absorbed->uv[h]);
-    if (L.is_moe) {
-      b += L.moe.gate.weight.size() * 4 + uint64_t(c.num_experts_per_tok) * mlp_bytes(L.moe.experts[0]);
-      if (L.moe.has_shared) b += mlp_bytes(L.moe.shared_experts);
-    } else {
-      b += mlp_bytes(L.mlp);
-    }
-  }
-  return b;
-}
 
 // The format of the decoder layers' projections, which hold nearly all the weights and are what
 // `fathom quantize` converts ("mixed" when they differ); embeddings, norms, the router gate and
@@ -118,39 +132,6 @@ std::string weight_size(uint64_t bytes) {
   else
     std::snprintf(s, sizeof s, "%.2f GB", double(bytes) / 1e9);
   return s;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-// Fills the first `depth` positions with random unit-scale latents: decode cost does not depend on
-// the values, and prefilling 16K real tokens would take minutes per repetition.
-void fill_cache(LatentCache& cache, int64_t layers, int64_t depth, std::mt19937& rng) {
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> r(static_cast<size_t>(cache.row_size()));
-  for (int64_t l = 0; l < layers; ++l)
-    for (int64_t p = 0; p < depth; ++p) {
-      for (auto& v : r) v = nd(rng);
-      cache.store_row(l, p, r.data());
-    }
-  cache.advance(depth);
-}
-
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> v;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    try {
-      v.push_back(std::stoll(tok));
-    } catch (...) {
-      fail("--depth: '{}' is not a number", tok);
-    }
-    if (v.back() < 0) fail("--depth: {} is negative", v.back());
-  }
-  return v;
 }
 
 // tg on a real text: greedy from FILE's tokens through the generation engine, `gen` tokens (past any
@@ -211,8 +192,15 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
                  "also measure tg on this prompt text (greedy through the generation engine; with --mtp, with and "
                  "without speculative decoding)");
   cli::add_mtp_flags(sub, o->mtp);
-  return std::function<int()>([o, depth_str] {
-    o->depths = parse_list(*depth_str);
+  auto verify_str = std::make_shared<std::string>();
+  sub.add_option("--verify", *verify_str,
+                 "comma-separated draft counts K, e.g. 1,2,3: at each -d depth, time a speculative verify step of "
+                 "1+K tokens against a one-token step (-r interleaved repetitions, medians) and report the routed "
+                 "experts and bytes each reads and the experts consecutive tokens share");
+  return std::function<int()>([o, depth_str, verify_str] {
+    o->depths = cli::parse_int_list(*depth_str, "--depth", 0, std::numeric_limits<int64_t>::max() / 2);
+    std::vector<int64_t> verify;
+    if (!verify_str->empty()) verify = cli::parse_int_list(*verify_str, "--verify", 1, kMaxVerifyDrafts);
     if (o->prompt < 0 || o->gen < 0 || o->reps < 1) fail("-p, -n must be >= 0 and -r >= 1");
     if (o->mtp.on && o->file.empty())
       fail("bench --mtp needs -f FILE: drafts are accepted on real text, never on the random tokens of tg");
@@ -225,18 +213,18 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
     const CacheType cache_type = parse_cache_type(o->cache_type);
     const ModelConfig& c = model->config();
     const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    const uint64_t wbytes = decode_weight_bytes(*model);
+    const uint64_t wbytes = decode_bytes(*model).one_token();
     const int mtp_draft = cli::mtp_drafts(o->mtp, c);
     std::fprintf(stderr, "fathom bench: %s, %d threads, kernels %s, %s latent cache, loaded in %.1f s\n",
                  o->model.c_str(), rt.threads(), std::string(cpu::isa_name(cpu::active_isa())).c_str(),
                  cache_type_name(cache_type), load_s);
     std::unique_ptr<cpu::ReadBandwidthProbe> probe;
     if (o->ceiling && o->gen > 0) probe = std::make_unique<cpu::ReadBandwidthProbe>(size_t(1) << 30);
-    if (probe)
-      std::printf("| model | format | weights | threads | test | t/s | GB/s | read GB/s | %% of read |\n"
-                  "|---|---|---|---|---|---|---|---|---|\n");
-    else
-      std::printf("| model | format | weights | threads | test | t/s | GB/s |\n|---|---|---|---|---|---|---|\n");
+    if (o->prompt > 0 || o->gen > 0)  // else no pp or tg rows (a --verify run prints its own table)
+      std::printf(probe ? "| model | format | weights | threads | test | t/s | GB/s | read GB/s | %% of read |\n"
+                          "|---|---|---|---|---|---|---|---|---|\n"
+                        : "| model | format | weights | threads | test | t/s | GB/s |\n"
+                          "|---|---|---|---|---|---|---|\n");
     const char* no_ceiling = probe ? " | |" : "";
     std::mt19937 rng(1234);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(c.vocab_size - 1));
@@ -298,6 +286,9 @@ fathom::cli::Command reg("bench", "Measure prompt processing and generation spee
       }
     }
     if (!o->file.empty() && o->gen > 0) bench_text(*o, *model, ex, cache_type, mtp_draft, head, no_ceiling);
+    if (!verify.empty())
+      cli::bench_verify(*model, ex, {.drafts = verify, .depths = o->depths, .reps = o->reps, .cache_type = cache_type,
+                                     .model_dir = o->model, .head = head});
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     std::fprintf(stderr, "decode reads %s of weights per token; peak RSS %.2f GB\n", weight_size(wbytes).c_str(),
