@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -75,6 +76,41 @@ TEST(OpsLatentAttention, MatchesTwoPassSoftmaxOnEveryPath) {
         EXPECT_LT(std::sqrt(err / ref), 1e-5)
             << cpu::isa_name(isa) << (p ? " pool" : " 1 thread") << " heads " << sh.heads << " positions "
             << sh.positions << " dk " << sh.dk << " dv " << sh.dv;
+      }
+  }
+}
+
+// Several consecutive tokens in one call (queries > 1, a speculative verify) give each token exactly
+// what a call with it alone gives, on every path, one thread and a pool (which splits long contexts
+// and then calls per token): hidden rows at block boundaries (64 rows) and in whole hidden blocks,
+// 4 heads per token (several tokens share a vector) and 12 (a token's heads span two).
+TEST(OpsLatentAttention, StackedTokensEqualOneTokenCallsBitForBit) {
+  struct Case {
+    int64_t heads_per_token, tokens, positions;
+  };
+  const Case cases[] = {{4, 2, 1 + 1}, {4, 2, 65}, {4, 3, 64}, {4, 4, 130}, {12, 2, 129}, {4, 8, 200}, {4, 2, 600}};
+  cpu::ThreadPool pool(2);
+  std::mt19937 rng(11);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  for (const Case& c : cases) {
+    const int64_t dk = 80, dv = 64, H = c.heads_per_token * c.tokens;
+    std::vector<float> q(size_t(H * dk)), cache(size_t(c.positions * dk)), out(size_t(H * dv)),
+        one(size_t(c.heads_per_token * dv));
+    for (auto& v : q) v = g(rng) * 3.0f;
+    for (auto& v : cache) v = g(rng);
+    for (cpu::Isa isa : isas())
+      for (cpu::ThreadPool* p : {static_cast<cpu::ThreadPool*>(nullptr), &pool}) {
+        latent_attention(isa, {q.data(), H, cache.data(), dk, c.positions, dk, dv, 0.1f, out.data(), c.tokens}, p);
+        for (int64_t j = 0; j < c.tokens; ++j) {
+          const int64_t visible = c.positions - (c.tokens - 1 - j);
+          latent_attention(isa,
+                           {q.data() + j * c.heads_per_token * dk, c.heads_per_token, cache.data(), dk, visible, dk,
+                            dv, 0.1f, one.data()},
+                           p);
+          ASSERT_EQ(std::memcmp(one.data(), out.data() + j * c.heads_per_token * dv, one.size() * sizeof(float)), 0)
+              << cpu::isa_name(isa) << (p ? " pool" : " 1 thread") << " tokens " << c.tokens << " positions "
+              << c.positions << " token " << j;
+        }
       }
   }
 }

@@ -196,27 +196,40 @@ TEST(MatmulFp8, OtherBlockShapes) {
   }
 }
 
-// F8_E4M3 batches of up to kFp8GemvSplitMaxTokens tokens (a server's decode batch, an MTP
-// verification) give every token exactly its one-token product: greedy output must not depend on
-// what else is in the batch.
-TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
-  const OwnedWeight o = make_weight(WFormat::F8_E4M3, 300, 512, 31);
+// Every token of an n-token product of W equals its one-token product bit for bit, on every ISA, with
+// a pool of 3 (whose row ranges start anywhere).
+void expect_batches_equal_one_token_products(const OwnedWeight& o, std::initializer_list<int64_t> ns) {
+  const int64_t rows = o.W.rows, cols = o.W.cols;
   cpu::ThreadPool pool(3);
-  for (int64_t n : {int64_t(9), int64_t(16), int64_t(31), kFp8GemvSplitMaxTokens}) {
+  for (int64_t n : ns) {
     std::mt19937 rng{uint32_t(n)};
     std::normal_distribution<float> g;
-    std::vector<float> X(size_t(n * 512));
+    std::vector<float> X(size_t(n * cols));
     for (auto& v : X) v = g(rng);
     for (cpu::Isa isa : isas()) {
-      std::vector<float> Y(size_t(n * 300), NAN), y(300);
+      std::vector<float> Y(size_t(n * rows), NAN), y(static_cast<size_t>(rows));
       matmul(isa, o.W, X.data(), n, Y.data(), &pool);
       for (int64_t t = 0; t < n; ++t) {
-        matmul(isa, o.W, X.data() + t * 512, 1, y.data(), nullptr);
-        ASSERT_EQ(std::memcmp(y.data(), Y.data() + t * 300, y.size() * sizeof(float)), 0)
+        matmul(isa, o.W, X.data() + t * cols, 1, y.data(), nullptr);
+        ASSERT_EQ(std::memcmp(y.data(), Y.data() + t * rows, y.size() * sizeof(float)), 0)
             << "n " << n << " token " << t << " isa " << cpu::isa_name(isa);
       }
     }
   }
+}
+
+// F8_E4M3 batches of up to kFp8GemvSplitMaxTokens tokens (a server's decode batch, an MTP
+// verification) give every token exactly its one-token product: greedy output must not depend on
+// what else is in the batch.
+TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
+  expect_batches_equal_one_token_products(make_weight(WFormat::F8_E4M3, 300, 512, 31),
+                                          {9, 16, 31, kFp8GemvSplitMaxTokens});
+}
+
+// BF16 decode batches (n <= kGemvMaxTokens) too. The AVX-512 GEMV takes rows four or two at a time
+// depending on n; 301 rows leave a partial group.
+TEST(MatmulBf16, DecodeBatchesEqualOneTokenProductsBitForBit) {
+  expect_batches_equal_one_token_products(make_weight(WFormat::BF16, 301, 200, 33), {2, 3, 4, 5, 6, 7, 8});
 }
 
 // The VBMI conversion of F8_E4M3 rows to Q8_0 blocks for the int8 prefill GEMM (table lookups,

@@ -1,6 +1,7 @@
 #include "model/mla_fast.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "core/assert.h"
 #include "cpu/cpu_features.h"
@@ -120,28 +121,45 @@ void attend_absorbed_fast(const Exec& ex, const ModelConfig& c, const AttentionW
   FATHOM_ASSERT(w.absorbed, "absorbed MLA without the per-head kv_b (Model::load derives it)");
   const AbsorbedKvB& a = *w.absorbed;
   const float scale = float(c.softmax_scale());
-  std::vector<float> qcat(nh * row), o_lat(nh * rank);
   std::vector<ops::MatmulJob> jobs(nh);
-  for (int64_t t = 0; t < T; ++t) {
-    const int64_t visible = pos0 + t + 1;
-    // q_cat[h] = [W_UKᵀ q_nope[h] ; q_pe[h]]: the query in the latent space plus its RoPE part.
-    for (int64_t h = 0; h < nh; ++h) {
-      const float* qh = q + (t * nh + h) * dq;
-      jobs[h] = {&a.uk_t[h], qh, 1, qcat.data() + h * row};
-      std::memcpy(qcat.data() + h * row + rank, qh + dn, dr * 4);
-    }
-    // uk_t has rows = rank and cols = dn: X = q_nope (the first dn values of qh).
-    linear_batch(ex, jobs);
-    // Every head attends over the shared latent rows; the kernel reads each row once for all heads.
+  // A speculative verify's few tokens (at most a GEMV's worth, whose products equal one-token ones
+  // bit for bit) go through together: one product per head for all of them on each side of the
+  // attention, and one attention call that reads the cache once. More tokens (a prefill), or the
+  // 8-bit cache, take them one at a time.
+  const int64_t G = T <= ops::kGemvMaxTokens && cache.type() != CacheType::Q8 ? T : 1;
+  std::vector<float> qn(nh * G * dn), qk(nh * G * rank), qcat(G * nh * row), o_lat(G * nh * rank),
+      lat_h(nh * G * rank), o_h(nh * G * dv);
+  for (int64_t t0 = 0; t0 < T; t0 += G) {
+    // q_cat[t, h] = [W_UKᵀ q_nope[t, h] ; q_pe[t, h]]: the query in the latent space plus its RoPE part.
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t g = 0; g < G; ++g) std::memcpy(qn.data() + (h * G + g) * dn, q + ((t0 + g) * nh + h) * dq, dn * 4);
+    for (int64_t h = 0; h < nh; ++h) jobs[h] = {&a.uk_t[h], qn.data() + h * G * dn, G, qk.data() + h * G * rank};
+    linear_batch(ex, jobs);  // uk_t has rows = rank and cols = dn
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t h = 0; h < nh; ++h) {
+        float* dst = qcat.data() + (g * nh + h) * row;
+        std::memcpy(dst, qk.data() + (h * G + g) * rank, rank * 4);
+        std::memcpy(dst + rank, q + ((t0 + g) * nh + h) * dq + dn, dr * 4);
+      }
+    // Every head attends over the shared latent rows; the kernel reads each row once for all heads
+    // (of all G tokens, token g seeing the rows up to its own).
+    const int64_t visible = pos0 + t0 + G;
     if (cache.type() == CacheType::Q8) {
       const ops::LatentAttentionQ8 la{qcat.data(), nh, cache.q8_rows(layer), visible, scale, o_lat.data()};
       ops::latent_attention(la, ex.pool);
     } else {
-      const ops::LatentAttention la{qcat.data(), nh, cache.row(layer, 0), row, visible, row, rank, scale, o_lat.data()};
+      const ops::LatentAttention la{qcat.data(), G * nh, cache.row(layer, 0), row,   visible,
+                                    row,         rank,   scale,               o_lat.data(), G};
       ops::latent_attention(la, ex.pool);
     }
-    for (int64_t h = 0; h < nh; ++h) jobs[h] = {&a.uv[h], o_lat.data() + h * rank, 1, attn_out + (t * nh + h) * dv};
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t g = 0; g < G; ++g)
+        std::memcpy(lat_h.data() + (h * G + g) * rank, o_lat.data() + (g * nh + h) * rank, rank * 4);
+    for (int64_t h = 0; h < nh; ++h) jobs[h] = {&a.uv[h], lat_h.data() + h * G * rank, G, o_h.data() + h * G * dv};
     linear_batch(ex, jobs);
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t h = 0; h < nh; ++h)
+        std::memcpy(attn_out + ((t0 + g) * nh + h) * dv, o_h.data() + (h * G + g) * dv, dv * 4);
   }
 }
 

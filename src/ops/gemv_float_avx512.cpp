@@ -78,38 +78,86 @@ void gemv_e4m3(const WeightMatrix& W, const float* X, float* Y, int64_t t0, int6
   });
 }
 
+// Four rows' sums (v0..v3, 16 partial sums each) in one reduction, lane i of the result row i: fewer
+// shuffles than four separate reductions. Every token count and row group uses this same order, so
+// a token's outputs do not depend on what else is in the batch (a speculative verify of several
+// tokens equals one-token decode bit for bit).
+inline __m128 reduce4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+  // Per 128-bit lane: [v0[0]+v0[2], v1[0]+v1[2], v0[1]+v0[3], v1[1]+v1[3]], and the same for v2, v3.
+  const __m512d s01 = _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1)));
+  const __m512d s23 = _mm512_castps_pd(_mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3)));
+  // Per 128-bit lane: [sum v0, sum v1, sum v2, sum v3] over that lane's four elements.
+  const __m512 s = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(s01, s23)),
+                                 _mm512_castpd_ps(_mm512_unpackhi_pd(s01, s23)));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(s), _mm512_extractf32x8_ps(s, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
 // Activations in prepare_bf16's order: token t's 32-column chunk c at xs + t * padded + 32 * c.
-template <int NT>
+// R rows at a time: their 2 * R * NT accumulators are independent FMA chains (one row alone is
+// latency-bound when the row is short, as in small models), and each activation load serves R rows.
+// A group past r1 repeats row r1 - 1 and stores nothing for it.
+template <int NT, int R>
 void gemv_bf16(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  static_assert(R == 2 || R == 4);
   const int64_t K = W.cols, padded = bf16_act_floats(K);
   const float* x[NT];
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) x[t] = xs + (t0 + t) * padded;
   const __m512i high = _mm512_set1_epi32(int32_t(0xFFFF0000u));
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint16_t* p = static_cast<const uint16_t*>(W.data) + r * K;
-    __m512 a0[NT], a1[NT];
+  const uint16_t* base = static_cast<const uint16_t*>(W.data);
+  for (int64_t r = r0; r < r1; r += R) {
+    const uint16_t* p[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) p[i] = base + std::min(r + i, r1 - 1) * K;
+    __m512 a0[NT][R], a1[NT][R];
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) a0[t] = a1[t] = _mm512_setzero_ps();
-    // 32 weights at k (as loaded in v) against each token's reordered activations.
-    auto chunk = [&](__m512i v, int64_t k) {
-      const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
-      const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) a0[t][i] = a1[t][i] = _mm512_setzero_ps();
+    // 32 weights of each row at k (as loaded in v[i]) against each token's reordered activations.
+    auto chunk = [&](const __m512i* v, int64_t k) {
+      __m512 even[R], odd[R];
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        even[i] = _mm512_castsi512_ps(_mm512_slli_epi32(v[i], 16));
+        odd[i] = _mm512_castsi512_ps(_mm512_and_si512(v[i], high));
+      }
 #pragma GCC unroll 8
       for (int t = 0; t < NT; ++t) {
-        a0[t] = _mm512_fmadd_ps(even, _mm512_load_ps(x[t] + k), a0[t]);
-        a1[t] = _mm512_fmadd_ps(odd, _mm512_load_ps(x[t] + k + 16), a1[t]);
+        const __m512 xe = _mm512_load_ps(x[t] + k), xo = _mm512_load_ps(x[t] + k + 16);
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+          a0[t][i] = _mm512_fmadd_ps(even[i], xe, a0[t][i]);
+          a1[t][i] = _mm512_fmadd_ps(odd[i], xo, a1[t][i]);
+        }
       }
     };
     int64_t k = 0;
     for (; k + 32 <= K; k += 32) {
-      prefetch(p + k);
-      chunk(_mm512_loadu_si512(p + k), k);
+      __m512i v[R];
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        prefetch(p[i] + k);
+        v[i] = _mm512_loadu_si512(p[i] + k);
+      }
+      chunk(v, k);
     }
-    // The row's last, partial chunk: weights past K read as 0 (and their activations are 0).
-    if (k < K) chunk(_mm512_maskz_loadu_epi16(mask32(K - k), p + k), k);
+    // The rows' last, partial chunk: weights past K read as 0 (and their activations are 0).
+    if (k < K) {
+      __m512i v[R];
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) v[i] = _mm512_maskz_loadu_epi16(mask32(K - k), p[i] + k);
+      chunk(v, k);
+    }
+    const __mmask8 store = __mmask8((1u << std::min<int64_t>(R, r1 - r)) - 1);
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; ++t) Y[(t0 + t) * W.rows + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[t], a1[t]));
+    for (int t = 0; t < NT; ++t) {
+      __m512 s[4];
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) s[i] = i < R ? _mm512_add_ps(a0[t][i % R], a1[t][i % R]) : _mm512_setzero_ps();
+      _mm_mask_storeu_ps(Y + (t0 + t) * W.rows + r, store, reduce4(s[0], s[1], s[2], s[3]));
+    }
   }
 }
 
@@ -138,10 +186,10 @@ void gemv_float_rows(const WeightMatrix& W, const float* X, const void* prep, in
     if (W.format == WFormat::BF16) {
       const float* xs = static_cast<const float*>(prep);
       switch (nt) {
-        case 1: gemv_bf16<1>(W, xs, Y, t0, r0, r1); break;
-        case 2: gemv_bf16<2>(W, xs, Y, t0, r0, r1); break;
-        case 3: gemv_bf16<3>(W, xs, Y, t0, r0, r1); break;
-        default: gemv_bf16<4>(W, xs, Y, t0, r0, r1); break;
+        case 1: gemv_bf16<1, 4>(W, xs, Y, t0, r0, r1); break;
+        case 2: gemv_bf16<2, 4>(W, xs, Y, t0, r0, r1); break;
+        case 3: gemv_bf16<3, 2>(W, xs, Y, t0, r0, r1); break;
+        default: gemv_bf16<4, 2>(W, xs, Y, t0, r0, r1); break;
       }
     } else {
       switch (nt) {

@@ -48,7 +48,8 @@ void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, f
       const float* c = a.cache + (b0 + j) * a.stride;
       for (int64_t h = 0; h < H; ++h) {
         const float* q = a.q + h * dk;
-        sc[h * B + j] = dot_lanes(q, c, dk) * a.scale;
+        sc[h * B + j] = b0 + j < visible_rows(a, h) ? dot_lanes(q, c, dk) * a.scale
+                                                    : -std::numeric_limits<float>::infinity();
       }
     }
     // Online softmax: rescale what was summed so far to the new running maximum.
@@ -104,18 +105,25 @@ void check(const LatentAttention& a) {
   FATHOM_ASSERT(a.heads >= 1 && a.positions >= 1 && a.dk >= 1 && a.dv >= 1 && a.dv <= a.dk && a.stride >= a.dk,
                 "latent_attention: bad shape (heads {}, positions {}, dk {}, dv {}, stride {})", a.heads, a.positions,
                 a.dk, a.dv, a.stride);
+  FATHOM_ASSERT(a.queries >= 1 && a.heads % a.queries == 0 && a.positions >= a.queries,
+                "latent_attention: {} queries over {} heads and {} positions", a.queries, a.heads, a.positions);
   FATHOM_ASSERT(a.q && a.cache && a.out, "latent_attention: null query, cache or output");
 }
 
-// Splits positions into contiguous chunks, one per thread (a few hundred rows at least, so short
-// contexts stay on one thread and skip the merge; chunk starts are multiples of `align`), runs
+// The chunks run_split splits `positions` rows into: one per thread, a few hundred rows at least, so
+// short contexts stay on one thread and skip the merge.
+int64_t split_chunks(int64_t positions, const cpu::ThreadPool* pool) {
+  constexpr int64_t kMinChunk = 256;
+  const int threads = pool ? pool->size() : 1;
+  return std::max<int64_t>(1, std::min<int64_t>(threads, positions / kMinChunk));
+}
+
+// Splits positions into contiguous chunks (split_chunks; chunk starts are multiples of `align`), runs
 // partial(s0, s1, m, l, o) on each and merges them into out [H, dv].
 template <class Partial>
 void run_split(int64_t H, int64_t dv, int64_t positions, int64_t align, float* out, cpu::ThreadPool* pool,
                const Partial& partial) {
-  constexpr int64_t kMinChunk = 256;
-  const int threads = pool ? pool->size() : 1;
-  const int64_t chunks = std::max<int64_t>(1, std::min<int64_t>(threads, positions / kMinChunk));
+  const int64_t chunks = split_chunks(positions, pool);
   if (chunks == 1) {
     thread_local std::vector<float> ml;
     ml.resize(size_t(2 * H));
@@ -195,6 +203,22 @@ void q8_partial_dequantized(detail::LatentPartialFn f32, const LatentAttentionQ8
 void latent_attention(cpu::Isa isa, const LatentAttention& a, cpu::ThreadPool* pool) {
   check(a);
   const detail::LatentPartialFn partial = partial_for(isa);
+  // Several tokens in one pass only where that is exactly what each alone gives: one chunk for every
+  // token (the split depends on the row count), and a kernel that masks (the AVX2 one does not).
+  if (a.queries > 1 && (isa == cpu::Isa::Avx2 || split_chunks(a.positions, pool) > 1)) {
+    const int64_t hq = a.heads / a.queries;
+    for (int64_t j = 0; j < a.queries; ++j) {
+      LatentAttention one = a;
+      one.q = a.q + j * hq * a.dk;
+      one.heads = hq;
+      one.positions = a.positions - (a.queries - 1 - j);
+      one.out = a.out + j * hq * a.dv;
+      one.queries = 1;
+      run_split(hq, a.dv, one.positions, 1, one.out, pool,
+                [&](int64_t s0, int64_t s1, float* m, float* l, float* o) { partial(one, s0, s1, m, l, o); });
+    }
+    return;
+  }
   run_split(a.heads, a.dv, a.positions, 1, a.out, pool,
             [&](int64_t s0, int64_t s1, float* m, float* l, float* o) { partial(a, s0, s1, m, l, o); });
 }

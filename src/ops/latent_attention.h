@@ -30,6 +30,13 @@ struct LatentAttention {
   int64_t dk, dv;       // dot length; leading values of each row summed into out (dv <= dk)
   float scale;          // softmax scale applied to the dot products
   float* out;           // [heads, dv]
+  // Consecutive tokens of one sequence in one call (a speculative verify): q holds `queries`
+  // tokens' heads one token after the other (heads = queries x heads per token), and token j sees
+  // only the first positions - (queries - 1 - j) rows, not the rows of the tokens after it. Each
+  // token's output is bit for bit what a call with it alone gives: on one thread, where the
+  // AVX-512 and portable kernels mask the rows in one pass (the cache is read once for all the
+  // tokens, and small head counts fill more of a vector); otherwise one call per token.
+  int64_t queries = 1;
 };
 
 void latent_attention(const LatentAttention& a, cpu::ThreadPool* pool);
@@ -57,6 +64,8 @@ void latent_attention(cpu::Isa isa, const LatentAttentionQ8& a, cpu::ThreadPool*
 namespace detail {
 // One thread's share: positions [s0, s1) of a. Writes the unnormalised partial softmax:
 //   m[h] = max_s score, l[h] = Σ_s exp(score - m[h]), o[h, :] = Σ_s exp(score - m[h]) C[s, 0:dv].
+// With a.queries > 1 (portable and AVX-512 kernels only), rows a head's token does not see count as
+// score -inf and probability exactly 0, so its sums are those of a call without them.
 using LatentPartialFn = void (*)(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
 void latent_partial_avx2(const LatentAttention& a, int64_t s0, int64_t s1, float* m, float* l, float* o);
@@ -84,6 +93,11 @@ class KernelScratch {
 
 // Writes one head group's partial softmax in the interface's per-head layout: m, l from the
 // group's lane vectors, o[h, :] from the transposed sums og[d * lanes + i]; heads h0 .. h0 + live.
+// The first row head h of a may not see (a.queries > 1): a.positions for heads of the last token.
+inline int64_t visible_rows(const LatentAttention& a, int64_t h) {
+  return a.positions - (a.queries - 1 - h / (a.heads / a.queries));
+}
+
 void store_group_partial(const float* mm, const float* ll, const float* og, int64_t lanes, int64_t h0, int64_t live,
                          int64_t dv, float* m, float* l, float* o);
 }  // namespace detail

@@ -137,6 +137,16 @@ void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, flo
                                     _mm512_set1_ps(a.scale)));
   }
   std::fill(ot, ot + HG * dv * L, 0.0f);
+  // a.queries > 1: rows from first_hidden on are hidden from the heads of some tokens (monotone: a
+  // head that does not see a row sees none after it); hidden(g, row) is that lane mask.
+  const int64_t first_hidden = a.positions - (a.queries - 1);
+  auto hidden = [&](int64_t g, int64_t row) {
+    __mmask16 m = 0;
+    for (int64_t i = 0; i < L && g * L + i < H; ++i)
+      if (row >= visible_rows(a, g * L + i)) m = __mmask16(m | (1u << i));
+    return m;
+  };
+  const __m512 minus_inf = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   constexpr int64_t kMaxGroups = 16;  // 256 heads; more run in passes of this many groups
   for (int64_t g0 = 0; g0 < HG; g0 += kMaxGroups) {
     const int64_t ng = std::min(kMaxGroups, HG - g0);
@@ -154,13 +164,19 @@ void latent_partial_avx512(const LatentAttention& a, int64_t s0, int64_t s1, flo
         // scores, running sums rescaled to the new maximum.
         scores(qt + g * dk * L, dk, row0, a.stride, nb, g == g0 ? row0 + B * a.stride : nullptr, g == g0 ? pf_rows : 0,
                sc);
+        const int64_t j_hidden = std::clamp<int64_t>(first_hidden - b0, 0, nb);  // rows before it: all see
+        for (int64_t j = j_hidden; j < nb; ++j) sc[j] = _mm512_mask_mov_ps(sc[j], hidden(g, b0 + j), minus_inf);
         __m512 bmax = sc[0];
         for (int64_t j = 1; j < nb; ++j) bmax = _mm512_max_ps(bmax, sc[j]);
         const __m512 nm = _mm512_max_ps(mv[g - g0], bmax);
-        const __m512 f = exp_nonpos(_mm512_sub_ps(mv[g - g0], nm));  // 0 on the first block (m = -inf)
+        __m512 f = exp_nonpos(_mm512_sub_ps(mv[g - g0], nm));  // 0 on the first block (m = -inf)
+        // A block wholly hidden from a lane leaves its sums as they are (it starts past row 0, so m is
+        // finite), and hidden rows weigh exactly 0 (not left to the clamp inside exp_nonpos).
+        if (j_hidden == 0) f = _mm512_mask_mov_ps(f, hidden(g, b0), _mm512_set1_ps(1.0f));
         __m512 sum = _mm512_setzero_ps();
         for (int64_t j = 0; j < nb; ++j) {
           sc[j] = exp_nonpos(_mm512_sub_ps(sc[j], nm));
+          if (j >= j_hidden) sc[j] = _mm512_maskz_mov_ps(__mmask16(~hidden(g, b0 + j)), sc[j]);
           sum = _mm512_add_ps(sum, sc[j]);
         }
         lv[g - g0] = _mm512_fmadd_ps(lv[g - g0], f, sum);
