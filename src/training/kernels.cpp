@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/error.h"
+#include "ops/matmul.h"
 
 namespace fathom::train {
 
@@ -56,6 +58,23 @@ constexpr TileFn kTiles[kMI][kNJ] = {
 void gemm_nt(const Ops& ops, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
              int64_t ldb, float* C, int64_t ldc, bool accumulate) {
   if (M <= 0 || N <= 0) return;
+  // Contiguous operands take inference's F32 GEMM (ops::matmul, B as an f32 weight matrix): packed
+  // panels and a register-blocked outer-product kernel on the CPU's widest ISA. It computes each
+  // element on one thread in a fixed order too (rows of B split across threads, K in fixed
+  // blocks), so a run's results still do not depend on the thread count. C += takes a pass more.
+  if (lda == K && ldb == K && ldc == N && K > 0) {
+    ops::WeightMatrix W;
+    W.format = ops::WFormat::F32;
+    W.rows = N;
+    W.cols = K;
+    W.data = B;
+    if (!accumulate) return ops::matmul(W, A, M, C, ops.pool);
+    thread_local std::vector<float> product;
+    product.resize(size_t(M * N));
+    ops::matmul(W, A, M, product.data(), ops.pool);
+    for (int64_t i = 0; i < M * N; ++i) C[i] += product[size_t(i)];
+    return;
+  }
   // Blocks of 64 rows x 48 columns: both operand blocks stay in L2 while the tiles sweep them.
   constexpr int64_t BM = 64, BN = 48;
   const int64_t mb = (M + BM - 1) / BM, nb = (N + BN - 1) / BN;
