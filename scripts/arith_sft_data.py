@@ -19,20 +19,26 @@ import random
 import sys
 
 
-def add_steps(a, b):
+def carry_steps(columns):
+    """Column by column from the units, each column (x, y, op, value) written
+    "x{op}y+carry=s write s%10 carry s//10"; a last carry becomes the leading digit."""
     lines, carry, out = [], 0, []
-    da, db = str(a)[::-1], str(b)[::-1]
-    for i in range(max(len(da), len(db))):
-        x = int(da[i]) if i < len(da) else 0
-        y = int(db[i]) if i < len(db) else 0
-        s = x + y + carry
-        lines.append(f"{x}+{y}+{carry}={s} write {s % 10} carry {s // 10}")
+    for x, y, op, value in columns:
+        s = value + carry
+        lines.append(f"{x}{op}{y}+{carry}={s} write {s % 10} carry {s // 10}")
         out.append(str(s % 10))
         carry = s // 10
     if carry:
         out.append(str(carry))
         lines.append(f"carry {carry} written")
     return lines, int("".join(reversed(out)))
+
+
+def add_steps(a, b):
+    da, db = str(a)[::-1], str(b)[::-1]
+    digits = [(int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0)
+              for i in range(max(len(da), len(db)))]
+    return carry_steps((x, y, "+", x + y) for x, y in digits)
 
 
 def sub_steps(a, b):
@@ -55,17 +61,8 @@ def sub_steps(a, b):
 
 def times_digit_steps(a, d):
     """A times one digit, digit by digit from the units: "x*d+carry=s write s%10 carry s//10"."""
-    lines, carry, out = [f"{a}*{d}"], 0, []
-    for ch in reversed(str(a)):
-        x = int(ch)
-        s = x * d + carry
-        lines.append(f"{x}*{d}+{carry}={s} write {s % 10} carry {s // 10}")
-        out.append(str(s % 10))
-        carry = s // 10
-    if carry:
-        out.append(str(carry))
-        lines.append(f"carry {carry} written")
-    return lines, int("".join(reversed(out)))
+    lines, product = carry_steps((int(ch), d, "*", int(ch) * d) for ch in reversed(str(a)))
+    return [f"{a}*{d}"] + lines, product
 
 
 def mul_steps(a, b):

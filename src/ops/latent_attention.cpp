@@ -38,7 +38,10 @@ void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, f
   const int64_t H = a.heads, dk = a.dk, dv = a.dv;
   constexpr int64_t B = 64;  // positions per block: their rows stay in L1/L2 while every head uses them
   thread_local std::vector<float> sc;
+  thread_local std::vector<int64_t> visible;  // per head: the rows it sees (a.queries > 1: fewer)
   sc.resize(size_t(H * B));
+  visible.resize(size_t(H));
+  for (int64_t h = 0; h < H; ++h) visible[size_t(h)] = visible_rows(a, h);
   std::fill(m, m + H, -std::numeric_limits<float>::infinity());
   std::fill(l, l + H, 0.0f);
   std::fill(o, o + H * dv, 0.0f);
@@ -48,7 +51,7 @@ void latent_partial_portable(const LatentAttention& a, int64_t s0, int64_t s1, f
       const float* c = a.cache + (b0 + j) * a.stride;
       for (int64_t h = 0; h < H; ++h) {
         const float* q = a.q + h * dk;
-        sc[h * B + j] = b0 + j < visible_rows(a, h) ? dot_lanes(q, c, dk) * a.scale
+        sc[h * B + j] = b0 + j < visible[size_t(h)] ? dot_lanes(q, c, dk) * a.scale
                                                     : -std::numeric_limits<float>::infinity();
       }
     }
