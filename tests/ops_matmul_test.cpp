@@ -227,9 +227,11 @@ TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
 }
 
 // BF16 decode batches (n <= kGemvMaxTokens) too. The AVX-512 GEMV takes rows four or two at a time
-// depending on n; 301 rows leave a partial group.
+// depending on n, neighbouring rows below kStripeMinCols columns and rows from four stripes at or
+// above it; 301 rows leave a partial group.
 TEST(MatmulBf16, DecodeBatchesEqualOneTokenProductsBitForBit) {
   expect_batches_equal_one_token_products(make_weight(WFormat::BF16, 301, 200, 33), {2, 3, 4, 5, 6, 7, 8});
+  expect_batches_equal_one_token_products(make_weight(WFormat::BF16, 301, 1100, 34), {2, 3, 4, 5});
 }
 
 // The VBMI conversion of F8_E4M3 rows to Q8_0 blocks for the int8 prefill GEMM (table lookups,
