@@ -189,6 +189,18 @@ void gemv_bf16(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int
   }
 }
 
+// nt (1..4) tokens from t0: four rows at a time up to 2 tokens, two at 3-4 (the accumulators fit
+// the registers).
+template <bool kStripes>
+void gemv_bf16_tokens(int64_t nt, const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  switch (nt) {
+    case 1: gemv_bf16<1, 4, kStripes>(W, xs, Y, t0, r0, r1); break;
+    case 2: gemv_bf16<2, 4, kStripes>(W, xs, Y, t0, r0, r1); break;
+    case 3: gemv_bf16<3, 2, kStripes>(W, xs, Y, t0, r0, r1); break;
+    default: gemv_bf16<4, 2, kStripes>(W, xs, Y, t0, r0, r1); break;
+  }
+}
+
 }  // namespace
 
 void prepare_bf16_act(const WeightMatrix& W, const float* X, int64_t n, float* xs) {
@@ -213,21 +225,10 @@ void gemv_float_rows(const WeightMatrix& W, const float* X, const void* prep, in
     const int64_t nt = std::min<int64_t>(4, n - t0);
     if (W.format == WFormat::BF16) {
       const float* xs = static_cast<const float*>(prep);
-      if (W.cols >= kStripeMinCols) {
-        switch (nt) {
-          case 1: gemv_bf16<1, 4, true>(W, xs, Y, t0, r0, r1); break;
-          case 2: gemv_bf16<2, 4, true>(W, xs, Y, t0, r0, r1); break;
-          case 3: gemv_bf16<3, 2, true>(W, xs, Y, t0, r0, r1); break;
-          default: gemv_bf16<4, 2, true>(W, xs, Y, t0, r0, r1); break;
-        }
-      } else {
-        switch (nt) {
-          case 1: gemv_bf16<1, 4, false>(W, xs, Y, t0, r0, r1); break;
-          case 2: gemv_bf16<2, 4, false>(W, xs, Y, t0, r0, r1); break;
-          case 3: gemv_bf16<3, 2, false>(W, xs, Y, t0, r0, r1); break;
-          default: gemv_bf16<4, 2, false>(W, xs, Y, t0, r0, r1); break;
-        }
-      }
+      if (W.cols >= kStripeMinCols)
+        gemv_bf16_tokens<true>(nt, W, xs, Y, t0, r0, r1);
+      else
+        gemv_bf16_tokens<false>(nt, W, xs, Y, t0, r0, r1);
     } else {
       switch (nt) {
         case 1: gemv_e4m3<1>(W, X, Y, t0, r0, r1); break;
