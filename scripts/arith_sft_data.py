@@ -5,11 +5,19 @@ turns as plain text for `fathom train-tokenizer`.
 
 The problem distribution is the task's (A + B, A - B with A, B in 0..9999; A * B with A in 0..999,
 B in 0..99), drawn with Python's generator from --seed (a stream apart from fathom's). The answer
-is written the way it is computed by hand, digit by digit:
-  addition        column by column from the units, "d1 + d2 + carry = s, write s%10 carry s//10"
-  subtraction     the larger minus the smaller with borrows, then the sign
-  multiplication  A times each digit of B, itself digit by digit with carries (so every step is a
-                  one-digit product), shifted, then their column sum
+is written the way it is computed by hand, digit by digit, in a form a small transformer can follow.
+
+Every operand is first restated zero-padded to a fixed width, each digit behind a letter that names
+its column ("A d0 c9 b0 a7" is 907: a is the units of A, b its tens, ...; B's columns are p q r s).
+A column step then names the digits it uses by those letters ("a7+p2+0=9 ..."), so fetching a digit
+is finding its letter, the same lookup at every step, instead of counting positions from the end of
+a number in the question (the first format did that, and a 3 M-parameter model got it wrong).
+  addition        4 columns from the units: "a7+p2+0=9 write 9 carry 0" (x + y + carry)
+  subtraction     the larger minus the smaller with borrows ("a4-p6-0 write 8 borrow 1"), the sign
+                  from a comparison line first
+  multiplication  A (3 columns a b c) times each digit of B (p, then q), every step one product
+                  and one carry added ("a7*p5=35+0=35 write 5 carry 3"), then the two partial
+                  products restated in 5 columns (f..j and t..x) and added column by column
 followed by </think> and the integer alone on the last line.
 """
 
@@ -18,67 +26,83 @@ import json
 import random
 import sys
 
+A_COLS, B_COLS = "abcd", "pqrs"      # the operands' columns, units first
+P_COLS, Q_COLS = "fghij", "tuvwx"    # multiplication's two partial products, units first
 
-def carry_steps(columns):
-    """Column by column from the units, each column (x, y, op, value) written
-    "x{op}y+carry=s write s%10 carry s//10"; a last carry becomes the leading digit."""
-    lines, carry, out = [], 0, []
-    for x, y, op, value in columns:
-        s = value + carry
-        lines.append(f"{x}{op}{y}+{carry}={s} write {s % 10} carry {s // 10}")
-        out.append(str(s % 10))
+
+def labelled(name, value, cols):
+    """"A d0 c9 b0 a7": value zero-padded to len(cols) digits, most significant first, each digit
+    behind the letter of its column."""
+    digits = str(value).zfill(len(cols))
+    assert len(digits) == len(cols), (value, cols)
+    return name + "".join(f" {cols[len(cols) - 1 - i]}{d}" for i, d in enumerate(digits))
+
+
+def column(value, i):
+    return value // 10 ** i % 10
+
+
+def add_columns(x, y, xc, yc):
+    """x + y column by column from the units: "a7+p2+0=9 write 9 carry 0"; a last carry becomes
+    the leading digit ("carry 1 written")."""
+    lines, carry, total = [], 0, 0
+    for i in range(len(xc)):
+        dx, dy = column(x, i), column(y, i)
+        s = dx + dy + carry
+        lines.append(f"{xc[i]}{dx}+{yc[i]}{dy}+{carry}={s} write {s % 10} carry {s // 10}")
+        total += s % 10 * 10 ** i
         carry = s // 10
     if carry:
-        out.append(str(carry))
         lines.append(f"carry {carry} written")
-    return lines, int("".join(reversed(out)))
+        total += carry * 10 ** len(xc)
+    return lines, total
 
 
 def add_steps(a, b):
-    da, db = str(a)[::-1], str(b)[::-1]
-    digits = [(int(da[i]) if i < len(da) else 0, int(db[i]) if i < len(db) else 0)
-              for i in range(max(len(da), len(db)))]
-    return carry_steps((x, y, "+", x + y) for x, y in digits)
+    lines, total = add_columns(a, b, A_COLS, B_COLS)
+    return [labelled("A", a, A_COLS), labelled("B", b, B_COLS)] + lines, total
 
 
 def sub_steps(a, b):
     big, small, neg = (a, b, False) if a >= b else (b, a, True)
     lines = [f"{a}<{b} so compute {big}-{small} and negate"] if neg else []
-    borrow, out = 0, []
-    dx, dy = str(big)[::-1], str(small)[::-1]
-    for i in range(len(dx)):
-        x = int(dx[i])
-        y = int(dy[i]) if i < len(dy) else 0
+    lines += [labelled("A", big, A_COLS), labelled("B", small, B_COLS)]
+    borrow, r = 0, 0
+    for i in range(len(A_COLS)):
+        x, y = column(big, i), column(small, i)
         d = x - y - borrow
         nb = 1 if d < 0 else 0
         d += 10 * nb
-        lines.append(f"{x}-{y}-{borrow} write {d} borrow {nb}")
-        out.append(str(d))
+        lines.append(f"{A_COLS[i]}{x}-{B_COLS[i]}{y}-{borrow} write {d} borrow {nb}")
+        r += d * 10 ** i
         borrow = nb
-    r = int("".join(reversed(out)))
     return lines, -r if neg else r
 
 
-def times_digit_steps(a, d):
-    """A times one digit, digit by digit from the units: "x*d+carry=s write s%10 carry s//10"."""
-    lines, product = carry_steps((int(ch), d, "*", int(ch) * d) for ch in reversed(str(a)))
-    return [f"{a}*{d}"] + lines, product
+def times_digit(a, j, d):
+    """A (3 columns) times B's digit in column j: "a7*p5=35+0=35 write 5 carry 3" (the product,
+    then the carry added), a last carry written as the leading digit."""
+    lines, carry, product = [], 0, 0
+    for i in range(3):
+        x = column(a, i)
+        s = x * d + carry
+        lines.append(f"{A_COLS[i]}{x}*{B_COLS[j]}{d}={x * d}+{carry}={s} write {s % 10} carry {s // 10}")
+        product += s % 10 * 10 ** i
+        carry = s // 10
+    if carry:
+        lines.append(f"carry {carry} written")
+        product += carry * 1000
+    return lines, product
 
 
 def mul_steps(a, b):
-    lines, parts = [], []
-    for i, d in enumerate(reversed(str(b))):
-        step_lines, p = times_digit_steps(a, int(d))
-        lines += step_lines
-        lines.append(f"gives {p} shift {i} is {p * 10 ** i}")
-        parts.append(p * 10 ** i)
-    total = parts[0]
-    for p in parts[1:]:
-        add_lines, s = add_steps(total, p)
-        lines.append(f"add {total}+{p}")
-        lines += add_lines
-        total = s
-    return lines, total
+    lines = [labelled("A", a, A_COLS[:3]), labelled("B", b, B_COLS[:2])]
+    p_lines, p = times_digit(a, 0, column(b, 0))
+    q_lines, q = times_digit(a, 1, column(b, 1))
+    lines += p_lines + [f"gives {p}"] + q_lines + [f"gives {q} shift 1 is {q * 10}"]
+    lines += [labelled("P", p, P_COLS), labelled("Q", q * 10, Q_COLS)]
+    add_lines, total = add_columns(p, q * 10, P_COLS, Q_COLS)
+    return lines + add_lines, total
 
 
 def problem(rng):

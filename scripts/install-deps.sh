@@ -19,6 +19,9 @@ if [ "$WHAT" = test ]; then
     # Debian's PyTorch: the independent reference trainer (tests/reference/torch_train.py) that test
     # train_reference_torch compares `fathom train` against (a large download).
     python3-torch
+    # matplotlib: scripts/plot-training.py, which draws the training plots in docs/TRAINING.md
+    # (test plot_training_check runs it).
+    python3-matplotlib
     # Headless Chromium, which tests/browser/chat_page.mjs drives through puppeteer-core.
     chromium)
 fi

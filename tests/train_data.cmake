@@ -14,3 +14,11 @@ add_test(NAME arith_sft_data_check
          COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/train_data/arith_sft_data_check.py
                  ${CMAKE_SOURCE_DIR}/scripts/arith_sft_data.py)
 set_tests_properties(arith_sft_data_check PROPERTIES LABELS training TIMEOUT 120)
+
+# scripts/plot-training.py (the PNGs in docs/TRAINING.md): both kinds of plot from synthetic logs,
+# bad logs refused. Needs matplotlib for the system python; skipped (77) without.
+add_test(NAME plot_training_check
+         COMMAND ${CMAKE_SOURCE_DIR}/tests/if_available.sh --python-module /usr/bin/python3 matplotlib --
+                 /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/train_data/plot_training_check.py
+                 ${CMAKE_SOURCE_DIR}/scripts/plot-training.py ${CMAKE_BINARY_DIR}/test-tmp/plot_training)
+set_tests_properties(plot_training_check PROPERTIES LABELS training TIMEOUT 120 SKIP_RETURN_CODE 77)
