@@ -1,4 +1,4 @@
-// `fathom run` and `fathom chat` as a user runs them: the streamed output equals the library's
+// `fathom run`, `fathom chat` and `fathom eval-arith` as a user runs them: the streamed output equals the library's
 // greedy generation, seeds repeat, chat works through a pipe, and every bad input gives one clear
 // line on stderr and a non-zero exit. (The terminal side of chat: tests/cli_chat_tty.sh.)
 #include "test_paths.h"
@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -16,6 +17,7 @@
 #include "model/synth.h"
 #include "test_util.h"
 #include "tokenizer/tokenizer.h"
+#include "training/arith_task.h"
 
 using namespace fathom;
 namespace fs = std::filesystem;
@@ -174,6 +176,31 @@ TEST(CliChat, ThroughAPipe) {
   ASSERT_GE(chat.out.size(), 2 * expected.size());
   EXPECT_EQ(chat.out.substr(chat.out.size() - expected.size()), expected);
   EXPECT_NE(chat.err.find("conversation cleared"), std::string::npos);
+}
+
+// eval-arith's report: a line per operation whose problem counts are those of the task's stream
+// (so the tallies follow the problems asked, not the order or a fixed split), adding up to --n.
+TEST(CliEvalArith, ReportsAccuracyPerOperation) {
+  const std::string dir = model();
+  Proc r = run_fathom("eval-arith " + dir + " --n 30 --seed 9 --max-tokens 3 -t 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::map<char, int64_t> asked;
+  for (int64_t i = 0; i < 30; ++i) ++asked[train::arith_problem(9, i).op];
+  int64_t total = 0;
+  for (char op : {'+', '-', '*'}) {
+    const std::string head = std::string("  A ") + op + " B";
+    const size_t at = r.out.find(head);
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+    long long correct = -1, problems = -1;
+    ASSERT_EQ(std::sscanf(line.c_str() + head.size(), " %*f (%lld of %lld", &correct, &problems), 2) << line;
+    EXPECT_EQ(problems, asked[op]) << line;
+    EXPECT_GE(correct, 0);
+    EXPECT_LE(correct, problems);
+    total += problems;
+  }
+  EXPECT_EQ(total, 30);
+  EXPECT_NE(r.out.find("problems       30 (seed 9)"), std::string::npos) << r.out;
 }
 
 TEST(CliErrors, EachBadInputHasItsLine) {

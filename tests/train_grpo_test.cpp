@@ -74,7 +74,7 @@ TEST(GrpoWeights, ClippedRatioAndKlByHand) {
 // Rewards an answer whose first byte is a lowercase letter.
 class LowercaseTask : public Task {
  public:
-  TaskItem item(uint64_t, int64_t) const override { return {"Say a word.", ""}; }
+  TaskItem item(uint64_t, int64_t) const override { return {"Say a word.", "", "word"}; }
   Verdict verify(const TaskItem&, std::string_view c) const override {
     Verdict v;
     v.format_ok = true;

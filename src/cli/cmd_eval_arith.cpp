@@ -33,6 +33,10 @@ int run(const Options& o) {
   std::printf("problems       %lld (seed %llu)\n", static_cast<long long>(r.problems),
               static_cast<unsigned long long>(o.seed));
   std::printf("accuracy       %.4f (%lld correct)\n", r.accuracy(), static_cast<long long>(r.correct));
+  for (const auto& [kind, t] : r.by_kind)
+    std::printf("  %-12s %.4f (%lld of %lld, %lld format errors)\n", kind.c_str(),
+                t.problems > 0 ? double(t.correct) / double(t.problems) : 0.0, static_cast<long long>(t.correct),
+                static_cast<long long>(t.problems), static_cast<long long>(t.format_errors));
   std::printf("format errors  %lld\n", static_cast<long long>(r.format_errors));
   std::printf("think length   %.1f characters (mean over well-formed answers)\n", r.think_chars);
   std::printf("answer length  %.1f tokens (mean)\n", r.answer_tokens);

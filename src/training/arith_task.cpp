@@ -20,11 +20,13 @@ std::string_view trim(std::string_view s) {
 }
 
 bool is_integer(std::string_view s) {
-  if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+  const bool negative = !s.empty() && s[0] == '-';
+  if (negative) s.remove_prefix(1);
   if (s.empty() || s.size() > 18) return false;
   for (char c : s)
     if (c < '0' || c > '9') return false;
-  return s.size() == 1 || s[0] != '0';
+  if (s[0] == '0') return s.size() == 1 && !negative;  // "0" only: no leading zeros, no "-0"
+  return true;
 }
 }  // namespace
 
@@ -73,7 +75,7 @@ std::optional<ParsedAnswer> parse_reasoned_answer(std::string_view completion, s
 
 TaskItem ArithTask::item(uint64_t seed, int64_t index) const {
   const ArithProblem p = arith_problem(seed, index);
-  return {p.question(), std::to_string(p.answer())};
+  return {p.question(), std::to_string(p.answer()), fmt::format("A {} B", p.op)};
 }
 
 Verdict ArithTask::verify(const TaskItem& item, std::string_view completion) const {

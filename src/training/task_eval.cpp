@@ -23,6 +23,10 @@ TaskEvalReport evaluate_task(Generator& gen, const ChatRenderer& chat, const Tas
     ++r.problems;
     r.correct += v.correct ? 1 : 0;
     r.format_errors += v.format_ok ? 0 : 1;
+    TaskEvalReport::Tally& kind = r.by_kind[item.kind];
+    ++kind.problems;
+    kind.correct += v.correct ? 1 : 0;
+    kind.format_errors += v.format_ok ? 0 : 1;
     if (v.format_ok) {
       ++well_formed;
       r.think_chars += double(v.think_chars);

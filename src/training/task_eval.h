@@ -3,6 +3,8 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string>
 
 #include "training/verifier.h"
 
@@ -15,9 +17,13 @@ namespace fathom::train {
 class ChatRenderer;
 
 struct TaskEvalReport {
+  struct Tally {
+    int64_t problems = 0, correct = 0, format_errors = 0;
+  };
   int64_t problems = 0, correct = 0, format_errors = 0;
   double think_chars = 0;    // mean over well-formed answers
   double answer_tokens = 0;  // mean over all answers
+  std::map<std::string, Tally> by_kind;  // TaskItem::kind -> its share of the above
   double accuracy() const { return problems > 0 ? double(correct) / double(problems) : 0.0; }
 };
 

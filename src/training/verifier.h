@@ -12,6 +12,7 @@ namespace fathom::train {
 struct TaskItem {
   std::string question;  // the user message
   std::string expected;  // the exact final answer (for logs and the verifier)
+  std::string kind;      // the problem's family, for accuracy per family ("A + B"); may be empty
 };
 
 struct Verdict {
