@@ -37,9 +37,32 @@ S="$WORK/summary.txt"
 resume=(); [ -f "$WORK/sft/training_state.safetensors" ] && resume=(--resume)
 /usr/bin/time -f "sft: %e s" -a -o "$S" "$FATHOM" train --config "$CONFIG" --data "$WORK/data" --out "$WORK/sft" \
   --steps "$SFT_STEPS" --batch 8 --seq 384 --lr 2e-3 --warmup 100 --threads "$THREADS" "${resume[@]}"
-"$FATHOM" eval-arith "$WORK/sft" --n 1000 --seed 1000003 --max-tokens 320 -t "$THREADS" | tee -a "$S"
+# Held-out accuracy after SFT, once (a rerun that resumes GRPO does not redo it).
+if [ ! -f "$WORK/sft-eval.txt" ]; then
+  "$FATHOM" eval-arith "$WORK/sft" --n 1000 --seed 1000003 --max-tokens 320 -t "$THREADS" > "$WORK/sft-eval.tmp"
+  mv "$WORK/sft-eval.tmp" "$WORK/sft-eval.txt"
+  { echo "after SFT:"; cat "$WORK/sft-eval.txt"; } >> "$S"
+fi
+cat "$WORK/sft-eval.txt"
 
 resume=(); [ -f "$WORK/grpo/grpo_state.safetensors" ] && resume=(--resume)
 /usr/bin/time -f "grpo: %e s" -a -o "$S" "$FATHOM" train-grpo --init "$WORK/sft" --out "$WORK/grpo" \
-  --steps "$GRPO_STEPS" --prompts 8 --group 8 --max-answer 320 --lr 1e-5 --beta 0.04 --threads "$THREADS" "${resume[@]}"
-"$FATHOM" eval-arith "$WORK/grpo" --n 1000 --seed 1000003 --max-tokens 320 -t "$THREADS" | tee -a "$S"
+  --steps "$GRPO_STEPS" --prompts 8 --group 8 --max-answer 320 --lr "${GRPO_LR:-1e-5}" --beta 0.04 \
+  --threads "$THREADS" "${resume[@]}"
+if [ ! -f "$WORK/grpo-eval.txt" ]; then
+  "$FATHOM" eval-arith "$WORK/grpo" --n 1000 --seed 1000003 --max-tokens 320 -t "$THREADS" > "$WORK/grpo-eval.tmp"
+  mv "$WORK/grpo-eval.tmp" "$WORK/grpo-eval.txt"
+  { echo "after GRPO:"; cat "$WORK/grpo-eval.txt"; } >> "$S"
+fi
+cat "$WORK/grpo-eval.txt"
+
+# The shipped model: the GRPO checkpoint with the tokenizer it was trained with (INSTALL, default
+# models/reasoner), at most 20 MB.
+INSTALL=${INSTALL:-models/reasoner}
+mkdir -p "$INSTALL"
+for f in config.json model.safetensors generation_config.json tokenizer.json tokenizer_config.json; do
+  cp "$WORK/grpo/$f" "$INSTALL/"
+done
+size=$(du -cb "$INSTALL"/* | tail -1 | cut -f1)
+echo "$INSTALL: $((size / 1000)) kB" | tee -a "$S"
+[ "$size" -le 20000000 ] || { echo "$INSTALL exceeds 20 MB" >&2; exit 1; }
