@@ -3,8 +3,9 @@
 (src/training/arith_task.h): JSONL conversations for `fathom prepare --chat`, and (--text) the same
 turns as plain text for `fathom train-tokenizer`.
 
-The problem distribution is the task's (A + B, A - B with A, B in 0..9999; A * B with A in 0..999,
-B in 0..99), drawn with Python's generator from --seed (a stream apart from fathom's). The answer
+The problems are the task's (A + B, A - B with A, B in 0..9999; A * B with A in 0..999, B in
+0..99), drawn with Python's generator from --seed (a stream apart from fathom's); half of them
+uniform as in the task, half with a digit count drawn first (see operand()). The answer
 is written the way it is computed by hand, digit by digit, in a form a small transformer can follow.
 
 Every operand is first restated zero-padded to a fixed width, each digit behind a letter that names
@@ -13,8 +14,9 @@ A column step then names the digits it uses by those letters ("a7+p2+0=9 ..."), 
 is finding its letter, the same lookup at every step, instead of counting positions from the end of
 a number in the question (the first format did that, and a 3 M-parameter model got it wrong).
   addition        4 columns from the units: "a7+p2+0=9 write 9 carry 0" (x + y + carry)
-  subtraction     the larger minus the smaller with borrows ("a4-p6-0 write 8 borrow 1"), the sign
-                  from a comparison line first
+  subtraction     a comparison from the top column down to the first that differs ("d6=s6 c2>r0
+                  so A>B: A-B"), then the larger minus the smaller with borrows, by letters
+                  ("a4-p6-0 write 8 borrow 1", or "p6-a4-0 ..." for B-A, negated)
   multiplication  A (3 columns a b c) times each digit of B (p, then q), every step one product
                   and one carry added ("a7*p5=35+0=35 write 5 carry 3"), then the two partial
                   products restated in 5 columns (f..j and t..x) and added column by column
@@ -63,17 +65,33 @@ def add_steps(a, b):
     return [labelled("A", a, A_COLS), labelled("B", b, B_COLS)] + lines, total
 
 
+def compare_line(a, b):
+    """A against B from the top column down to the first column that differs, by their letters:
+    "d6=s6 c2>r0 so A>B: A-B"; "d0<s7 so A<B: B-A, then negate"; all equal: "... so A=B: A-B"."""
+    parts = []
+    for i in reversed(range(len(A_COLS))):
+        x, y = column(a, i), column(b, i)
+        rel = "=" if x == y else "<" if x < y else ">"
+        parts.append(f"{A_COLS[i]}{x}{rel}{B_COLS[i]}{y}")
+        if rel != "=":
+            break
+    verdict = {"=": "A=B: A-B", ">": "A>B: A-B", "<": "A<B: B-A, then negate"}[rel]
+    return " ".join(parts) + " so " + verdict
+
+
 def sub_steps(a, b):
-    big, small, neg = (a, b, False) if a >= b else (b, a, True)
-    lines = [f"{a}<{b} so compute {big}-{small} and negate"] if neg else []
-    lines += [labelled("A", big, A_COLS), labelled("B", small, B_COLS)]
+    """The larger minus the smaller, column by column with borrows, each digit named by its letter:
+    "a4-p6-0 write 8 borrow 1" (A-B) or "p6-a4-0 ..." (B-A); the sign from the comparison line."""
+    lines = [labelled("A", a, A_COLS), labelled("B", b, B_COLS), compare_line(a, b)]
+    neg = a < b
+    (big, bc), (small, sc) = ((b, B_COLS), (a, A_COLS)) if neg else ((a, A_COLS), (b, B_COLS))
     borrow, r = 0, 0
     for i in range(len(A_COLS)):
         x, y = column(big, i), column(small, i)
         d = x - y - borrow
         nb = 1 if d < 0 else 0
         d += 10 * nb
-        lines.append(f"{A_COLS[i]}{x}-{B_COLS[i]}{y}-{borrow} write {d} borrow {nb}")
+        lines.append(f"{bc[i]}{x}-{sc[i]}{y}-{borrow} write {d} borrow {nb}")
         r += d * 10 ** i
         borrow = nb
     return lines, -r if neg else r
@@ -105,11 +123,22 @@ def mul_steps(a, b):
     return lines + add_lines, total
 
 
+def operand(rng, limit, by_length):
+    """Uniform in 0..limit-1 (the task's distribution), or (by_length) a digit count uniform first:
+    short operands are rare in the task (1% of 4-digit draws have two digits or fewer) but each
+    needs its own zero padding, so half of the worked solutions draw them this way."""
+    if not by_length:
+        return rng.randrange(limit)
+    digits = rng.randrange(1, len(str(limit - 1)) + 1)
+    return rng.randrange(0 if digits == 1 else 10 ** (digits - 1), 10 ** digits)
+
+
 def problem(rng):
     op = rng.randrange(3)
+    by_length = rng.randrange(2) == 1
     if op == 2:
-        return rng.randrange(1000), "*", rng.randrange(100)
-    return rng.randrange(10000), "+" if op == 0 else "-", rng.randrange(10000)
+        return operand(rng, 1000, by_length), "*", operand(rng, 100, by_length)
+    return operand(rng, 10000, by_length), "+" if op == 0 else "-", operand(rng, 10000, by_length)
 
 
 def solution(a, op, b):
