@@ -200,7 +200,22 @@ TEST(CliEvalArith, ReportsAccuracyPerOperation) {
     total += problems;
   }
   EXPECT_EQ(total, 30);
-  EXPECT_NE(r.out.find("problems       30 (seed 9)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("problems       30 (seed 9, greedy)"), std::string::npos) << r.out;
+}
+
+// --temp: sampled answers, repeatable from the seed, not the greedy ones.
+TEST(CliEvalArith, SampledAnswersRepeatAndDifferFromGreedy) {
+  const std::string dir = model();
+  const std::string args = "eval-arith " + dir + " --n 4 --seed 9 --max-tokens 8 -t 1 --show";
+  Proc greedy = run_fathom(args), a = run_fathom(args + " --temp 1"), b = run_fathom(args + " --temp 1");
+  ASSERT_EQ(a.status, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out.find("sampled at temperature 1"), std::string::npos) << a.out;
+  const auto answers = [](const std::string& out) { return out.substr(0, out.find("problems       ")); };
+  EXPECT_NE(answers(a.out), answers(greedy.out));
+  Proc bad = run_fathom("eval-arith " + dir + " --temp -1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.err.find("--temp"), std::string::npos) << bad.err;
 }
 
 TEST(CliErrors, EachBadInputHasItsLine) {

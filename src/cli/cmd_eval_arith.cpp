@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <memory>
 
+#include <fmt/format.h>
+
 #include "cli/command.h"
 #include "cli/load_model.h"
 #include "training/arith_task.h"
@@ -15,6 +17,7 @@ struct Options {
   fathom::cli::ModelFlags model;
   int64_t n = 500, max_tokens = 256;
   uint64_t seed = 1000003;  // a stream apart from train-grpo's default seed 0
+  float temperature = 0.0f;
   bool show = false;
 };
 
@@ -24,14 +27,15 @@ int run(const Options& o) {
   const fathom::train::ChatRenderer chat(*m.tokenizer);
   const fathom::train::ArithTask task;
   const auto r = fathom::train::evaluate_task(
-      gen, chat, task, o.n, o.seed, o.max_tokens,
+      gen, chat, task, o.n, o.seed, o.max_tokens, o.temperature,
       [&](const fathom::train::TaskItem& item, const std::string& completion, const fathom::train::Verdict& v) {
         if (o.show)
           std::printf("%s  expected %s  %s\n%s\n\n", item.question.c_str(), item.expected.c_str(),
                       v.correct ? "correct" : v.format_ok ? "wrong" : "format error", completion.c_str());
       });
-  std::printf("problems       %lld (seed %llu)\n", static_cast<long long>(r.problems),
-              static_cast<unsigned long long>(o.seed));
+  std::printf("problems       %lld (seed %llu, %s)\n", static_cast<long long>(r.problems),
+              static_cast<unsigned long long>(o.seed),
+              o.temperature > 0 ? fmt::format("sampled at temperature {}", o.temperature).c_str() : "greedy");
   std::printf("accuracy       %.4f (%lld correct)\n", r.accuracy(), static_cast<long long>(r.correct));
   for (const auto& [kind, t] : r.by_kind)
     std::printf("  %-12s %.4f (%lld of %lld, %lld format errors)\n", kind.c_str(),
@@ -51,6 +55,10 @@ fathom::cli::Command reg("eval-arith", "Accuracy on the built-in arithmetic task
   sub.add_option("--seed", o->seed, "problem stream")->capture_default_str();
   sub.add_option("--max-tokens", o->max_tokens, "tokens per answer at most")->capture_default_str()
       ->check(CLI::PositiveNumber);
+  sub.add_option("--temp", o->temperature,
+                 "0: greedy; above 0: sample each answer at this temperature, with no top-k/top-p/min-p as "
+                 "train-grpo samples (seeded from --seed and the problem, so reruns repeat)")
+      ->capture_default_str()->check(CLI::Range(0.0f, 10.0f));
   sub.add_flag("--show", o->show, "print every problem, completion and verdict");
   return std::function<int()>([o] { return run(*o); });
 });

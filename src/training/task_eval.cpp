@@ -6,7 +6,7 @@
 namespace fathom::train {
 
 TaskEvalReport evaluate_task(Generator& gen, const ChatRenderer& chat, const Task& task, int64_t n, uint64_t seed,
-                             int64_t max_tokens,
+                             int64_t max_tokens, float temperature,
                              const std::function<void(const TaskItem&, const std::string&, const Verdict&)>& on_item) {
   TaskEvalReport r;
   int64_t well_formed = 0;
@@ -16,7 +16,13 @@ TaskEvalReport evaluate_task(Generator& gen, const ChatRenderer& chat, const Tas
     GenerationRequest req;
     req.prompt = gen.tokenizer().encode(ptext);
     req.max_tokens = std::min<int64_t>(max_tokens, gen.context() - int64_t(req.prompt.size()));
-    req.sampling.temperature = 0.0f;
+    req.sampling.temperature = temperature;
+    if (temperature > 0.0f) {
+      req.sampling.top_k = 0;
+      req.sampling.top_p = 1.0f;
+      req.sampling.min_p = 0.0f;
+      req.sampling.seed = seed * 1000003ull + uint64_t(i);
+    }
     const GenerationResult res = gen.generate(req);
     const std::string completion = ChatRenderer::answer_prefix(ptext) + res.text;
     const Verdict v = task.verify(item, completion);

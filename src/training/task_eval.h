@@ -27,10 +27,12 @@ struct TaskEvalReport {
   double accuracy() const { return problems > 0 ? double(correct) / double(problems) : 0.0; }
 };
 
-// Problems 0..n-1 of the stream `seed`; greedy decoding, at most max_tokens per answer.
-// on_item (optional) sees every problem with its completion and verdict.
+// Problems 0..n-1 of the stream `seed`, at most max_tokens per answer: greedy when temperature is
+// 0, else sampled at that temperature (no top-k/top-p/min-p, as GRPO samples), problem i with the
+// sampling seed seed*1000003 + i so that a rerun repeats. on_item (optional) sees every problem
+// with its completion and verdict.
 TaskEvalReport evaluate_task(Generator& gen, const ChatRenderer& chat, const Task& task, int64_t n, uint64_t seed,
-                             int64_t max_tokens,
+                             int64_t max_tokens, float temperature,
                              const std::function<void(const TaskItem&, const std::string&, const Verdict&)>& on_item = {});
 
 }  // namespace fathom::train
