@@ -33,15 +33,15 @@ int run(const Options& o) {
           std::printf("%s  expected %s  %s\n%s\n\n", item.question.c_str(), item.expected.c_str(),
                       v.correct ? "correct" : v.format_ok ? "wrong" : "format error", completion.c_str());
       });
-  std::printf("problems       %lld (seed %llu, %s)\n", static_cast<long long>(r.problems),
+  std::printf("problems       %lld (seed %llu, %s)\n", static_cast<long long>(r.total.problems),
               static_cast<unsigned long long>(o.seed),
               o.temperature > 0 ? fmt::format("sampled at temperature {}", o.temperature).c_str() : "greedy");
-  std::printf("accuracy       %.4f (%lld correct)\n", r.accuracy(), static_cast<long long>(r.correct));
+  std::printf("accuracy       %.4f (%lld correct)\n", r.total.accuracy(), static_cast<long long>(r.total.correct));
   for (const auto& [kind, t] : r.by_kind)
     std::printf("  %-12s %.4f (%lld of %lld, %lld format errors)\n", kind.c_str(),
-                t.problems > 0 ? double(t.correct) / double(t.problems) : 0.0, static_cast<long long>(t.correct),
+                t.accuracy(), static_cast<long long>(t.correct),
                 static_cast<long long>(t.problems), static_cast<long long>(t.format_errors));
-  std::printf("format errors  %lld\n", static_cast<long long>(r.format_errors));
+  std::printf("format errors  %lld\n", static_cast<long long>(r.total.format_errors));
   std::printf("think length   %.1f characters (mean over well-formed answers)\n", r.think_chars);
   std::printf("answer length  %.1f tokens (mean)\n", r.answer_tokens);
   return 0;

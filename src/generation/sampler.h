@@ -33,6 +33,17 @@ struct SamplerParams {
   float presence_penalty = 0.0f, frequency_penalty = 0.0f;
   uint64_t seed = 0;
 
+  // The model's own distribution at `temperature`: no top-k, top-p or min-p, no penalties. What
+  // OpenAI's API defaults to, and what GRPO samples and eval-arith --temp scores.
+  static SamplerParams plain(float temperature) {
+    SamplerParams s;
+    s.temperature = temperature;
+    s.top_k = 0;
+    s.top_p = 1.0f;
+    s.min_p = 0.0f;
+    return s;
+  }
+
   // Throws fathom::Error naming the field when a value is out of range.
   void validate() const;
 };

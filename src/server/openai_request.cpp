@@ -82,11 +82,7 @@ void parse_common(const ojson& j, GenerationParams& p) {
 
   // OpenAI's defaults: plain sampling at temperature 1, no truncation.
   SamplerParams& s = p.sampling;
-  s.temperature = 1.0f;
-  s.top_k = 0;
-  s.top_p = 1.0f;
-  s.min_p = 0.0f;
-  s.repeat_penalty = 1.0f;
+  s = SamplerParams::plain(1.0f);
   if (has(j, "temperature")) s.temperature = float(number(j, "temperature", 0, 2));
   if (has(j, "top_p")) s.top_p = float(number(j, "top_p", 0, 1));
   if (has(j, "top_k")) s.top_k = int32_t(integer(j, "top_k", -1, 1 << 30));

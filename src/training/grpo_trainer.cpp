@@ -182,10 +182,7 @@ GrpoResult run_grpo(const GrpoOptions& opt, const Task& task, const std::functio
           GenerationRequest req;
           req.prompt = prompt;
           req.max_tokens = std::min<int64_t>(o.max_answer, T + 1 - int64_t(prompt.size()));
-          req.sampling.temperature = o.temperature;
-          req.sampling.top_k = 0;
-          req.sampling.top_p = 1.0f;
-          req.sampling.min_p = 0.0f;
+          req.sampling = SamplerParams::plain(o.temperature);
           req.sampling.seed = sample_seed(o.seed, step, p, g);
           req.stop_tokens = {eos};
           GenerationResult r = gen.generate(req);

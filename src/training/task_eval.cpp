@@ -18,21 +18,14 @@ TaskEvalReport evaluate_task(Generator& gen, const ChatRenderer& chat, const Tas
     req.max_tokens = std::min<int64_t>(max_tokens, gen.context() - int64_t(req.prompt.size()));
     req.sampling.temperature = temperature;
     if (temperature > 0.0f) {
-      req.sampling.top_k = 0;
-      req.sampling.top_p = 1.0f;
-      req.sampling.min_p = 0.0f;
+      req.sampling = SamplerParams::plain(temperature);
       req.sampling.seed = seed * 1000003ull + uint64_t(i);
     }
     const GenerationResult res = gen.generate(req);
     const std::string completion = ChatRenderer::answer_prefix(ptext) + res.text;
     const Verdict v = task.verify(item, completion);
-    ++r.problems;
-    r.correct += v.correct ? 1 : 0;
-    r.format_errors += v.format_ok ? 0 : 1;
-    TaskEvalReport::Tally& kind = r.by_kind[item.kind];
-    ++kind.problems;
-    kind.correct += v.correct ? 1 : 0;
-    kind.format_errors += v.format_ok ? 0 : 1;
+    r.total.add(v);
+    r.by_kind[item.kind].add(v);
     if (v.format_ok) {
       ++well_formed;
       r.think_chars += double(v.think_chars);

@@ -19,12 +19,17 @@ class ChatRenderer;
 struct TaskEvalReport {
   struct Tally {
     int64_t problems = 0, correct = 0, format_errors = 0;
+    void add(const Verdict& v) {
+      ++problems;
+      correct += v.correct ? 1 : 0;
+      format_errors += v.format_ok ? 0 : 1;
+    }
+    double accuracy() const { return problems > 0 ? double(correct) / double(problems) : 0.0; }
   };
-  int64_t problems = 0, correct = 0, format_errors = 0;
+  Tally total;
+  std::map<std::string, Tally> by_kind;  // TaskItem::kind -> its share of total
   double think_chars = 0;    // mean over well-formed answers
   double answer_tokens = 0;  // mean over all answers
-  std::map<std::string, Tally> by_kind;  // TaskItem::kind -> its share of the above
-  double accuracy() const { return problems > 0 ? double(correct) / double(problems) : 0.0; }
 };
 
 // Problems 0..n-1 of the stream `seed`, at most max_tokens per answer: greedy when temperature is
