@@ -20,14 +20,7 @@ std::vector<float> logits_of(const std::vector<double>& p) {
   return l;
 }
 
-SamplerParams plain(float temperature = 1.0f) {
-  SamplerParams s;
-  s.temperature = temperature;
-  s.top_k = 0;
-  s.top_p = 1.0f;
-  s.min_p = 0.0f;
-  return s;
-}
+SamplerParams plain(float temperature = 1.0f) { return SamplerParams::plain(temperature); }
 
 std::vector<int32_t> ids(const std::vector<Candidate>& d) {
   std::vector<int32_t> v;
