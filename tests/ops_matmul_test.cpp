@@ -220,10 +220,13 @@ void expect_batches_equal_one_token_products(const OwnedWeight& o, std::initiali
 
 // F8_E4M3 batches of up to kFp8GemvSplitMaxTokens tokens (a server's decode batch, an MTP
 // verification) give every token exactly its one-token product: greedy output must not depend on
-// what else is in the batch.
+// what else is in the batch. The VBMI GEMV takes rows four, two or one at a time depending on n,
+// neighbouring rows below kStripeMinCols columns and from stripes at or above it; 301 rows leave a
+// partial group, 1100 columns a partial scale block and a partial 64-column chunk.
 TEST(MatmulFp8, SmallBatchesEqualOneTokenProductsBitForBit) {
   expect_batches_equal_one_token_products(make_weight(WFormat::F8_E4M3, 300, 512, 31),
-                                          {9, 16, 31, kFp8GemvSplitMaxTokens});
+                                          {2, 3, 4, 5, 9, 16, 31, kFp8GemvSplitMaxTokens});
+  expect_batches_equal_one_token_products(make_weight(WFormat::F8_E4M3, 301, 1100, 32), {2, 3, 4, 5, 6});
 }
 
 // BF16 decode batches (n <= kGemvMaxTokens) too. The AVX-512 GEMV takes rows four or two at a time

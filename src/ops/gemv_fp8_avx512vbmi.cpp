@@ -18,7 +18,6 @@
 
 #include "core/dtype.h"
 #include "ops/gemv_float.h"
-#include "ops/gemv_fp8_rows.h"
 
 namespace fathom::ops::detail {
 namespace {
@@ -53,9 +52,19 @@ const Tables& tables() {
 
 inline __mmask64 mask64(int64_t n) { return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1; }
 
-template <int NT>
+// R rows at a time, as the BF16 GEMV (gemv_float_avx512.cpp) takes them: in rows of at least
+// kStripeMinCols columns, slot i walks stripe i of [r0, r1), so each slot is one sequential stream
+// across row ends and a thread keeps R streams in flight; in shorter rows R neighbouring rows. The
+// R rows' 2 * R * NT block sums are independent FMA chains (one row alone waits on two chains, two
+// FMAs per 64 weights each), and each activation load serves R rows. Each row keeps its own block
+// scales, and its sum is formed in the same order whatever R, the slot or the layout (two chains per
+// block, the block sum scaled into the row's accumulator, one reduction at the end), so a batch of
+// tokens still equals one-token products bit for bit. Slots past r1 repeat a row and store nothing.
+constexpr int64_t kStripeMinCols = 1024;
+
+template <int NT, int R, bool kStripes>
 void gemv(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
-  const int64_t K = W.cols, padded = fp8_act_floats(K);
+  const int64_t K = W.cols, padded = fp8_act_floats(K), bc = W.block_cols, nbc = (K + bc - 1) / bc;
   const Tables& T = tables();
   const __m512i hi0 = _mm512_load_si512(T.hi), hi1 = _mm512_load_si512(T.hi + 64);
   const __m512i lo0 = _mm512_load_si512(T.lo), lo1 = _mm512_load_si512(T.lo + 64);
@@ -63,28 +72,100 @@ void gemv(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t 
   const float* x[NT];
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) x[t] = xs + (t0 + t) * padded;
-  fp8_gemv_rows<NT>(W, 1.0f, Y, t0, r0, r1, [&](const uint8_t* p, int64_t k0, int64_t k1, __m512* s0, __m512* s1) {
-    for (int64_t k = k0; k < k1; k += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(p + k) + kPrefetchBytes, _MM_HINT_T0);
-      // Past K (the row's last chunk) the bytes read as 0: weight +0 against activations 0.
-      const __m512i v = k + 64 <= K ? _mm512_loadu_si512(p + k) : _mm512_maskz_loadu_epi8(mask64(K - k), p + k);
-      const __m512i h = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, v, hi1), v, sign, 0xF8);  // a | (b & c)
-      const __m512i l = _mm512_permutex2var_epi8(lo0, v, lo1);
-      const __m512i wa = _mm512_unpacklo_epi8(l, h), wb = _mm512_unpackhi_epi8(l, h);
-      const __m512 w0 = _mm512_castsi512_ps(_mm512_slli_epi32(wa, 16));
-      const __m512 w1 = _mm512_castsi512_ps(_mm512_and_si512(wa, high));
-      const __m512 w2 = _mm512_castsi512_ps(_mm512_slli_epi32(wb, 16));
-      const __m512 w3 = _mm512_castsi512_ps(_mm512_and_si512(wb, high));
+  const uint8_t* base = static_cast<const uint8_t*>(W.data);
+  const int64_t groups = (r1 - r0 + R - 1) / R;
+  for (int64_t j = 0; j < groups; ++j) {
+    const uint8_t* p[R];
+    const float* scale[R];
+    int64_t row[R];  // slot i's row, -1 past r1
+#pragma GCC unroll 4
+    for (int i = 0; i < R; ++i) {
+      row[i] = kStripes ? r0 + i * groups + j : r0 + j * R + i;
+      if (row[i] >= r1) row[i] = -1;
+      const int64_t r = row[i] >= 0 ? row[i] : r1 - 1;
+      p[i] = base + r * K;
+      scale[i] = W.scale_inv + (r / W.block_rows) * nbc;
+    }
+    __m512 acc[NT][R];
 #pragma GCC unroll 8
-      for (int t = 0; t < NT; ++t) {
-        const float* xk = x[t] + k;
-        s0[t] = _mm512_fmadd_ps(w0, _mm512_load_ps(xk), s0[t]);
-        s1[t] = _mm512_fmadd_ps(w1, _mm512_load_ps(xk + 16), s1[t]);
-        s0[t] = _mm512_fmadd_ps(w2, _mm512_load_ps(xk + 32), s0[t]);
-        s1[t] = _mm512_fmadd_ps(w3, _mm512_load_ps(xk + 48), s1[t]);
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) acc[t][i] = _mm512_setzero_ps();
+    for (int64_t k0 = 0, b = 0; k0 < K; k0 += bc, ++b) {
+      const int64_t k1 = std::min(K, k0 + bc);
+      __m512 s0[NT][R], s1[NT][R];
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) s0[t][i] = s1[t][i] = _mm512_setzero_ps();
+      // 64 weights of each row at k, as loaded in v[i], against each token's reordered activations.
+      auto chunk = [&](const __m512i* v, int64_t k) {
+        __m512 w0[R], w1[R], w2[R], w3[R];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+          const __m512i h = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(hi0, v[i], hi1), v[i], sign, 0xF8);  // a | (b & c)
+          const __m512i l = _mm512_permutex2var_epi8(lo0, v[i], lo1);
+          const __m512i wa = _mm512_unpacklo_epi8(l, h), wb = _mm512_unpackhi_epi8(l, h);
+          w0[i] = _mm512_castsi512_ps(_mm512_slli_epi32(wa, 16));
+          w1[i] = _mm512_castsi512_ps(_mm512_and_si512(wa, high));
+          w2[i] = _mm512_castsi512_ps(_mm512_slli_epi32(wb, 16));
+          w3[i] = _mm512_castsi512_ps(_mm512_and_si512(wb, high));
+        }
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) {
+          const float* xk = x[t] + k;
+          const __m512 x0 = _mm512_load_ps(xk), x1 = _mm512_load_ps(xk + 16);
+          const __m512 x2 = _mm512_load_ps(xk + 32), x3 = _mm512_load_ps(xk + 48);
+#pragma GCC unroll 4
+          for (int i = 0; i < R; ++i) {
+            s0[t][i] = _mm512_fmadd_ps(w0[i], x0, s0[t][i]);
+            s1[t][i] = _mm512_fmadd_ps(w1[i], x1, s1[t][i]);
+            s0[t][i] = _mm512_fmadd_ps(w2[i], x2, s0[t][i]);
+            s1[t][i] = _mm512_fmadd_ps(w3[i], x3, s1[t][i]);
+          }
+        }
+      };
+      int64_t k = k0;
+      for (; k + 64 <= k1; k += 64) {
+        __m512i v[R];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) {
+          _mm_prefetch(reinterpret_cast<const char*>(p[i] + k) + kPrefetchBytes, _MM_HINT_T0);
+          v[i] = _mm512_loadu_si512(p[i] + k);
+        }
+        chunk(v, k);
+      }
+      if (k < k1) {  // the row's last, partial chunk: bytes past K read as 0 (weight +0, activation 0)
+        __m512i v[R];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; ++i) v[i] = _mm512_maskz_loadu_epi8(mask64(k1 - k), p[i] + k);
+        chunk(v, k);
+      }
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i) {
+        const __m512 sc = _mm512_set1_ps(scale[i][b]);
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; ++t) acc[t][i] = _mm512_fmadd_ps(_mm512_add_ps(s0[t][i], s1[t][i]), sc, acc[t][i]);
       }
     }
-  });
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+      for (int i = 0; i < R; ++i)
+        if (row[i] >= 0) Y[(t0 + t) * W.rows + row[i]] = _mm512_reduce_add_ps(acc[t][i]);
+  }
+}
+
+// nt (1..4) tokens from t0: the accumulators (3 * R * nt) and the decoded weights (4 * R) must fit
+// the 32 registers next to the 6 constants.
+template <bool kStripes>
+void gemv_tokens(int64_t nt, const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
+  switch (nt) {
+    case 1: gemv<1, 4, kStripes>(W, xs, Y, t0, r0, r1); break;
+    case 2: gemv<2, 2, kStripes>(W, xs, Y, t0, r0, r1); break;
+    case 3: gemv<3, 2, kStripes>(W, xs, Y, t0, r0, r1); break;
+    default: gemv<4, 1, kStripes>(W, xs, Y, t0, r0, r1); break;
+  }
 }
 
 }  // namespace
@@ -105,12 +186,11 @@ void prepare_fp8_act(const WeightMatrix& W, const float* X, int64_t n, float* xs
 void gemv_fp8_vbmi_rows(const WeightMatrix& W, const void* prep, int64_t n, float* Y, int64_t r0, int64_t r1) {
   const float* xs = static_cast<const float*>(prep);
   for (int64_t t0 = 0; t0 < n; t0 += 4) {
-    switch (std::min<int64_t>(4, n - t0)) {
-      case 1: gemv<1>(W, xs, Y, t0, r0, r1); break;
-      case 2: gemv<2>(W, xs, Y, t0, r0, r1); break;
-      case 3: gemv<3>(W, xs, Y, t0, r0, r1); break;
-      default: gemv<4>(W, xs, Y, t0, r0, r1); break;
-    }
+    const int64_t nt = std::min<int64_t>(4, n - t0);
+    if (W.cols >= kStripeMinCols)
+      gemv_tokens<true>(nt, W, xs, Y, t0, r0, r1);
+    else
+      gemv_tokens<false>(nt, W, xs, Y, t0, r0, r1);
   }
 }
 

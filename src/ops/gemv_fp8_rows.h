@@ -1,5 +1,5 @@
 // Internal, for AVX-512 kernel files only (zmm types): the walk over rows and 128x128 scale blocks
-// shared by the F8_E4M3 decode GEMVs (gemv_float_avx512.cpp, gemv_fp8_avx512vbmi.cpp). Each block's
+// of the f16-route F8_E4M3 decode GEMV (gemv_float_avx512.cpp). Each block's
 // products are summed unscaled by the kernel's block_sums, and the block scale (times scale_factor,
 // the kernel's decoding factor) multiplies the sum once per block.
 #pragma once
