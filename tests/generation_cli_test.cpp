@@ -392,3 +392,21 @@ TEST(CliErrors, HostileFilesAndWeights) {
   EXPECT_EQ(check.status, 1);
   EXPECT_NE(check.out.find("o_proj.weight_scale_inv element 0"), std::string::npos) << check.out;
 }
+
+// `fathom info` names each tensor format with its count, and for F8_E4M3 the block scales, so a
+// checkpoint saved as DeepSeek-V3 ships (F8_E4M3 Linears, F32 scales, BF16 rest) shows its mix.
+TEST(CliInfo, ShowsTheTensorFormatsAndTheFp8BlockScales) {
+  Proc fp8 = run_fathom("info " + model("tiny-v3", SynthDType::FP8));
+  ASSERT_EQ(fp8.status, 0) << fp8.err;
+  const size_t line = fp8.out.find("dtypes ");
+  ASSERT_NE(line, std::string::npos) << fp8.out;
+  const std::string dtypes = fp8.out.substr(line, fp8.out.find('\n', line) - line);
+  EXPECT_NE(dtypes.find("BF16 "), std::string::npos) << dtypes;
+  EXPECT_NE(dtypes.find("F32 "), std::string::npos) << dtypes;
+  EXPECT_NE(dtypes.find("F8_E4M3 "), std::string::npos) << dtypes;
+  EXPECT_NE(dtypes.find("block scales 128x128 in weight_scale_inv"), std::string::npos) << dtypes;
+  Proc bf16 = run_fathom("info " + model());
+  ASSERT_EQ(bf16.status, 0) << bf16.err;
+  EXPECT_EQ(bf16.out.find("F8_E4M3"), std::string::npos) << bf16.out;
+  EXPECT_NE(bf16.out.find("dtypes "), std::string::npos) << bf16.out;
+}

@@ -1,7 +1,11 @@
 // fathom info: what a model directory holds — config, weights, and the latent cache per token.
 // With --check it also reads every weight and reports the tensors holding NaN or infinite values,
 // which otherwise show up only as generation that produces nothing.
+#include <map>
 #include <memory>
+#include <string>
+
+#include <fmt/format.h>
 
 #include "cli/command.h"
 #include "cli/terminal.h"
@@ -33,6 +37,32 @@ size_t check_weights(const fathom::io::Checkpoint& ck) {
   return bad;
 }
 
+// "F8_E4M3 217 (6.1 MB, block scales 128x128 in weight_scale_inv), BF16 88 (2.9 MB), F32 2 (...)":
+// what each tensor format holds, so a mixed checkpoint (DeepSeek-V3's release) shows its mix.
+std::string dtype_summary(const fathom::io::Checkpoint& ck, const fathom::ModelConfig& c) {
+  struct Tally {
+    size_t tensors = 0;
+    uint64_t bytes = 0;
+  };
+  std::map<std::string, Tally> by;
+  for (auto& shard : ck.shards())
+    for (auto& [name, t] : shard->tensors()) {
+      Tally& y = by[std::string(fathom::dtype_name(t.dtype))];
+      ++y.tensors;
+      y.bytes += t.nbytes;
+    }
+  std::string out;
+  for (auto& [name, y] : by) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {} ({:.1f} MB", name, y.tensors, double(y.bytes) / 1e6);
+    if (name == "F8_E4M3" && c.quantization_config)
+      out += fmt::format(", block scales {}x{} in weight_scale_inv", c.quantization_config->weight_block_size[0],
+                         c.quantization_config->weight_block_size[1]);
+    out += ")";
+  }
+  return out;
+}
+
 fathom::cli::Command reg("info", "Validate a model directory and print its shape, weights and KV-cache size",
                          [](CLI::App& sub) {
   auto dir = std::make_shared<std::string>();
@@ -57,6 +87,7 @@ fathom::cli::Command reg("info", "Validate a model directory and print its shape
                   (long long)c.n_shared_experts);
     std::printf("tensors             %zu in %zu shard(s), %.3f GB\n", m->checkpoint().num_tensors(),
                 m->checkpoint().shards().size(), double(m->checkpoint().total_bytes()) / 1e9);
+    std::printf("dtypes              %s\n", dtype_summary(m->checkpoint(), c).c_str());
     std::printf("KV cache per token  %lld bytes f32 latent (%lld bf16); full MHA would need %lld (f32)\n",
                 (long long)c.kv_cache_bytes_per_token(4), (long long)c.kv_cache_bytes_per_token(2),
                 (long long)c.mha_cache_bytes_per_token(4));
