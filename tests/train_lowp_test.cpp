@@ -180,6 +180,72 @@ TEST(TrainLowp, LinearPassesStayWithinTheFormatsError) {
   }
 }
 
+// A layer that keeps its input (keep_input: the quantized 1x128 tiles, DeepSeek's FP8 storage of the
+// Linears' cached activations) gets exactly what the f32 input gives, bit for bit, in all three
+// passes, even though the f32 values are overwritten right after they are kept; in f32 precision
+// the kept input is the f32 activation itself.
+TEST(TrainLowp, KeptInputsGiveExactlyTheF32InputsResults) {
+  cpu::ThreadPool pool(2);
+  const int64_t N = 150, I = 200, O = 70;
+  const auto x = random_vec(N * I, 1), w = random_vec(O * I, 2, 0.05f), dy = random_vec(N * O, 3);
+  for (Precision p : {Precision::F32, Precision::BF16, Precision::FP8}) {
+    auto run = [&](bool keep, std::vector<float>& y, std::vector<float>& dx, std::vector<float>& dw) {
+      LowpWorkspace ws;
+      ws.path = lowp_best_path();
+      std::vector<float> scratch(matmul_scratch(N, I, O));
+      const LinearCtx ctx{Ops{&pool, scratch.data(), int64_t(scratch.size())}, p, &ws};
+      std::vector<float> xin = x;
+      LowpMatrix tiles;
+      const LinearIn in = keep ? keep_input(ctx, xin.data(), N, I, tiles) : LinearIn(xin.data());
+      if (keep && p != Precision::F32) {
+        EXPECT_EQ(in.f32, nullptr);
+        std::fill(xin.begin(), xin.end(), NAN);  // the shared f32 buffer's next use
+      }
+      y.assign(N * O, 0.0f);
+      dx.assign(N * I, 0.0f);
+      dw.assign(O * I, 0.0f);
+      linear_forward(ctx, y.data(), in, w.data(), N, I, O);
+      linear_backward(ctx, dx.data(), dw.data(), dy.data(), in, w.data(), N, I, O);
+    };
+    std::vector<float> y0, dx0, dw0, y1, dx1, dw1;
+    run(false, y0, dx0, dw0);
+    run(true, y1, dx1, dw1);
+    EXPECT_EQ(std::memcmp(y0.data(), y1.data(), y0.size() * 4), 0) << precision_name(p);
+    EXPECT_EQ(std::memcmp(dx0.data(), dx1.data(), dx0.size() * 4), 0) << precision_name(p);
+    EXPECT_EQ(std::memcmp(dw0.data(), dw1.data(), dw0.size() * 4), 0) << precision_name(p);
+  }
+}
+
+// In bf16 / fp8 the model keeps no per-layer f32 copy of the kept Linear inputs (ln1, q_a_norm, c,
+// o, a dense layer's ln2, the dense and shared MLPs' SwiGLU output): its activation arena is
+// smaller than f32's by exactly those buffers.
+TEST(TrainLowp, LowPrecisionKeepsNoF32CopyOfTheLinearInputs) {
+  const ModelConfig c = test::tiny_config();
+  const int64_t B = 2, T = 16, N = B * T;
+  auto bytes = [&](Precision p) {
+    TrainSettings s;
+    s.precision = p;
+    Model m(c, B, T, nullptr, s);
+    return int64_t(m.activation_bytes());
+  };
+  auto rounded = [](int64_t floats) { return (floats * 4 + 63) / 64 * 64; };
+  int64_t per_layer = 0;
+  const int64_t layers = c.num_hidden_layers + c.num_nextn_predict_layers;
+  for (int64_t l = 0; l < layers; ++l) {
+    per_layer += rounded(N * c.hidden_size);  // ln1
+    if (c.q_lora_rank > 0) per_layer += rounded(N * c.q_lora_rank);
+    per_layer += rounded(N * c.kv_lora_rank) + rounded(N * c.num_attention_heads * c.v_head_dim);
+    if (c.is_moe_layer(l)) {
+      if (c.n_shared_experts > 0) per_layer += rounded(N * c.moe_intermediate_size * c.n_shared_experts);
+    } else {
+      per_layer += rounded(N * c.hidden_size) + rounded(N * c.intermediate_size);  // ln2, a
+    }
+  }
+  ASSERT_GT(per_layer, 0);
+  EXPECT_EQ(bytes(Precision::F32) - bytes(Precision::FP8), per_layer);
+  EXPECT_EQ(bytes(Precision::F32) - bytes(Precision::BF16), per_layer);
+}
+
 // The three passes against tests/reference/lowp_linear_ref.py, NumPy's emulation of the recipe
 // written from the paper (float64 sums): the quantized operands must be the same values, so what
 // is left is f32 accumulation, a few ulps of Σ|terms|. Skipped without python3 + NumPy.

@@ -25,6 +25,20 @@ struct Scratch {
   uint8_t* taken = nullptr;
 };
 
+// Where a layer's Linear inputs (keep_input, lowp_linear.h) live as f32. In f32 precision the
+// backward reads them, so each layer has its own buffers in the arena. In bf16 / fp8 it reads their
+// quantized tiles instead (DeepSeek-V3 stores the Linears' cached inputs in FP8), so every layer
+// writes one shared buffer, which holds each input only until keep_input has quantized it.
+struct KeptF32 {
+  float* shared = nullptr;  // bf16 / fp8: at least the largest kept input; null: per layer
+  void take(Arena& arena, float** p, int64_t n) const {
+    if (shared)
+      *p = shared;
+    else
+      arena.take(p, n);
+  }
+};
+
 struct LayerCtx {
   const ModelConfig* cfg = nullptr;
   Ops ops;

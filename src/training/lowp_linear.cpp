@@ -33,19 +33,48 @@ LowpWorkspace& workspace(const LinearCtx& ctx) {
 
 }  // namespace
 
-void linear_forward(const LinearCtx& ctx, float* out, const float* inp, const float* weight, int64_t N, int64_t I,
-                    int64_t O) {
-  if (ctx.precision == Precision::F32) return matmul_forward(ctx.ops, out, inp, weight, N, I, O);
-  LowpWorkspace& ws = workspace(ctx);
-  const LowpFormat f = format_of(ctx.precision);
-  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.a);                           // x [N, I]: 1x128 tiles
-  lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);      // Wᵀ [I, O]: W's 128x128 blocks
-  lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, out, O, false);
+LinearIn keep_input(const LinearCtx& ctx, const float* x, int64_t N, int64_t I, LowpMatrix& store) {
+  if (ctx.precision == Precision::F32) return {x, nullptr};
+  lowp_quantize(ctx.ops, format_of(ctx.precision), 1, x, N, I, I, store);  // 1x128 tiles, as Fprop takes x
+  return {nullptr, &store};
 }
 
-void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const float* dout, const float* inp,
+namespace {
+
+// The input's 1x128 tiles: kept by the layer, or quantized from its f32 values into `scratch`.
+const LowpMatrix& input_tiles(const LinearCtx& ctx, const LinearIn& inp, int64_t N, int64_t I, LowpMatrix& scratch) {
+  if (inp.lowp) {
+    if (inp.lowp->rows != N || inp.lowp->cols != I || inp.lowp->format != format_of(ctx.precision))
+      fail("linear: the kept input is {}x{} {}, the call wants {}x{} {}", inp.lowp->rows, inp.lowp->cols,
+           inp.lowp->format == LowpFormat::E4M3 ? "e4m3" : "bf16", N, I, precision_name(ctx.precision));
+    return *inp.lowp;
+  }
+  if (!inp.f32) fail("linear: no input");
+  lowp_quantize(ctx.ops, format_of(ctx.precision), 1, inp.f32, N, I, I, scratch);
+  return scratch;
+}
+
+const float* f32_input(const LinearIn& inp) {
+  if (!inp.f32) fail("linear: f32 precision needs the f32 input (this one was kept in low precision only)");
+  return inp.f32;
+}
+
+}  // namespace
+
+void linear_forward(const LinearCtx& ctx, float* out, const LinearIn& inp, const float* weight, int64_t N, int64_t I,
+                    int64_t O) {
+  if (ctx.precision == Precision::F32) return matmul_forward(ctx.ops, out, f32_input(inp), weight, N, I, O);
+  LowpWorkspace& ws = workspace(ctx);
+  const LowpFormat f = format_of(ctx.precision);
+  const LowpMatrix& x = input_tiles(ctx, inp, N, I, ws.a);                  // x [N, I]: 1x128 tiles
+  lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);      // Wᵀ [I, O]: W's 128x128 blocks
+  lowp_gemm(ctx.ops, ws.path, x, ws.b, out, O, false);
+}
+
+void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const float* dout, const LinearIn& inp,
                      const float* weight, int64_t N, int64_t I, int64_t O) {
-  if (ctx.precision == Precision::F32) return matmul_backward(ctx.ops, dinp, dweight, dout, inp, weight, N, I, O);
+  if (ctx.precision == Precision::F32)
+    return matmul_backward(ctx.ops, dinp, dweight, dout, f32_input(inp), weight, N, I, O);
   if (N <= 0) return;
   LowpWorkspace& ws = workspace(ctx);
   const LowpFormat f = format_of(ctx.precision);
@@ -56,9 +85,9 @@ void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const fl
   }
   // Wgrad: dW[O, I] += (dyᵀ)[O, N] · x[N, I], the reduction now over tokens.
   lowp_quantize_transposed(ctx.ops, f, 1, dout, N, O, ws.a);  // dyᵀ: 128x1 tiles of dy
-  lowp_quantize(ctx.ops, f, 1, inp, N, I, I, ws.x);            // the cached input as stored (1x128 tiles)
+  const LowpMatrix& x = input_tiles(ctx, inp, N, I, ws.x);     // the cached input as stored (1x128 tiles)
   ws.u.resize(size_t(N * I));
-  lowp_dequantize(ctx.ops, ws.x, ws.u.data());
+  lowp_dequantize(ctx.ops, x, ws.u.data());
   lowp_quantize(ctx.ops, f, kLowpBlock, ws.u.data(), N, I, I, ws.b, 1);  // re-tiled: 128x1 tiles of x
   lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dweight, I, true);
 }

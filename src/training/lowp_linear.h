@@ -7,8 +7,10 @@
 //           Dgrad  dx = dy · W      dy in 1x128 tiles (per token), Wᵀ in 128x128 blocks
 //           Wgrad  dW = dyᵀ · x     both re-tiled along the tokens: 128x1 tiles of dy and of x
 //         x is the cached input as FP8 stores it: its 1x128 E4M3 tiles, dequantized and re-tiled
-//         for Wgrad (the backward recomputes the same bytes the forward quantized; the f32 copy
-//         the arena keeps for the other layers is not read by the Linear's backward).
+//         for Wgrad. A layer that keeps its input with keep_input() stores only those tiles (the
+//         report: "activations cached for the backward pass of the Linears are stored in FP8"), and
+//         the f32 values live in a buffer all layers share until they are quantized; an input
+//         passed as f32 alone is quantized again in the backward, to the same bytes.
 // Master weights and weight gradients stay f32. The embedding, output head, router, norms,
 // attention core and MTP's eh_proj keep f32 (the report leaves them out of FP8).
 #pragma once
@@ -38,11 +40,26 @@ struct LinearCtx {
   LowpWorkspace* ws = nullptr;  // required unless f32
 };
 
+// A Linear's input [N, I] as its forward and backward passes read it: the f32 activation, or in
+// bf16 / fp8 precision its quantized 1x128 tiles (keep_input), the form both passes multiply.
+struct LinearIn {
+  const float* f32 = nullptr;
+  const LowpMatrix* lowp = nullptr;
+  LinearIn() = default;
+  LinearIn(const float* x) : f32(x) {}  // NOLINT: an f32 activation is a Linear input as it is
+  LinearIn(const float* x, const LowpMatrix* tiles) : f32(x), lowp(tiles) {}
+};
+
+// The input x [N, I] as a layer keeps it for the backward pass: in f32 precision x itself (which
+// must then stay unchanged until the backward); in bf16 / fp8, x quantized into `store` (1x128
+// tiles), after which x may be overwritten.
+LinearIn keep_input(const LinearCtx& ctx, const float* x, int64_t N, int64_t I, LowpMatrix& store);
+
 // out[N, O] = inp[N, I] · weight[O, I]ᵀ
-void linear_forward(const LinearCtx& ctx, float* out, const float* inp, const float* weight, int64_t N, int64_t I,
+void linear_forward(const LinearCtx& ctx, float* out, const LinearIn& inp, const float* weight, int64_t N, int64_t I,
                     int64_t O);
 // dinp[N, I] += dout · weight (skipped if dinp is null);  dweight[O, I] += doutᵀ · inp
-void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const float* dout, const float* inp,
+void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const float* dout, const LinearIn& inp,
                      const float* weight, int64_t N, int64_t I, int64_t O);
 
 }  // namespace fathom::train

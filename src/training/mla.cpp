@@ -6,21 +6,21 @@
 
 namespace fathom::train {
 
-void MlaActs::declare(Arena& a, const ModelConfig& c, int64_t B, int64_t T) {
+void MlaActs::declare(Arena& a, const ModelConfig& c, int64_t B, int64_t T, const KeptF32& kept) {
   const int64_t N = B * T, nh = c.num_attention_heads;
   if (c.q_lora_rank > 0) {
     a.take(&q_a, N * c.q_lora_rank);
-    a.take(&q_a_norm, N * c.q_lora_rank);
+    kept.take(a, &q_a_norm, N * c.q_lora_rank);
     a.take(&q_a_rstd, N);
   }
   a.take(&q, N * nh * c.qk_head_dim());
   a.take(&c_raw, N * c.kv_lora_rank);
-  a.take(&this->c, N * c.kv_lora_rank);
+  kept.take(a, &this->c, N * c.kv_lora_rank);
   a.take(&c_rstd, N);
   a.take(&k_pe, N * c.qk_rope_head_dim);
   a.take(&kv, N * nh * (c.qk_nope_head_dim + c.v_head_dim));
   a.take(&att, B * nh * T * T);
-  a.take(&o, N * nh * c.v_head_dim);
+  kept.take(a, &o, N * nh * c.v_head_dim);
 }
 
 void mla_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t B, int64_t T) {
@@ -123,7 +123,7 @@ void attention_backward(const LayerCtx& ctx, float* dq, float* dkv, float* dk_pe
   });
 }
 
-void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, const AttentionWeights& w) {
+void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const LinearIn& inp, const AttentionWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), T = ctx.T, H = c.hidden_size, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
                 dr = c.qk_rope_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank, qr = c.q_lora_rank;
@@ -131,7 +131,8 @@ void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, 
   if (qr > 0) {
     linear_forward(ctx.linear(), a.q_a, inp, f32(w.q_a_proj), N, H, qr);
     rmsnorm_forward(a.q_a_norm, a.q_a_rstd, a.q_a, f32(w.q_a_layernorm), N, qr, eps);
-    linear_forward(ctx.linear(), a.q, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
+    a.q_a_norm_in = keep_input(ctx.linear(), a.q_a_norm, N, qr, a.q_a_norm_tiles);
+    linear_forward(ctx.linear(), a.q, a.q_a_norm_in, f32(w.q_b_proj), N, qr, nh * dq);
   } else {
     linear_forward(ctx.linear(), a.q, inp, f32(w.q_proj), N, H, nh * dq);
   }
@@ -149,13 +150,15 @@ void mla_forward(const LayerCtx& ctx, float* out, MlaActs& a, const float* inp, 
     rope_forward(a.k_pe + n * dr, ctx.rope_cos + t * (dr / 2), ctx.rope_sin + t * (dr / 2), dr);
   }
   rmsnorm_forward(a.c, a.c_rstd, a.c_raw, f32(w.kv_a_layernorm), N, r, eps);
-  linear_forward(ctx.linear(), a.kv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + c.v_head_dim));
+  a.c_in = keep_input(ctx.linear(), a.c, N, r, a.c_tiles);
+  linear_forward(ctx.linear(), a.kv, a.c_in, f32(w.kv_b_proj), N, r, nh * (dn + c.v_head_dim));
   attention_forward(ctx, a.o, a.att, a.q, a.kv, a.k_pe);
-  linear_forward(ctx.linear(), out, a.o, f32(w.o_proj), N, nh * c.v_head_dim, H);
+  a.o_in = keep_input(ctx.linear(), a.o, N, nh * c.v_head_dim, a.o_tiles);
+  linear_forward(ctx.linear(), out, a.o_in, f32(w.o_proj), N, nh * c.v_head_dim, H);
 }
 
 void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const float* dout, const MlaActs& a,
-                  const float* inp, const AttentionWeights& w) {
+                  const LinearIn& inp, const AttentionWeights& w) {
   const ModelConfig& c = *ctx.cfg;
   const int64_t N = ctx.N(), T = ctx.T, H = c.hidden_size, nh = c.num_attention_heads, dn = c.qk_nope_head_dim,
                 dr = c.qk_rope_head_dim, dv = c.v_head_dim, dq = c.qk_head_dim(), r = c.kv_lora_rank,
@@ -163,7 +166,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
   Scratch& s = *ctx.s;
   // o_proj
   std::fill(s.dattn, s.dattn + N * nh * dv, 0.0f);
-  linear_backward(ctx.linear(), s.dattn, writable(dw.o_proj), dout, a.o, f32(w.o_proj), N, nh * dv, H);
+  linear_backward(ctx.linear(), s.dattn, writable(dw.o_proj), dout, a.o_in, f32(w.o_proj), N, nh * dv, H);
   // attention core
   std::fill(s.dq, s.dq + N * nh * dq, 0.0f);
   std::fill(s.dkv, s.dkv + N * nh * (dn + dv), 0.0f);
@@ -171,7 +174,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
   attention_backward(ctx, s.dq, s.dkv, s.dk_pe_heads, s.dattn, a.att, a.q, a.kv, a.k_pe, s.ds);
   // kv_b_proj and the latent norm
   std::fill(s.dc, s.dc + N * r, 0.0f);
-  linear_backward(ctx.linear(), s.dc, writable(dw.kv_b_proj), s.dkv, a.c, f32(w.kv_b_proj), N, r, nh * (dn + dv));
+  linear_backward(ctx.linear(), s.dc, writable(dw.kv_b_proj), s.dkv, a.c_in, f32(w.kv_b_proj), N, r, nh * (dn + dv));
   std::fill(s.dc_raw, s.dc_raw + N * r, 0.0f);
   rmsnorm_backward(s.dc_raw, writable(dw.kv_a_layernorm), s.dc, a.c_raw, f32(w.kv_a_layernorm), a.c_rstd, N, r);
   // the shared rope key: sum over heads, rotate back, then kv_a_proj_with_mqa
@@ -194,7 +197,7 @@ void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dw, const 
   }
   if (qr > 0) {
     std::fill(s.dq_a_norm, s.dq_a_norm + N * qr, 0.0f);
-    linear_backward(ctx.linear(), s.dq_a_norm, writable(dw.q_b_proj), s.dq, a.q_a_norm, f32(w.q_b_proj), N, qr, nh * dq);
+    linear_backward(ctx.linear(), s.dq_a_norm, writable(dw.q_b_proj), s.dq, a.q_a_norm_in, f32(w.q_b_proj), N, qr, nh * dq);
     std::fill(s.dq_a, s.dq_a + N * qr, 0.0f);
     rmsnorm_backward(s.dq_a, writable(dw.q_a_layernorm), s.dq_a_norm, a.q_a, f32(w.q_a_layernorm), a.q_a_rstd, N, qr);
     linear_backward(ctx.linear(), dinp, writable(dw.q_a_proj), s.dq_a, inp, f32(w.q_a_proj), N, H, qr);

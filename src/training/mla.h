@@ -18,17 +18,20 @@ struct MlaActs {
   float* kv = nullptr;                                               // [N, nh, dn + dv]
   float* att = nullptr;                                              // [B, nh, T, T] probabilities
   float* o = nullptr;                                                // [N, nh * dv]
-  void declare(Arena& a, const ModelConfig& c, int64_t B, int64_t T);
+  // The inputs of q_b, kv_b and o_proj as kept for the backward (q_a_norm, c and o are KeptF32).
+  LowpMatrix q_a_norm_tiles, c_tiles, o_tiles;
+  LinearIn q_a_norm_in, c_in, o_in;
+  void declare(Arena& a, const ModelConfig& c, int64_t B, int64_t T, const KeptF32& kept = {});
 };
 
 // Scratch floats MLA needs (declared into Scratch by the model).
 void mla_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t B, int64_t T);
 
 // out[N, H] = MLA(inp[N, H])
-void mla_forward(const LayerCtx& ctx, float* out, MlaActs& acts, const float* inp, const AttentionWeights& weight);
+void mla_forward(const LayerCtx& ctx, float* out, MlaActs& acts, const LinearIn& inp, const AttentionWeights& weight);
 // dinp[N, H] += ∂/∂inp; dweight += ∂/∂weight
 void mla_backward(const LayerCtx& ctx, float* dinp, AttentionWeights& dweight, const float* dout, const MlaActs& acts,
-                  const float* inp, const AttentionWeights& weight);
+                  const LinearIn& inp, const AttentionWeights& weight);
 
 // The causal attention core alone (exposed for gradient tests): q [N, nh, dq], kv [N, nh, dn+dv],
 // k_pe [N, dr] -> o [N, nh*dv], probabilities att [B, nh, T, T].

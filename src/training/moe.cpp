@@ -10,26 +10,33 @@
 
 namespace fathom::train {
 
-void MlpActs::declare(Arena& arena, int64_t rows, int64_t inter) {
+void MlpActs::declare(Arena& arena, int64_t rows, int64_t inter, const KeptF32* kept) {
   arena.take(&g, rows * inter);
   arena.take(&u, rows * inter);
-  arena.take(&a, rows * inter);
+  keep_a = kept != nullptr;
+  if (kept)
+    kept->take(arena, &a, rows * inter);
+  else
+    arena.take(&a, rows * inter);
 }
 
-void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpWeights& w, int64_t N) {
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const LinearIn& inp, const MlpWeights& w,
+                 int64_t N) {
   const int64_t H = ctx.cfg->hidden_size, I = w.gate_proj.rows;
   linear_forward(ctx.linear(), acts.g, inp, f32(w.gate_proj), N, H, I);
   linear_forward(ctx.linear(), acts.u, inp, f32(w.up_proj), N, H, I);
   swiglu_forward(acts.a, acts.g, acts.u, N * I);
-  linear_forward(ctx.linear(), out, acts.a, f32(w.down_proj), N, I, H);
+  acts.a_in = acts.keep_a ? keep_input(ctx.linear(), acts.a, N, I, acts.a_tiles) : LinearIn(acts.a);
+  linear_forward(ctx.linear(), out, acts.a_in, f32(w.down_proj), N, I, H);
 }
 
 void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dw, const float* dout, const MlpActs& acts,
-                  const float* inp, const MlpWeights& w, int64_t N) {
+                  const LinearIn& inp, const MlpWeights& w, int64_t N) {
   const int64_t H = ctx.cfg->hidden_size, I = w.gate_proj.rows;
   Scratch& s = *ctx.s;
   std::fill(s.da, s.da + N * I, 0.0f);
-  linear_backward(ctx.linear(), s.da, writable(dw.down_proj), dout, acts.a, f32(w.down_proj), N, I, H);
+  const LinearIn a_in = acts.keep_a ? acts.a_in : LinearIn(acts.a);
+  linear_backward(ctx.linear(), s.da, writable(dw.down_proj), dout, a_in, f32(w.down_proj), N, I, H);
   swiglu_backward(s.dg, s.du, s.da, acts.g, acts.u, N * I);
   linear_backward(ctx.linear(), dinp, writable(dw.gate_proj), s.dg, inp, f32(w.gate_proj), N, H, I);
   linear_backward(ctx.linear(), dinp, writable(dw.up_proj), s.du, inp, f32(w.up_proj), N, H, I);
@@ -43,7 +50,7 @@ int64_t expert_rows(const ModelConfig& c, int64_t N, const ExpertShard& shard) {
   return int64_t(shard.ranks) * N * std::min(K, per_rank);
 }
 
-void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N, const ExpertShard& shard) {
+void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N, const KeptF32& kept, const ExpertShard& shard) {
   const int64_t E = c.n_routed_experts, K = c.num_experts_per_tok, H = c.hidden_size;
   const int64_t rows = expert_rows(c, N, shard);
   a.take(&scores, N * E);
@@ -63,7 +70,7 @@ void MoeActs::declare(Arena& a, const ModelConfig& c, int64_t N, const ExpertSha
     a.take(&ye, rows * H);
   }
   experts.declare(a, rows, c.moe_intermediate_size);
-  if (c.n_shared_experts > 0) shared.declare(a, N, c.moe_intermediate_size * c.n_shared_experts);
+  if (c.n_shared_experts > 0) shared.declare(a, N, c.moe_intermediate_size * c.n_shared_experts, &kept);
 }
 
 void ffn_declare_scratch(Arena& a, Scratch& s, const ModelConfig& c, int64_t N, const ExpertShard& shard) {

@@ -15,14 +15,27 @@ namespace fathom::train {
 
 struct MlpActs {
   float *g = nullptr, *u = nullptr, *a = nullptr;  // [rows, inter]: gate, up, silu(g)*u
-  void declare(Arena& arena, int64_t rows, int64_t inter);
-  MlpActs rows_from(int64_t row, int64_t inter) const { return {g + row * inter, u + row * inter, a + row * inter}; }
+  // The dense and shared MLPs keep down_proj's input a with keep_input (a is then KeptF32); the
+  // routed experts, which run on row ranges of one buffer (rows_from), keep it as f32.
+  bool keep_a = false;
+  LowpMatrix a_tiles;
+  LinearIn a_in;  // down_proj's input as the last forward kept it (keep_a)
+  // kept: non-null for a kept a.
+  void declare(Arena& arena, int64_t rows, int64_t inter, const KeptF32* kept = nullptr);
+  MlpActs rows_from(int64_t row, int64_t inter) const {
+    MlpActs r;
+    r.g = g + row * inter;
+    r.u = u + row * inter;
+    r.a = a + row * inter;
+    return r;
+  }
 };
 
 // out[N, H] = down(silu(gate(inp)) * up(inp)) for N rows.
-void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const float* inp, const MlpWeights& weight, int64_t N);
+void mlp_forward(const LayerCtx& ctx, float* out, MlpActs& acts, const LinearIn& inp, const MlpWeights& weight,
+                 int64_t N);
 void mlp_backward(const LayerCtx& ctx, float* dinp, MlpWeights& dweight, const float* dout, const MlpActs& acts,
-                  const float* inp, const MlpWeights& weight, int64_t N);
+                  const LinearIn& inp, const MlpWeights& weight, int64_t N);
 
 struct MoeActs {
   float* scores = nullptr;      // [N, E] after scoring_func
@@ -44,7 +57,7 @@ struct MoeActs {
   MlpActs experts;              // [rows, moe_inter]
   MlpActs shared;               // [N, moe_inter * n_shared]
   double balance_loss = 0;      // L_bal of this layer (α included)
-  void declare(Arena& a, const ModelConfig& c, int64_t N, const ExpertShard& shard = {});
+  void declare(Arena& a, const ModelConfig& c, int64_t N, const KeptF32& kept = {}, const ExpertShard& shard = {});
 };
 
 // The most expert rows one rank may run in a layer for N local tokens: N·K in one process; under

@@ -9,19 +9,22 @@
 
 namespace fathom::train {
 
-void LayerActs::declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T,
+void LayerActs::declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T, const KeptF32& kept,
                         const ExpertShard& shard) {
   const int64_t N = B * T, H = c.hidden_size;
-  a.take(&ln1, N * H);
+  kept.take(a, &ln1, N * H);
   a.take(&ln1_rstd, N);
-  attn.declare(a, c, B, T);
+  attn.declare(a, c, B, T, kept);
   a.take(&res_mid, N * H);
-  a.take(&ln2, N * H);
+  if (is_moe)
+    a.take(&ln2, N * H);  // the router's input too, which stays f32
+  else
+    kept.take(a, &ln2, N * H);
   a.take(&ln2_rstd, N);
   if (is_moe)
-    moe.declare(a, c, N, shard);
+    moe.declare(a, c, N, kept, shard);
   else
-    mlp.declare(a, N, c.intermediate_size);
+    mlp.declare(a, N, c.intermediate_size, &kept);
 }
 
 void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& a, const float* inp, const LayerWeights& w) {
@@ -29,13 +32,16 @@ void decoder_layer_forward(const LayerCtx& ctx, float* out, LayerActs& a, const 
   const int64_t N = ctx.N(), H = c.hidden_size;
   const float eps = float(c.rms_norm_eps);
   rmsnorm_forward(a.ln1, a.ln1_rstd, inp, f32(w.input_layernorm), N, H, eps);
-  mla_forward(ctx, out, a.attn, a.ln1, w.attn);
+  a.ln1_in = keep_input(ctx.linear(), a.ln1, N, H, a.ln1_tiles);
+  mla_forward(ctx, out, a.attn, a.ln1_in, w.attn);
   for (int64_t i = 0; i < N * H; ++i) a.res_mid[i] = inp[i] + out[i];
   rmsnorm_forward(a.ln2, a.ln2_rstd, a.res_mid, f32(w.post_attention_layernorm), N, H, eps);
-  if (w.is_moe)
+  if (w.is_moe) {
     moe_forward(ctx, out, a.moe, a.ln2, w.moe);
-  else
-    mlp_forward(ctx, out, a.mlp, a.ln2, w.mlp, N);
+  } else {
+    a.ln2_in = keep_input(ctx.linear(), a.ln2, N, H, a.ln2_tiles);
+    mlp_forward(ctx, out, a.mlp, a.ln2_in, w.mlp, N);
+  }
   for (int64_t i = 0; i < N * H; ++i) out[i] += a.res_mid[i];
 }
 
@@ -46,11 +52,11 @@ void decoder_layer_backward(const LayerCtx& ctx, float* dresid, LayerWeights& dw
   if (w.is_moe)
     moe_backward(ctx, dln, dw.moe, dresid, a.moe, a.ln2, w.moe);
   else
-    mlp_backward(ctx, dln, dw.mlp, dresid, a.mlp, a.ln2, w.mlp, N);
+    mlp_backward(ctx, dln, dw.mlp, dresid, a.mlp, a.ln2_in, w.mlp, N);
   rmsnorm_backward(dresid, writable(dw.post_attention_layernorm), dln, a.res_mid, f32(w.post_attention_layernorm),
                    a.ln2_rstd, N, H);
   std::fill(dln, dln + N * H, 0.0f);
-  mla_backward(ctx, dln, dw.attn, dresid, a.attn, a.ln1, w.attn);
+  mla_backward(ctx, dln, dw.attn, dresid, a.attn, a.ln1_in, w.attn);
   rmsnorm_backward(dresid, writable(dw.input_layernorm), dln, inp, f32(w.input_layernorm), a.ln1_rstd, N, H);
 }
 
@@ -85,6 +91,7 @@ int64_t max_matmul_scratch(const ModelConfig& c, int64_t N, int64_t rows) {
 Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings,
              ExpertShard shard)
     : cfg_(cfg), layout_(cfg, shard), B_(batch), T_(seq), settings_(settings) {
+  precision_built_ = settings.precision;
   if (batch < 1 || seq < 1) fail("batch and sequence length must be positive (got {} x {})", batch, seq);
   const ModelConfig& c = cfg_;
   const int64_t N = B_ * T_, H = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers,
@@ -109,8 +116,16 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
   arena_.take(&targets_, N);
   resid_.assign(L + 1, nullptr);
   for (auto& r : resid_) arena_.take(&r, N * H);
+  // Low precision keeps the Linears' inputs as their quantized tiles (keep_input), so their f32
+  // values share one buffer: the largest input of any kept Linear.
+  if (settings_.precision != Precision::F32) {
+    const int64_t widest = std::max({H, c.q_lora_rank, c.kv_lora_rank, c.num_attention_heads * c.v_head_dim,
+                                     c.intermediate_size, c.moe_intermediate_size * c.n_shared_experts});
+    kept_f32_.assign(size_t(N * widest), 0.0f);
+  }
+  const KeptF32 kept{kept_f32_.empty() ? nullptr : kept_f32_.data()};
   layers_.resize(L);
-  for (int64_t l = 0; l < L; ++l) layers_[l].declare(arena_, c, c.is_moe_layer(l), B_, T_, shard);
+  for (int64_t l = 0; l < L; ++l) layers_[l].declare(arena_, c, c.is_moe_layer(l), B_, T_, kept, shard);
   arena_.take(&hfinal_, N * H);
   arena_.take(&hfinal_rstd_, N);
   mtp_.resize(D);
@@ -121,7 +136,7 @@ Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool
     for (float** p : {&m.emb, &m.en, &m.hn, &m.x0, &m.x1, &m.out, &m.dout}) arena_.take(p, N * H);
     for (float** p : {&m.en_rstd, &m.hn_rstd, &m.out_rstd}) arena_.take(p, N);
     arena_.take(&m.cat, N * 2 * H);
-    m.layer.declare(arena_, c, c.is_moe_layer(L + k), B_, T_, shard);
+    m.layer.declare(arena_, c, c.is_moe_layer(L + k), B_, T_, kept, shard);
   }
   arena_.take(&logits_, N * V);
   arena_.take(&losses_, N);
@@ -192,6 +207,9 @@ StepLosses Model::step(const int32_t* windows, bool backward, float* logits, flo
   const float eps = float(c.rms_norm_eps);
   ctx_.balance_alpha = settings_.balance_alpha;
   ctx_.precision = settings_.precision;
+  if (ctx_.precision == Precision::F32 && !kept_f32_.empty())
+    fail("training model: built for {} (its layers keep only the quantized Linear inputs); it cannot run in f32",
+         precision_name(precision_built_));
   if (ctx_.precision != Precision::F32) lowp_.path = lowp_best_path();
   for (int64_t b = 0; b < B_; ++b)
     for (int64_t t = 0; t < T_; ++t) {

@@ -22,13 +22,16 @@
 namespace fathom::train {
 
 struct LayerActs {
-  float *ln1 = nullptr, *ln1_rstd = nullptr;  // [N, H], [N]
+  float *ln1 = nullptr, *ln1_rstd = nullptr;  // [N, H], [N]; ln1 is KeptF32 (MLA's input)
   MlaActs attn;
   float* res_mid = nullptr;                   // [N, H] residual after attention
-  float *ln2 = nullptr, *ln2_rstd = nullptr;
+  float *ln2 = nullptr, *ln2_rstd = nullptr;  // ln2 is KeptF32 in dense layers; f32 for the MoE router
   MlpActs mlp;  // dense layers
   MoeActs moe;  // MoE layers
-  void declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T, const ExpertShard& shard = {});
+  LowpMatrix ln1_tiles, ln2_tiles;
+  LinearIn ln1_in, ln2_in;  // as kept by the last forward (ln2_in: dense layers)
+  void declare(Arena& a, const ModelConfig& c, bool is_moe, int64_t B, int64_t T, const KeptF32& kept,
+               const ExpertShard& shard = {});
 };
 
 // out = layer(inp): x + MLA(RMSNorm(x)), then + FFN(RMSNorm(·)).
@@ -118,6 +121,9 @@ class Model {
   Arena arena_;
   Scratch scratch_;
   LowpWorkspace lowp_;
+  // bf16 / fp8: the one f32 buffer of every layer's kept Linear inputs (KeptF32); empty in f32.
+  std::vector<float> kept_f32_;
+  Precision precision_built_ = Precision::F32;
   // activations
   int32_t *inp_ = nullptr, *targets_ = nullptr;
   std::vector<float*> resid_;  // L+1 residual streams [N, H]
