@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace fathom::train {
 
@@ -46,17 +47,30 @@ void attention_forward(const LayerCtx& ctx, float* o, float* att, const float* q
   const float scale = float(c.softmax_scale());
   parallel_for(ctx.ops, B * nh, [&](int64_t task) {
     const int64_t b = task / nh, h = task % nh;
+    // The head's keys with one row per dimension, kt[d * T + u] ([k_nope | k_pe]): a query's scores
+    // are then FMAs across the keys (vectorised), dimension after dimension, so each key's score is
+    // the same sum in the same order (d ascending) as its dot product written out.
+    thread_local std::vector<float> kt_rows;
+    kt_rows.resize(size_t(dq * T));
+    float* kt = kt_rows.data();
+    for (int64_t u = 0; u < T; ++u) {
+      const float* ku = kv + ((b * T + u) * nh + h) * dkv;
+      const float* kp = k_pe + (b * T + u) * dr;
+      for (int64_t d = 0; d < dn; ++d) kt[d * T + u] = ku[d];
+      for (int64_t d = 0; d < dr; ++d) kt[(dn + d) * T + u] = kp[d];
+    }
     for (int64_t t = 0; t < T; ++t) {
       const float* qt = q + ((b * T + t) * nh + h) * dq;
       float* p = att + ((b * nh + h) * T + t) * T;
+      std::fill(p, p + t + 1, 0.0f);
+      for (int64_t d = 0; d < dq; ++d) {
+        const float qd = qt[d];
+        const float* kd = kt + d * T;
+        for (int64_t u = 0; u <= t; ++u) p[u] += qd * kd[u];
+      }
       float mx = -INFINITY;
       for (int64_t u = 0; u <= t; ++u) {
-        const float* ku = kv + ((b * T + u) * nh + h) * dkv;
-        const float* kp = k_pe + (b * T + u) * dr;
-        float s = 0;
-        for (int64_t d = 0; d < dn; ++d) s += qt[d] * ku[d];
-        for (int64_t d = 0; d < dr; ++d) s += qt[dn + d] * kp[d];
-        p[u] = s * scale;
+        p[u] *= scale;
         mx = std::max(mx, p[u]);
       }
       float sum = 0;
@@ -87,22 +101,31 @@ void attention_backward(const LayerCtx& ctx, float* dq, float* dkv, float* dk_pe
   parallel_for(ctx.ops, B * nh, [&](int64_t task) {
     const int64_t b = task / nh, h = task % nh;
     float* dsr = ds + task * T;
+    // The head's values with one row per dimension (vt[d * T + u]), for dp = do·v across the keys
+    // at once, in the order of the dot product written out (as the forward's scores).
+    thread_local std::vector<float> vt_rows;
+    vt_rows.resize(size_t(dv * T));
+    float* vt = vt_rows.data();
+    for (int64_t u = 0; u < T; ++u) {
+      const float* vu = kv + ((b * T + u) * nh + h) * dkv_d + dn;
+      for (int64_t d = 0; d < dv; ++d) vt[d * T + u] = vu[d];
+    }
     for (int64_t t = 0; t < T; ++t) {
       const float* p = att + ((b * nh + h) * T + t) * T;
       const float* dot = dout + ((b * T + t) * nh + h) * dv;
       const float* qt = q + ((b * T + t) * nh + h) * dqd;
       float* dqt = dq + ((b * T + t) * nh + h) * dqd;
+      std::fill(dsr, dsr + t + 1, 0.0f);
+      for (int64_t d = 0; d < dv; ++d) {  // dp = do·v
+        const float dd = dot[d];
+        const float* vd = vt + d * T;
+        for (int64_t u = 0; u <= t; ++u) dsr[u] += dd * vd[u];
+      }
       float sum = 0;
-      for (int64_t u = 0; u <= t; ++u) {  // dp = do·v;  dv += p do
-        const float* vu = kv + ((b * T + u) * nh + h) * dkv_d + dn;
+      for (int64_t u = 0; u <= t; ++u) {  // dv += p do
         float* dvu = dkv + ((b * T + u) * nh + h) * dkv_d + dn;
-        float dp = 0;
-        for (int64_t d = 0; d < dv; ++d) {
-          dp += dot[d] * vu[d];
-          dvu[d] += p[u] * dot[d];
-        }
-        dsr[u] = dp;
-        sum += p[u] * dp;
+        for (int64_t d = 0; d < dv; ++d) dvu[d] += p[u] * dot[d];
+        sum += p[u] * dsr[u];
       }
       for (int64_t u = 0; u <= t; ++u) {  // softmax backward, then the two dot products
         const float g = p[u] * (dsr[u] - sum) * scale;
