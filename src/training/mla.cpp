@@ -106,6 +106,11 @@ void attention_backward(const LayerCtx& ctx, float* dq, float* dkv, float* dk_pe
     thread_local std::vector<float> vt_rows;
     vt_rows.resize(size_t(dv * T));
     float* vt = vt_rows.data();
+    // The head's key gradients likewise (dkt[d * T + u], [k_nope | k_pe]), summed over the queries in
+    // their order and added into dkv / dk_pe_heads at the end.
+    thread_local std::vector<float> dk_rows;
+    dk_rows.assign(size_t(dqd * T), 0.0f);
+    float* dkt = dk_rows.data();
     for (int64_t u = 0; u < T; ++u) {
       const float* vu = kv + ((b * T + u) * nh + h) * dkv_d + dn;
       for (int64_t d = 0; d < dv; ++d) vt[d * T + u] = vu[d];
@@ -127,21 +132,25 @@ void attention_backward(const LayerCtx& ctx, float* dq, float* dkv, float* dk_pe
         for (int64_t d = 0; d < dv; ++d) dvu[d] += p[u] * dot[d];
         sum += p[u] * dsr[u];
       }
-      for (int64_t u = 0; u <= t; ++u) {  // softmax backward, then the two dot products
-        const float g = p[u] * (dsr[u] - sum) * scale;
+      for (int64_t u = 0; u <= t; ++u) dsr[u] = p[u] * (dsr[u] - sum) * scale;  // softmax backward: g
+      for (int64_t u = 0; u <= t; ++u) {  // dq += g k
+        const float g = dsr[u];
         const float* ku = kv + ((b * T + u) * nh + h) * dkv_d;
         const float* kp = k_pe + (b * T + u) * dr;
-        float* dku = dkv + ((b * T + u) * nh + h) * dkv_d;
-        float* dkp = dk_pe_heads + ((b * T + u) * nh + h) * dr;
-        for (int64_t d = 0; d < dn; ++d) {
-          dqt[d] += g * ku[d];
-          dku[d] += g * qt[d];
-        }
-        for (int64_t d = 0; d < dr; ++d) {
-          dqt[dn + d] += g * kp[d];
-          dkp[d] += g * qt[dn + d];
-        }
+        for (int64_t d = 0; d < dn; ++d) dqt[d] += g * ku[d];
+        for (int64_t d = 0; d < dr; ++d) dqt[dn + d] += g * kp[d];
       }
+      for (int64_t d = 0; d < dqd; ++d) {  // dk += g q, across the keys
+        const float qd = qt[d];
+        float* dkd = dkt + d * T;
+        for (int64_t u = 0; u <= t; ++u) dkd[u] += dsr[u] * qd;
+      }
+    }
+    for (int64_t u = 0; u < T; ++u) {
+      float* dku = dkv + ((b * T + u) * nh + h) * dkv_d;
+      float* dkp = dk_pe_heads + ((b * T + u) * nh + h) * dr;
+      for (int64_t d = 0; d < dn; ++d) dku[d] += dkt[d * T + u];
+      for (int64_t d = 0; d < dr; ++d) dkp[d] += dkt[(dn + d) * T + u];
     }
   });
 }
