@@ -11,7 +11,8 @@
 # DATA_DIR: `fathom prepare` output for CONFIG's vocabulary (e.g. build/default-model/data).
 # Knobs (environment): STEPS (20), TORCH_STEPS (3: the reference trainer is written for clarity,
 # not speed, and takes about a minute a step), BATCH (4), SEQ (256), THREADS (2), ROUNDS (2), CONFIG
-# (configs/default-model.json), FATHOM (build/fathom), RUNS ("f32 bf16 fp8 torch"), BENCH_LOCK.
+# (configs/default-model.json), FATHOM (build/fathom), RUNS ("f32 bf16 fp8 torch"), BENCH_LOCK, and
+# OLD: another build's fathom (a baseline); the run named "old" in RUNS is its f32 trainer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/bench-train-speed.sh DATA_DIR [WORK_DIR]}
@@ -45,6 +46,10 @@ for r in $(seq 1 "$ROUNDS"); do
     if [ "$run" = torch ]; then
       CMD=("$PYTHON" tests/reference/torch_train.py --init "$WORK/init" --data "$DATA" --out "$out.jsonl"
            --steps "$TORCH_STEPS" --batch "$BATCH" --seq "$SEQ" --seed 1 --threads "$THREADS" --dtype float32)
+    elif [ "$run" = old ]; then
+      CMD=("${OLD:?RUNS names old: set OLD to the fathom binary of the baseline}" train --config "$CONFIG" --data "$DATA"
+           --out "$out" --steps "$STEPS" --batch "$BATCH" --seq "$SEQ" --seed 1 --threads "$THREADS" --eval-every 0
+           --save-minutes 0 --log-every 1000000)
     else
       CMD=("$FATHOM" train --config "$CONFIG" --data "$DATA" --out "$out" --steps "$STEPS" --batch "$BATCH"
            --seq "$SEQ" --seed 1 --threads "$THREADS" --eval-every 0 --save-minutes 0 --precision "$run"
@@ -72,7 +77,7 @@ base = rows.get("f32")
 print("| run | tokens/s (median of rounds) | per round | vs fathom f32 | peak RSS MB |")
 print("|---|---|---|---|---|")
 for run, (t, per, rss) in rows.items():
-    name = "PyTorch 1.13 f32" if run == "torch" else f"fathom {run}"
+    name = {"torch": "PyTorch 1.13 f32", "old": "fathom f32, OLD build"}.get(run, f"fathom {run}")
     rel = f"{t / base[0]:.2f}x" if base else "-"
     print(f"| {name} | {t:.0f} | {' / '.join(f'{x:.0f}' for x in per)} | {rel} | {rss:.0f} |")
 PY

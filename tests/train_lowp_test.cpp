@@ -180,6 +180,46 @@ TEST(TrainLowp, LinearPassesStayWithinTheFormatsError) {
   }
 }
 
+// The forward quantizes each weight once in 128x128 blocks and multiplies its transpose
+// (lowp_transpose: bytes and block scales moved, nothing re-rounded), which must be exactly what
+// quantizing the transposed f32 matrix gives; and Dgrad reuses that quantization only within the
+// pass that made it: after the weight changes and a new pass starts, it quantizes again.
+TEST(TrainLowp, WeightQuantizedOncePerPassEqualsQuantizingEachTime) {
+  cpu::ThreadPool pool(2);
+  const int64_t O = 300, I = 200;  // partial 128 blocks both ways
+  for (LowpFormat f : {LowpFormat::E4M3, LowpFormat::BF16}) {
+    const auto w = random_vec(O * I, 4, 0.05f);
+    const Ops ops{&pool, nullptr, 0};
+    LowpMatrix q, qt, direct;
+    lowp_quantize(ops, f, kLowpBlock, w.data(), O, I, I, q);
+    lowp_transpose(ops, q, qt);
+    lowp_quantize_transposed(ops, f, kLowpBlock, w.data(), O, I, direct);
+    EXPECT_EQ(qt.rows, I);
+    EXPECT_EQ(qt.cols, O);
+    EXPECT_EQ(qt.bytes, direct.bytes);
+    EXPECT_EQ(qt.scale, direct.scale);
+  }
+  const int64_t N = 40;
+  auto x = random_vec(N * I, 5), dy = random_vec(N * O, 6);
+  auto w = random_vec(O * I, 7, 0.05f);
+  std::vector<float> scratch(matmul_scratch(N, I, O));
+  auto dgrad = [&](LowpWorkspace& ws, const std::vector<float>& weight, bool forward_first) {
+    ws.path = lowp_best_path();
+    const LinearCtx ctx{Ops{&pool, scratch.data(), int64_t(scratch.size())}, Precision::FP8, &ws};
+    std::vector<float> y(N * O), dx(N * I, 0.0f), dw(O * I, 0.0f);
+    if (forward_first) linear_forward(ctx, y.data(), x.data(), weight.data(), N, I, O);
+    linear_backward(ctx, dx.data(), dw.data(), dy.data(), x.data(), weight.data(), N, I, O);
+    return dx;
+  };
+  LowpWorkspace ws;
+  dgrad(ws, w, true);           // quantizes w in this pass
+  for (auto& v : w) v *= 1.5f;  // the optimizer's step
+  ws.new_pass();
+  LowpWorkspace fresh;
+  EXPECT_EQ(dgrad(ws, w, false), dgrad(fresh, w, false)) << "a stale quantization of the weight was used";
+  EXPECT_EQ(dgrad(ws, w, true), dgrad(fresh, w, false));
+}
+
 // A layer that keeps its input (keep_input: the quantized 1x128 tiles, DeepSeek's FP8 storage of the
 // Linears' cached activations) gets exactly what the f32 input gives, bit for bit, in all three
 // passes, even though the f32 values are overwritten right after they are kept; in f32 precision

@@ -197,6 +197,44 @@ void lowp_quantize_transposed(const Ops& all, LowpFormat format, int64_t row_gro
   });
 }
 
+void lowp_transpose(const Ops& all, const LowpMatrix& m, LowpMatrix& dst) {
+  const bool e4m3 = m.format == LowpFormat::E4M3;
+  if (e4m3 && (m.row_group != kLowpBlock || m.col_group != kLowpBlock))
+    fail("lowp_transpose: tiles of {}x{} (128x128 only)", m.row_group, m.col_group);
+  const Ops ops = serial_below(all, m.rows * m.cols, kLowpSerialElems);
+  dst.format = m.format;
+  dst.rows = m.cols;
+  dst.cols = m.rows;
+  dst.row_group = m.row_group;
+  dst.col_group = m.col_group;
+  dst.bytes.resize(m.bytes.size());
+  const int64_t rb = (m.rows + kLowpBlock - 1) / kLowpBlock, cb = (m.cols + kLowpBlock - 1) / kLowpBlock;
+  if (e4m3) {
+    dst.scale.resize(m.scale.size());
+    for (int64_t i = 0; i < rb; ++i)
+      for (int64_t j = 0; j < cb; ++j) dst.scale[size_t(j * rb + i)] = m.scale[size_t(i * cb + j)];
+  } else {
+    dst.scale.clear();
+  }
+  // One task per 128-row band of dst (a 128-column band of m), in 16x16 tiles for the caches.
+  parallel_for(ops, cb, [&](int64_t j) {
+    const int64_t c0 = j * kLowpBlock, c1 = std::min(m.cols, c0 + kLowpBlock);
+    for (int64_t r0 = 0; r0 < m.rows; r0 += 16)
+      for (int64_t cc = c0; cc < c1; cc += 16) {
+        const int64_t r1 = std::min(m.rows, r0 + 16), cc1 = std::min(c1, cc + 16);
+        if (e4m3) {
+          for (int64_t c = cc; c < cc1; ++c)
+            for (int64_t r = r0; r < r1; ++r) dst.bytes[size_t(c * m.rows + r)] = m.bytes[size_t(r * m.cols + c)];
+        } else {
+          const auto* in = reinterpret_cast<const uint16_t*>(m.bytes.data());
+          auto* out = reinterpret_cast<uint16_t*>(dst.bytes.data());
+          for (int64_t c = cc; c < cc1; ++c)
+            for (int64_t r = r0; r < r1; ++r) out[c * m.rows + r] = in[r * m.cols + c];
+        }
+      }
+  });
+}
+
 void lowp_dequantize(const Ops& all, const LowpMatrix& m, float* dst) {
   const Ops ops = serial_below(all, m.rows * m.cols, kLowpSerialElems);
   parallel_for(ops, m.rows, [&](int64_t r) {

@@ -73,6 +73,9 @@ void lowp_quantize(const Ops& ops, LowpFormat format, int64_t row_group, const f
 // transposed matrix (row_group 1 or 128), without an f32 transpose in memory.
 void lowp_quantize_transposed(const Ops& ops, LowpFormat format, int64_t row_group, const float* src, int64_t rows,
                               int64_t cols, LowpMatrix& dst);
+// dst = mᵀ for m in 128x128 tiles (E4M3) or BF16: the same elements and block scales, transposed,
+// so exactly what lowp_quantize_transposed makes of the f32 matrix m was quantized from.
+void lowp_transpose(const Ops& ops, const LowpMatrix& m, LowpMatrix& dst);
 // dst[rows, cols] = the values m represents (scale · decoded element).
 void lowp_dequantize(const Ops& ops, const LowpMatrix& m, float* dst);
 

@@ -66,8 +66,11 @@ void linear_forward(const LinearCtx& ctx, float* out, const LinearIn& inp, const
   if (ctx.precision == Precision::F32) return matmul_forward(ctx.ops, out, f32_input(inp), weight, N, I, O);
   LowpWorkspace& ws = workspace(ctx);
   const LowpFormat f = format_of(ctx.precision);
-  const LowpMatrix& x = input_tiles(ctx, inp, N, I, ws.a);                  // x [N, I]: 1x128 tiles
-  lowp_quantize_transposed(ctx.ops, f, kLowpBlock, weight, O, I, ws.b);      // Wᵀ [I, O]: W's 128x128 blocks
+  const LowpMatrix& x = input_tiles(ctx, inp, N, I, ws.a);  // x [N, I]: 1x128 tiles
+  LowpWorkspace::QuantizedWeight& wq = ws.weights[weight];
+  lowp_quantize(ctx.ops, f, kLowpBlock, weight, O, I, I, wq.w);  // W: 128x128 blocks, kept for Dgrad
+  wq.pass = ws.pass;
+  lowp_transpose(ctx.ops, wq.w, ws.b);  // Wᵀ [I, O]: the same blocks, transposed
   lowp_gemm(ctx.ops, ws.path, x, ws.b, out, O, false);
 }
 
@@ -79,9 +82,12 @@ void linear_backward(const LinearCtx& ctx, float* dinp, float* dweight, const fl
   LowpWorkspace& ws = workspace(ctx);
   const LowpFormat f = format_of(ctx.precision);
   if (dinp) {  // Dgrad: dx[N, I] += dy[N, O] · W[O, I]
-    lowp_quantize(ctx.ops, f, 1, dout, N, O, O, ws.a);                    // dy: 1x128 tiles
-    lowp_quantize(ctx.ops, f, kLowpBlock, weight, O, I, I, ws.b);        // W: 128x128 blocks
-    lowp_gemm(ctx.ops, ws.path, ws.a, ws.b, dinp, I, true);
+    lowp_quantize(ctx.ops, f, 1, dout, N, O, O, ws.a);  // dy: 1x128 tiles
+    const auto kept = ws.weights.find(weight);          // W: 128x128 blocks, as this pass's forward made them
+    const bool fresh = kept != ws.weights.end() && kept->second.pass == ws.pass && kept->second.w.rows == O &&
+                       kept->second.w.cols == I && kept->second.w.format == f;
+    if (!fresh) lowp_quantize(ctx.ops, f, kLowpBlock, weight, O, I, I, ws.b);
+    lowp_gemm(ctx.ops, ws.path, ws.a, fresh ? kept->second.w : ws.b, dinp, I, true);
   }
   // Wgrad: dW[O, I] += (dyᵀ)[O, N] · x[N, I], the reduction now over tokens.
   lowp_quantize_transposed(ctx.ops, f, 1, dout, N, O, ws.a);  // dyᵀ: 128x1 tiles of dy

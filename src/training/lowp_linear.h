@@ -16,6 +16,7 @@
 #pragma once
 #include <cstdint>
 #include <string_view>
+#include <unordered_map>
 
 #include "training/lowp_gemm.h"
 
@@ -32,6 +33,16 @@ struct LowpWorkspace {
   LowpPath path = LowpPath::Scalar;
   LowpMatrix a, b, x;
   std::vector<float> u;  // the cached input dequantized, to be re-tiled
+  // Each Linear's weight as its forward quantized it (128x128 blocks), which Dgrad reuses: the same
+  // weight and blocks, so the same bytes. An entry counts only in the pass (`pass`, which
+  // new_pass() advances, as Model::step does before each forward) that quantized it.
+  struct QuantizedWeight {
+    LowpMatrix w;
+    uint64_t pass = 0;
+  };
+  std::unordered_map<const float*, QuantizedWeight> weights;
+  uint64_t pass = 1;
+  void new_pass() { ++pass; }
 };
 
 struct LinearCtx {

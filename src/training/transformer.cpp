@@ -211,6 +211,7 @@ StepLosses Model::step(const int32_t* windows, bool backward, float* logits, flo
     fail("training model: built for {} (its layers keep only the quantized Linear inputs); it cannot run in f32",
          precision_name(precision_built_));
   if (ctx_.precision != Precision::F32) lowp_.path = lowp_best_path();
+  lowp_.new_pass();  // the weights may have changed since the last step: quantize them afresh
   for (int64_t b = 0; b < B_; ++b)
     for (int64_t t = 0; t < T_; ++t) {
       const int32_t* w = windows + b * W + t;
