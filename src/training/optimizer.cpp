@@ -1,7 +1,7 @@
 #include "training/optimizer.h"
 
+#include <bit>
 #include <cmath>
-
 #include <vector>
 
 #include "core/dtype.h"
@@ -47,6 +47,19 @@ double clip_grad_norm(const Ops& ops, const ParamLayout& layout, float* grads, d
   return norm;
 }
 
+namespace {
+
+// bf16_to_f32(f32_to_bf16(x)) (round to nearest even, NaN kept NaN) in branch-free form, so that
+// the loop over a tensor vectorises.
+inline float round_to_bf16(float x) {
+  const uint32_t u = std::bit_cast<uint32_t>(x);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  const uint32_t quiet_nan = (u & 0xffff0000u) | 0x400000u;
+  return std::bit_cast<float>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
+}
+
+}  // namespace
+
 void adamw_step(const Ops& ops, const ParamLayout& layout, float* params, const float* grads, float* m, float* v,
                 int64_t t, double lr, const AdamWConfig& c) {
   const auto& ts = layout.tensors();
@@ -66,11 +79,12 @@ void adamw_step(const Ops& ops, const ParamLayout& layout, float* params, const 
       mm[j] = b1 * mm[j] + (1.0f - b1) * g[j];
       vv[j] = b2 * vv[j] + (1.0f - b2) * g[j] * g[j];
       p[j] -= step_size * mm[j] / (std::sqrt(vv[j]) / sqrt_bc2 + eps);
-      if (c.bf16_moments) {  // the update used them in f32; what is kept is BF16
-        mm[j] = bf16_to_f32(f32_to_bf16(mm[j]));
-        vv[j] = bf16_to_f32(f32_to_bf16(vv[j]));
-      }
     }
+    if (c.bf16_moments)  // the update used them in f32; what is kept is BF16
+      for (int64_t j = 0; j < pt.numel; ++j) {
+        mm[j] = round_to_bf16(mm[j]);
+        vv[j] = round_to_bf16(vv[j]);
+      }
   });
 }
 
