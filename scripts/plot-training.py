@@ -67,7 +67,7 @@ def plot_grpo(args):
         top.plot(xs, moving_average(ys, args.window), style, color=colour,
                  label=f"{label} ({args.window}-step mean)")
     top.set_ylabel("per step (G answers x prompts)")
-    top.set_ylim(-0.02, 1.02)
+    top.set_ylim(args.reward_min - 0.02 * (1 - args.reward_min), 1 + 0.02 * (1 - args.reward_min))
     top.grid(alpha=0.3)
     top.legend(loc="lower right")
     xs, ys = series(rows, "kl")
@@ -114,6 +114,8 @@ def main():
     ap.add_argument("--window", type=int, default=10, help="moving-average window in steps (default 10)")
     ap.add_argument("--title", default="")
     ap.add_argument("--log-y", action="store_true", help="loss on a log scale (loss plots)")
+    ap.add_argument("--reward-min", type=float, default=0.0,
+                    help="lower end of the reward / accuracy axis (grpo plots; default 0)")
     args = ap.parse_args()
     if args.window < 1:
         sys.exit("--window must be at least 1")

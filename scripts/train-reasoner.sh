@@ -13,7 +13,8 @@
 #
 #   scripts/train-reasoner.sh [WORK_DIR]        (default build/reasoner)
 #
-# Knobs (environment): SFT_N, SFT_STEPS, GRPO_STEPS, THREADS, FATHOM, CONFIG. Re-running resumes
+# Knobs (environment): SFT_N, SFT_STEPS, GRPO_STEPS, GRPO_LR (1e-5), THREADS, FATHOM, CONFIG, INSTALL
+# (where the GRPO model is installed, default models/reasoner). Re-running resumes
 # the stage that was interrupted. Everything is summarised in WORK_DIR/summary.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
