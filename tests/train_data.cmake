@@ -22,3 +22,10 @@ add_test(NAME plot_training_check
                  /usr/bin/python3 ${CMAKE_SOURCE_DIR}/tests/train_data/plot_training_check.py
                  ${CMAKE_SOURCE_DIR}/scripts/plot-training.py ${CMAKE_BINARY_DIR}/test-tmp/plot_training)
 set_tests_properties(plot_training_check PROPERTIES LABELS training TIMEOUT 120 SKIP_RETURN_CODE 77)
+
+# scripts/compare-eval.py (the paired SFT / GRPO comparison in docs/TRAINING.md): counts and the
+# exact McNemar p-value against hand-made cases.
+add_test(NAME compare_eval_check
+         COMMAND python3 ${CMAKE_SOURCE_DIR}/tests/train_data/compare_eval_check.py
+                 ${CMAKE_SOURCE_DIR}/scripts/compare-eval.py ${CMAKE_BINARY_DIR}/test-tmp/compare_eval)
+set_tests_properties(compare_eval_check PROPERTIES LABELS training TIMEOUT 60)
