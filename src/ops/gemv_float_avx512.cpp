@@ -24,6 +24,7 @@
 
 #include "ops/gemv_float.h"
 #include "ops/gemv_fp8_rows.h"
+#include "ops/gemv_row_groups.h"
 #include "ops/matmul.h"
 
 namespace fathom::ops::detail {
@@ -94,16 +95,7 @@ inline __m128 reduce4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
 }
 
 // Activations in prepare_bf16's order: token t's 32-column chunk c at xs + t * padded + 32 * c.
-// R rows at a time: their 2 * R * NT accumulators are independent FMA chains (one row alone is
-// latency-bound when the row is short, as in small models), and each activation load serves R rows.
-// Which R rows: in a short row (under 1024 columns, as in small models, whose weights sit in cache)
-// R neighbouring rows. In a longer row, [r0, r1) is cut into R stripes of consecutive rows and slot
-// i walks stripe i, so each slot reads one sequential stream across row ends, which the hardware
-// prefetcher and the software prefetch distance follow into the slot's next row; R neighbouring
-// rows would be R short streams restarting at every group (a 2048-column row is one 4 KB page),
-// measured 15-20% below the stripes' DRAM read rate. Slots past r1 repeat a row and store nothing.
-// A row's sum does not depend on R, on the slot or on the layout.
-constexpr int64_t kStripeMinCols = 1024;
+// R rows at a time, chosen by gemv_row_groups.h (neighbours, or stripes in long rows).
 
 template <int NT, int R, bool kStripes>
 void gemv_bf16(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
@@ -114,21 +106,14 @@ void gemv_bf16(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int
   for (int t = 0; t < NT; ++t) x[t] = xs + (t0 + t) * padded;
   const __m512i high = _mm512_set1_epi32(int32_t(0xFFFF0000u));
   const uint16_t* base = static_cast<const uint16_t*>(W.data);
-  const int64_t groups = (r1 - r0 + R - 1) / R;
+  const int64_t groups = gemv_row_groups(r0, r1, R);
   for (int64_t j = 0; j < groups; ++j) {
     const uint16_t* p[R];
-    int64_t row[R];  // stripes: slot i's row, -1 past r1
+    int64_t row[R];  // slot i's row, -1 past r1
+    gemv_group_rows<R, kStripes>(r0, r1, groups, j, row);
     const int64_t r = r0 + j * R;  // neighbours: the group's first row
 #pragma GCC unroll 4
-    for (int i = 0; i < R; ++i) {
-      if constexpr (kStripes) {
-        row[i] = r0 + i * groups + j;
-        if (row[i] >= r1) row[i] = -1;
-        p[i] = base + (row[i] >= 0 ? row[i] : r1 - 1) * K;
-      } else {
-        p[i] = base + std::min(r + i, r1 - 1) * K;
-      }
-    }
+    for (int i = 0; i < R; ++i) p[i] = base + (row[i] >= 0 ? row[i] : r1 - 1) * K;
     __m512 a0[NT][R], a1[NT][R];
 #pragma GCC unroll 8
     for (int t = 0; t < NT; ++t)

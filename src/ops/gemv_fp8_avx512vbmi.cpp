@@ -18,6 +18,7 @@
 
 #include "core/dtype.h"
 #include "ops/gemv_float.h"
+#include "ops/gemv_row_groups.h"
 
 namespace fathom::ops::detail {
 namespace {
@@ -52,15 +53,10 @@ const Tables& tables() {
 
 inline __mmask64 mask64(int64_t n) { return n >= 64 ? ~__mmask64(0) : n <= 0 ? 0 : (__mmask64(1) << n) - 1; }
 
-// R rows at a time, as the BF16 GEMV (gemv_float_avx512.cpp) takes them: in rows of at least
-// kStripeMinCols columns, slot i walks stripe i of [r0, r1), so each slot is one sequential stream
-// across row ends and a thread keeps R streams in flight; in shorter rows R neighbouring rows. The
-// R rows' 2 * R * NT block sums are independent FMA chains (one row alone waits on two chains, two
-// FMAs per 64 weights each), and each activation load serves R rows. Each row keeps its own block
-// scales, and its sum is formed in the same order whatever R, the slot or the layout (two chains per
-// block, the block sum scaled into the row's accumulator, one reduction at the end), so a batch of
-// tokens still equals one-token products bit for bit. Slots past r1 repeat a row and store nothing.
-constexpr int64_t kStripeMinCols = 1024;
+// R rows at a time, chosen as the BF16 GEMV chooses them (gemv_row_groups.h): neighbours, or stripes
+// in long rows. Each activation load serves all R rows; each row keeps its own block scales and forms
+// its sum in the same order whatever R (two chains per block, the block sum scaled into the row's
+// accumulator, one reduction at the end).
 
 template <int NT, int R, bool kStripes>
 void gemv(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t r0, int64_t r1) {
@@ -73,15 +69,14 @@ void gemv(const WeightMatrix& W, const float* xs, float* Y, int64_t t0, int64_t 
 #pragma GCC unroll 8
   for (int t = 0; t < NT; ++t) x[t] = xs + (t0 + t) * padded;
   const uint8_t* base = static_cast<const uint8_t*>(W.data);
-  const int64_t groups = (r1 - r0 + R - 1) / R;
+  const int64_t groups = gemv_row_groups(r0, r1, R);
   for (int64_t j = 0; j < groups; ++j) {
     const uint8_t* p[R];
     const float* scale[R];
     int64_t row[R];  // slot i's row, -1 past r1
+    gemv_group_rows<R, kStripes>(r0, r1, groups, j, row);
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) {
-      row[i] = kStripes ? r0 + i * groups + j : r0 + j * R + i;
-      if (row[i] >= r1) row[i] = -1;
       const int64_t r = row[i] >= 0 ? row[i] : r1 - 1;
       p[i] = base + r * K;
       scale[i] = W.scale_inv + (r / W.block_rows) * nbc;
