@@ -217,22 +217,21 @@ void lowp_transpose(const Ops& all, const LowpMatrix& m, LowpMatrix& dst) {
     dst.scale.clear();
   }
   // One task per 128-row band of dst (a 128-column band of m), in 16x16 tiles for the caches.
-  parallel_for(ops, cb, [&](int64_t j) {
-    const int64_t c0 = j * kLowpBlock, c1 = std::min(m.cols, c0 + kLowpBlock);
-    for (int64_t r0 = 0; r0 < m.rows; r0 += 16)
-      for (int64_t cc = c0; cc < c1; cc += 16) {
-        const int64_t r1 = std::min(m.rows, r0 + 16), cc1 = std::min(c1, cc + 16);
-        if (e4m3) {
-          for (int64_t c = cc; c < cc1; ++c)
-            for (int64_t r = r0; r < r1; ++r) dst.bytes[size_t(c * m.rows + r)] = m.bytes[size_t(r * m.cols + c)];
-        } else {
-          const auto* in = reinterpret_cast<const uint16_t*>(m.bytes.data());
-          auto* out = reinterpret_cast<uint16_t*>(dst.bytes.data());
+  auto transpose = [&](const auto* in, auto* out) {
+    parallel_for(ops, cb, [&](int64_t j) {
+      const int64_t c0 = j * kLowpBlock, c1 = std::min(m.cols, c0 + kLowpBlock);
+      for (int64_t r0 = 0; r0 < m.rows; r0 += 16)
+        for (int64_t cc = c0; cc < c1; cc += 16) {
+          const int64_t r1 = std::min(m.rows, r0 + 16), cc1 = std::min(c1, cc + 16);
           for (int64_t c = cc; c < cc1; ++c)
             for (int64_t r = r0; r < r1; ++r) out[c * m.rows + r] = in[r * m.cols + c];
         }
-      }
-  });
+    });
+  };
+  if (e4m3)
+    transpose(m.bytes.data(), dst.bytes.data());
+  else
+    transpose(reinterpret_cast<const uint16_t*>(m.bytes.data()), reinterpret_cast<uint16_t*>(dst.bytes.data()));
 }
 
 void lowp_dequantize(const Ops& all, const LowpMatrix& m, float* dst) {

@@ -91,7 +91,6 @@ int64_t max_matmul_scratch(const ModelConfig& c, int64_t N, int64_t rows) {
 Model::Model(const ModelConfig& cfg, int64_t batch, int64_t seq, cpu::ThreadPool* pool, TrainSettings settings,
              ExpertShard shard)
     : cfg_(cfg), layout_(cfg, shard), B_(batch), T_(seq), settings_(settings) {
-  precision_built_ = settings.precision;
   if (batch < 1 || seq < 1) fail("batch and sequence length must be positive (got {} x {})", batch, seq);
   const ModelConfig& c = cfg_;
   const int64_t N = B_ * T_, H = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers,
@@ -208,8 +207,8 @@ StepLosses Model::step(const int32_t* windows, bool backward, float* logits, flo
   ctx_.balance_alpha = settings_.balance_alpha;
   ctx_.precision = settings_.precision;
   if (ctx_.precision == Precision::F32 && !kept_f32_.empty())
-    fail("training model: built for {} (its layers keep only the quantized Linear inputs); it cannot run in f32",
-         precision_name(precision_built_));
+    fail("training model: built for bf16 / fp8 (its layers keep only the quantized Linear inputs); it cannot "
+         "run in f32");
   if (ctx_.precision != Precision::F32) lowp_.path = lowp_best_path();
   lowp_.new_pass();  // the weights may have changed since the last step: quantize them afresh
   for (int64_t b = 0; b < B_; ++b)

@@ -123,7 +123,6 @@ class Model {
   LowpWorkspace lowp_;
   // bf16 / fp8: the one f32 buffer of every layer's kept Linear inputs (KeptF32); empty in f32.
   std::vector<float> kept_f32_;
-  Precision precision_built_ = Precision::F32;
   // activations
   int32_t *inp_ = nullptr, *targets_ = nullptr;
   std::vector<float*> resid_;  // L+1 residual streams [N, H]
